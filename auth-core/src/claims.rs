@@ -1,0 +1,241 @@
+//! Which issuers and audiences are trusted, and what makes a token's claims acceptable.
+//!
+//! The same [`Expectations`] type is parsed by the edge (from `wrangler.toml` vars) and by the origin,
+//! so both sides agree on what a valid access token is.
+
+use crate::keys::Algorithm;
+use crate::reject::Rejection;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Default clock-skew allowance. Invariant: tokens are accepted at most this long after `exp`, and
+/// this long before `nbf`/`iat`; kept small because revocation lag adds to it.
+pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+/// Largest leeway a configuration may ask for.
+pub const MAX_LEEWAY_SECS: u64 = 300;
+/// Latest NumericDate we accept (9999-12-31T23:59:59Z); larger values are nonsense, not long lifetimes.
+const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
+/// Everything the edge trusts, per issuer.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    pub issuers: Vec<IssuerPolicy>,
+}
+
+/// One trusted issuer: where its keys are, and what its tokens must say.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerPolicy {
+    /// Exact `iss` value.
+    pub issuer: String,
+    pub jwks_uri: String,
+    /// The token's `aud` must contain at least one of these.
+    pub audiences: Vec<String>,
+    #[serde(default = "default_algorithms", with = "algorithm_names")]
+    pub algorithms: Vec<Algorithm>,
+    /// Expected `typ` header (`at+jwt` for RFC 9068 access tokens); `None` skips the check.
+    #[serde(default)]
+    pub token_type: Option<String>,
+    #[serde(default = "default_leeway")]
+    pub leeway_secs: u64,
+}
+
+fn default_algorithms() -> Vec<Algorithm> {
+    vec![Algorithm::Es256, Algorithm::EdDsa]
+}
+
+fn default_leeway() -> u64 {
+    DEFAULT_LEEWAY_SECS
+}
+
+mod algorithm_names {
+    use crate::keys::Algorithm;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(algs: &[Algorithm], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(algs.iter().map(|a| a.name()))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|n| Algorithm::from_header(n).ok_or_else(|| D::Error::custom(format!("unsupported algorithm {n:?}"))))
+            .collect()
+    }
+}
+
+/// Why a configuration was refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid expectations: {0}")]
+    Parse(String),
+    #[error("no trusted issuer is configured")]
+    NoIssuers,
+    #[error("issuer {0:?} is configured twice")]
+    DuplicateIssuer(String),
+    #[error("issuer {0:?} has no audience")]
+    NoAudience(String),
+    #[error("issuer {0:?} allows no algorithm")]
+    NoAlgorithm(String),
+    #[error("issuer {0:?} asks for a leeway over {MAX_LEEWAY_SECS} s")]
+    LeewayTooLarge(String),
+}
+
+impl Expectations {
+    /// Parses and validates expectations from JSON.
+    pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let parsed: Expectations = serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        parsed.validate()?;
+        Ok(parsed)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::NoIssuers);
+        }
+        for (i, p) in self.issuers.iter().enumerate() {
+            if self.issuers.iter().skip(i + 1).any(|o| o.issuer == p.issuer) {
+                return Err(ConfigError::DuplicateIssuer(p.issuer.clone()));
+            }
+            if p.audiences.is_empty() {
+                return Err(ConfigError::NoAudience(p.issuer.clone()));
+            }
+            if p.algorithms.is_empty() {
+                return Err(ConfigError::NoAlgorithm(p.issuer.clone()));
+            }
+            if p.leeway_secs > MAX_LEEWAY_SECS {
+                return Err(ConfigError::LeewayTooLarge(p.issuer.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy for an exact issuer string.
+    pub fn issuer(&self, iss: &str) -> Option<&IssuerPolicy> {
+        self.issuers.iter().find(|p| p.issuer == iss)
+    }
+}
+
+/// Claims whose signature and validity have been checked. Only the verifier builds these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerifiedClaims {
+    issuer: String,
+    subject: String,
+    audiences: Vec<String>,
+    expires_at: i64,
+    issued_at: Option<i64>,
+    session: Option<String>,
+    tenant: Option<String>,
+    jwt_id: Option<String>,
+    scope: Option<String>,
+}
+
+impl VerifiedClaims {
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+    pub fn audiences(&self) -> &[String] {
+        &self.audiences
+    }
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+    pub fn issued_at(&self) -> Option<i64> {
+        self.issued_at
+    }
+    /// The `sid` claim: the session this token belongs to, the unit of revocation.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+    /// The `tid` claim: the tenant that issued this token.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.jwt_id.as_deref()
+    }
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+}
+
+/// Validates time, issuer, audience and subject claims against an issuer's policy at `now` (Unix s).
+pub(crate) fn validate(claims: Map<String, Value>, policy: &IssuerPolicy, now: i64) -> Result<VerifiedClaims, Rejection> {
+    let leeway = i64::try_from(policy.leeway_secs).unwrap_or(0);
+    let issuer = string_claim(&claims, "iss")?.ok_or(Rejection::ClaimsInvalid("iss is missing"))?;
+    if issuer != policy.issuer {
+        return Err(Rejection::IssuerUntrusted);
+    }
+    let expires_at = numeric_date(&claims, "exp")?.ok_or(Rejection::ClaimsInvalid("exp is missing"))?;
+    if now > expires_at.saturating_add(leeway) {
+        return Err(Rejection::Expired);
+    }
+    if let Some(nbf) = numeric_date(&claims, "nbf")? {
+        if nbf > now.saturating_add(leeway) {
+            return Err(Rejection::NotYetValid);
+        }
+    }
+    let issued_at = numeric_date(&claims, "iat")?;
+    if issued_at.is_some_and(|iat| iat > now.saturating_add(leeway)) {
+        return Err(Rejection::ClaimsInvalid("iat is in the future"));
+    }
+    let audiences = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(Rejection::ClaimsInvalid("aud has a non-string member"))?,
+        Some(_) => return Err(Rejection::ClaimsInvalid("aud has the wrong type")),
+        None => Vec::new(),
+    };
+    if !audiences.iter().any(|a| policy.audiences.contains(a)) {
+        return Err(Rejection::AudienceMismatch);
+    }
+    let subject = string_claim(&claims, "sub")?
+        .filter(|s| !s.is_empty())
+        .ok_or(Rejection::ClaimsInvalid("sub is missing"))?;
+    Ok(VerifiedClaims {
+        issuer,
+        subject,
+        audiences,
+        expires_at,
+        issued_at,
+        session: string_claim(&claims, "sid")?,
+        tenant: string_claim(&claims, "tid")?,
+        jwt_id: string_claim(&claims, "jti")?,
+        scope: string_claim(&claims, "scope")?,
+    })
+}
+
+fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, Rejection> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(Rejection::ClaimsInvalid(match name {
+            "iss" => "iss is not a string",
+            "sub" => "sub is not a string",
+            "sid" => "sid is not a string",
+            "tid" => "tid is not a string",
+            "jti" => "jti is not a string",
+            _ => "a string claim has the wrong type",
+        })),
+    }
+}
+
+/// A NumericDate as whole seconds: fractional, negative, non-numeric and absurd values are refused.
+fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
+    let Some(value) = claims.get(name) else { return Ok(None) };
+    let invalid = Rejection::ClaimsInvalid(match name {
+        "exp" => "exp is not a valid NumericDate",
+        "nbf" => "nbf is not a valid NumericDate",
+        _ => "iat is not a valid NumericDate",
+    });
+    match value.as_i64() {
+        Some(v) if (0..=MAX_NUMERIC_DATE).contains(&v) => Ok(Some(v)),
+        _ => Err(invalid),
+    }
+}
