@@ -59,7 +59,10 @@ mod algorithm_names {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Algorithm>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
-            .map(|n| Algorithm::from_header(n).ok_or_else(|| D::Error::custom(format!("unsupported algorithm {n:?}"))))
+            .map(|n| {
+                Algorithm::from_header(n)
+                    .ok_or_else(|| D::Error::custom(format!("unsupported algorithm {n:?}")))
+            })
             .collect()
     }
 }
@@ -84,7 +87,8 @@ pub enum ConfigError {
 impl Expectations {
     /// Parses and validates expectations from JSON.
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
-        let parsed: Expectations = serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let parsed: Expectations =
+            serde_json::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         parsed.validate()?;
         Ok(parsed)
     }
@@ -94,7 +98,12 @@ impl Expectations {
             return Err(ConfigError::NoIssuers);
         }
         for (i, p) in self.issuers.iter().enumerate() {
-            if self.issuers.iter().skip(i + 1).any(|o| o.issuer == p.issuer) {
+            if self
+                .issuers
+                .iter()
+                .skip(i + 1)
+                .any(|o| o.issuer == p.issuer)
+            {
                 return Err(ConfigError::DuplicateIssuer(p.issuer.clone()));
             }
             if p.audiences.is_empty() {
@@ -163,13 +172,18 @@ impl VerifiedClaims {
 }
 
 /// Validates time, issuer, audience and subject claims against an issuer's policy at `now` (Unix s).
-pub(crate) fn validate(claims: Map<String, Value>, policy: &IssuerPolicy, now: i64) -> Result<VerifiedClaims, Rejection> {
+pub(crate) fn validate(
+    claims: Map<String, Value>,
+    policy: &IssuerPolicy,
+    now: i64,
+) -> Result<VerifiedClaims, Rejection> {
     let leeway = i64::try_from(policy.leeway_secs).unwrap_or(0);
     let issuer = string_claim(&claims, "iss")?.ok_or(Rejection::ClaimsInvalid("iss is missing"))?;
     if issuer != policy.issuer {
         return Err(Rejection::IssuerUntrusted);
     }
-    let expires_at = numeric_date(&claims, "exp")?.ok_or(Rejection::ClaimsInvalid("exp is missing"))?;
+    let expires_at =
+        numeric_date(&claims, "exp")?.ok_or(Rejection::ClaimsInvalid("exp is missing"))?;
     if now > expires_at.saturating_add(leeway) {
         return Err(Rejection::Expired);
     }
@@ -211,7 +225,10 @@ pub(crate) fn validate(claims: Map<String, Value>, policy: &IssuerPolicy, now: i
     })
 }
 
-fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, Rejection> {
+fn string_claim(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, Rejection> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -228,7 +245,9 @@ fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 
 /// A NumericDate as whole seconds: fractional, negative, non-numeric and absurd values are refused.
 fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<i64>, Rejection> {
-    let Some(value) = claims.get(name) else { return Ok(None) };
+    let Some(value) = claims.get(name) else {
+        return Ok(None);
+    };
     let invalid = Rejection::ClaimsInvalid(match name {
         "exp" => "exp is not a valid NumericDate",
         "nbf" => "nbf is not a valid NumericDate",

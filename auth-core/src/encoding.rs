@@ -34,7 +34,9 @@ pub enum JsonError {
 /// Parses JSON, refusing duplicate member names at any depth and nesting deeper than `MAX_DEPTH`.
 pub fn parse_strict_json(bytes: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictValue { depth: 0 }.deserialize(&mut de).map_err(classify)?;
+    let value = StrictValue { depth: 0 }
+        .deserialize(&mut de)
+        .map_err(classify)?;
     de.end().map_err(|_| JsonError::Syntax)?;
     Ok(value)
 }
@@ -72,7 +74,9 @@ impl<'de> de::DeserializeSeed<'de> for StrictValue {
 
 impl StrictValue {
     fn deeper(self) -> Self {
-        StrictValue { depth: self.depth + 1 }
+        StrictValue {
+            depth: self.depth + 1,
+        }
     }
 }
 
@@ -131,9 +135,18 @@ mod tests {
 
     #[test]
     fn duplicate_members_are_refused_at_any_depth() {
-        assert_eq!(parse_strict_json(br#"{"a":1,"a":2}"#), Err(JsonError::DuplicateMember));
-        assert_eq!(parse_strict_json(br#"{"x":{"a":1,"a":1}}"#), Err(JsonError::DuplicateMember));
-        assert_eq!(parse_strict_json(br#"[{"a":1},{"a":1}]"#).map(|_| ()), Ok(()));
+        assert_eq!(
+            parse_strict_json(br#"{"a":1,"a":2}"#),
+            Err(JsonError::DuplicateMember)
+        );
+        assert_eq!(
+            parse_strict_json(br#"{"x":{"a":1,"a":1}}"#),
+            Err(JsonError::DuplicateMember)
+        );
+        assert_eq!(
+            parse_strict_json(br#"[{"a":1},{"a":1}]"#).map(|_| ()),
+            Ok(())
+        );
     }
 
     #[test]
@@ -147,7 +160,11 @@ mod tests {
     fn base64url_refuses_padding_other_alphabets_and_non_canonical_bits() {
         assert_eq!(b64url_decode("YQ"), Some(b"a".to_vec()));
         assert_eq!(b64url_decode("YQ=="), None);
-        assert_eq!(b64url_decode("YR"), None, "trailing bits set: a second spelling of 'a'");
+        assert_eq!(
+            b64url_decode("YR"),
+            None,
+            "trailing bits set: a second spelling of 'a'"
+        );
         assert_eq!(b64url_decode("+/8"), None);
         assert_eq!(b64url_decode("-_8"), Some(vec![0xfb, 0xff]));
     }

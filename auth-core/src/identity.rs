@@ -21,7 +21,10 @@ pub fn is_reserved(header_name: &str) -> bool {
 
 /// The identity headers for a verified token, in a fixed order.
 pub fn headers_for(claims: &VerifiedClaims) -> Vec<(&'static str, String)> {
-    let mut out = vec![(SUBJECT, claims.subject().to_owned()), (ISSUER, claims.issuer().to_owned())];
+    let mut out = vec![
+        (SUBJECT, claims.subject().to_owned()),
+        (ISSUER, claims.issuer().to_owned()),
+    ];
     if let Some(t) = claims.tenant() {
         out.push((TENANT, t.to_owned()));
     }

@@ -47,8 +47,15 @@ impl Algorithm {
 /// The public part of a key, ready for verification.
 #[derive(Debug, Clone)]
 pub enum KeyMaterial {
-    P256 { x: [u8; 32], y: [u8; 32], key: p256::ecdsa::VerifyingKey },
-    Ed25519 { x: [u8; 32], key: ed25519_dalek::VerifyingKey },
+    P256 {
+        x: [u8; 32],
+        y: [u8; 32],
+        key: p256::ecdsa::VerifyingKey,
+    },
+    Ed25519 {
+        x: [u8; 32],
+        key: ed25519_dalek::VerifyingKey,
+    },
 }
 
 /// A key that has passed import: its algorithm is fixed here, never by a token.
@@ -95,7 +102,10 @@ impl VerificationKey {
     }
 
     /// Builds a key from a P-256 verifying key (used by issuers publishing their own keys).
-    pub fn from_p256(kid: Option<String>, key: p256::ecdsa::VerifyingKey) -> Result<Self, JwkError> {
+    pub fn from_p256(
+        kid: Option<String>,
+        key: p256::ecdsa::VerifyingKey,
+    ) -> Result<Self, JwkError> {
         let point = key.to_encoded_point(false);
         let (Some(x), Some(y)) = (point.x(), point.y()) else {
             return Err(JwkError::InvalidKey);
@@ -103,7 +113,11 @@ impl VerificationKey {
         Ok(VerificationKey {
             kid: check_kid(kid)?,
             alg: Algorithm::Es256,
-            material: KeyMaterial::P256 { x: to_32(x)?, y: to_32(y)?, key },
+            material: KeyMaterial::P256 {
+                x: to_32(x)?,
+                y: to_32(y)?,
+                key,
+            },
         })
     }
 
@@ -137,7 +151,8 @@ impl VerificationKey {
                 check_alg(declared_alg, &["ES256"])?;
                 let x = coordinate(obj, "x")?;
                 let y = coordinate(obj, "y")?;
-                let point = p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
+                let point =
+                    p256::EncodedPoint::from_affine_coordinates(&x.into(), &y.into(), false);
                 let key = p256::ecdsa::VerifyingKey::from_encoded_point(&point)
                     .map_err(|_| JwkError::InvalidKey)?;
                 (Algorithm::Es256, KeyMaterial::P256 { x, y, key })
@@ -145,7 +160,8 @@ impl VerificationKey {
             ("OKP", Some("Ed25519")) => {
                 check_alg(declared_alg, &["EdDSA", "Ed25519"])?;
                 let x = coordinate(obj, "x")?;
-                let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| JwkError::InvalidKey)?;
+                let key = ed25519_dalek::VerifyingKey::from_bytes(&x)
+                    .map_err(|_| JwkError::InvalidKey)?;
                 if key.is_weak() {
                     return Err(JwkError::InvalidKey);
                 }
@@ -164,7 +180,10 @@ fn check_kid(kid: Option<String>) -> Result<Option<String>, JwkError> {
     }
 }
 
-fn opt_str<'a>(obj: &'a Map<String, Value>, name: &'static str) -> Result<Option<&'a str>, JwkError> {
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'a str>, JwkError> {
     match obj.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -244,14 +263,20 @@ impl KeySet {
             return Err(KeySetError::TooLarge);
         }
         let doc = parse_strict_json(bytes).map_err(|_| KeySetError::Malformed)?;
-        let entries = doc.get("keys").and_then(Value::as_array).ok_or(KeySetError::Malformed)?;
+        let entries = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or(KeySetError::Malformed)?;
         if entries.len() > MAX_KEYS {
             return Err(KeySetError::TooManyKeys);
         }
         // A kid seen anywhere in the document counts for uniqueness, usable or not: a second key under
         // the same kid makes the selection ambiguous even if we would have skipped one of them.
         let mut seen: Vec<&str> = Vec::new();
-        for kid in entries.iter().filter_map(|e| e.get("kid").and_then(Value::as_str)) {
+        for kid in entries
+            .iter()
+            .filter_map(|e| e.get("kid").and_then(Value::as_str))
+        {
             if seen.contains(&kid) {
                 return Err(KeySetError::DuplicateKid(kid.to_owned()));
             }
@@ -311,7 +336,9 @@ mod tests {
 
     fn p256_jwk() -> Value {
         let sk = p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng);
-        VerificationKey::from_p256(Some("k1".into()), *sk.verifying_key()).unwrap().to_public_jwk()
+        VerificationKey::from_p256(Some("k1".into()), *sk.verifying_key())
+            .unwrap()
+            .to_public_jwk()
     }
 
     #[test]
@@ -327,10 +354,16 @@ mod tests {
     fn encryption_keys_are_refused_for_verification() {
         let mut jwk = p256_jwk();
         jwk["use"] = json!("enc");
-        assert_eq!(VerificationKey::from_jwk(&jwk).unwrap_err(), JwkError::NotForVerification);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            JwkError::NotForVerification
+        );
         let mut jwk = p256_jwk();
         jwk["key_ops"] = json!(["encrypt"]);
-        assert_eq!(VerificationKey::from_jwk(&jwk).unwrap_err(), JwkError::NotForVerification);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            JwkError::NotForVerification
+        );
     }
 
     #[test]
@@ -339,17 +372,26 @@ mod tests {
         let mut y = b64url_decode(jwk["y"].as_str().unwrap()).unwrap();
         y[31] ^= 1;
         jwk["y"] = json!(b64url_encode(&y));
-        assert_eq!(VerificationKey::from_jwk(&jwk).unwrap_err(), JwkError::InvalidKey);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            JwkError::InvalidKey
+        );
     }
 
     #[test]
     fn private_keys_and_mismatched_algorithms_are_refused() {
         let mut jwk = p256_jwk();
         jwk["d"] = json!("AAAA");
-        assert_eq!(VerificationKey::from_jwk(&jwk).unwrap_err(), JwkError::PrivateOrSymmetric);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            JwkError::PrivateOrSymmetric
+        );
         let mut jwk = p256_jwk();
         jwk["alg"] = json!("HS256");
-        assert_eq!(VerificationKey::from_jwk(&jwk).unwrap_err(), JwkError::AlgorithmMismatch);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            JwkError::AlgorithmMismatch
+        );
     }
 
     #[test]
@@ -358,7 +400,10 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(&identity)});
-        assert_eq!(VerificationKey::from_jwk(&jwk).unwrap_err(), JwkError::InvalidKey);
+        assert_eq!(
+            VerificationKey::from_jwk(&jwk).unwrap_err(),
+            JwkError::InvalidKey
+        );
     }
 
     #[test]
@@ -366,7 +411,10 @@ mod tests {
         let a = p256_jwk();
         let b = p256_jwk();
         let doc = serde_json::to_vec(&json!({"keys": [a, b]})).unwrap();
-        assert_eq!(KeySet::from_jwks_json(&doc).unwrap_err(), KeySetError::DuplicateKid("k1".into()));
+        assert_eq!(
+            KeySet::from_jwks_json(&doc).unwrap_err(),
+            KeySetError::DuplicateKid("k1".into())
+        );
     }
 
     #[test]
@@ -378,6 +426,9 @@ mod tests {
         let set = KeySet::from_jwks_json(&doc).unwrap();
         assert_eq!((set.keys().len(), set.skipped()), (1, 1));
         let doc = serde_json::to_vec(&json!({"keys": [enc]})).unwrap();
-        assert_eq!(KeySet::from_jwks_json(&doc).unwrap_err(), KeySetError::NoUsableKeys);
+        assert_eq!(
+            KeySet::from_jwks_json(&doc).unwrap_err(),
+            KeySetError::NoUsableKeys
+        );
     }
 }

@@ -77,7 +77,10 @@ fn unreachable_hmac() -> ! {
 
 /// The signature header value for a body sent at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    format!("v1={}", hex::encode(mac(secret, timestamp, body).finalize().into_bytes()))
+    format!(
+        "v1={}",
+        hex::encode(mac(secret, timestamp, body).finalize().into_bytes())
+    )
 }
 
 /// Authenticates a pushed notice and parses it. Comparison is constant-time.
@@ -98,7 +101,9 @@ pub fn open(
         .and_then(|s| s.strip_prefix("v1="))
         .and_then(|h| hex::decode(h).ok())
         .ok_or(NoticeError::BadSignature)?;
-    mac(secret, timestamp, body).verify_slice(&tag).map_err(|_| NoticeError::BadSignature)?;
+    mac(secret, timestamp, body)
+        .verify_slice(&tag)
+        .map_err(|_| NoticeError::BadSignature)?;
     serde_json::from_slice(body).map_err(|_| NoticeError::BadBody)
 }
 
@@ -109,13 +114,25 @@ mod tests {
     const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
 
     fn body() -> Vec<u8> {
-        serde_json::to_vec(&RevocationNotice { tenant_id: "t".into(), session_id: "s".into(), expires_at: 1_000 }).unwrap()
+        serde_json::to_vec(&RevocationNotice {
+            tenant_id: "t".into(),
+            session_id: "s".into(),
+            expires_at: 1_000,
+        })
+        .unwrap()
     }
 
     #[test]
     fn a_signed_notice_opens_inside_the_window() {
         let sig = sign(SECRET, 500, &body());
-        let notice = open(SECRET, Some("500"), Some(&sig), &body(), 500 + REPLAY_WINDOW_SECS).unwrap();
+        let notice = open(
+            SECRET,
+            Some("500"),
+            Some(&sig),
+            &body(),
+            500 + REPLAY_WINDOW_SECS,
+        )
+        .unwrap();
         assert_eq!(notice.session_id, "s");
         assert_eq!(notice.deny_ttl(990), MIN_DENY_TTL_SECS);
         assert_eq!(notice.deny_ttl(500), 500);
@@ -124,13 +141,37 @@ mod tests {
     #[test]
     fn stale_tampered_or_unsigned_notices_are_refused() {
         let sig = sign(SECRET, 500, &body());
-        assert_eq!(open(SECRET, Some("500"), Some(&sig), &body(), 801), Err(NoticeError::Stale));
-        assert_eq!(open(SECRET, Some("501"), Some(&sig), &body(), 500), Err(NoticeError::BadSignature));
+        assert_eq!(
+            open(SECRET, Some("500"), Some(&sig), &body(), 801),
+            Err(NoticeError::Stale)
+        );
+        assert_eq!(
+            open(SECRET, Some("501"), Some(&sig), &body(), 500),
+            Err(NoticeError::BadSignature)
+        );
         let mut other = body();
         other.push(b' ');
-        assert_eq!(open(SECRET, Some("500"), Some(&sig), &other, 500), Err(NoticeError::BadSignature));
-        assert_eq!(open(b"another secret of thirty-two bytes", Some("500"), Some(&sig), &body(), 500), Err(NoticeError::BadSignature));
-        assert_eq!(open(SECRET, None, Some(&sig), &body(), 500), Err(NoticeError::BadTimestamp));
-        assert_eq!(open(SECRET, Some("500"), None, &body(), 500), Err(NoticeError::BadSignature));
+        assert_eq!(
+            open(SECRET, Some("500"), Some(&sig), &other, 500),
+            Err(NoticeError::BadSignature)
+        );
+        assert_eq!(
+            open(
+                b"another secret of thirty-two bytes",
+                Some("500"),
+                Some(&sig),
+                &body(),
+                500
+            ),
+            Err(NoticeError::BadSignature)
+        );
+        assert_eq!(
+            open(SECRET, None, Some(&sig), &body(), 500),
+            Err(NoticeError::BadTimestamp)
+        );
+        assert_eq!(
+            open(SECRET, Some("500"), None, &body(), 500),
+            Err(NoticeError::BadSignature)
+        );
     }
 }

@@ -71,14 +71,23 @@ pub struct Route {
 impl Route {
     /// Higher is more specific.
     fn specificity(&self) -> (usize, usize, bool) {
-        let literals = self.segments.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
-        let singles = self.segments.iter().filter(|s| matches!(s, Segment::One)).count();
+        let literals = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::Literal(_)))
+            .count();
+        let singles = self
+            .segments
+            .iter()
+            .filter(|s| matches!(s, Segment::One))
+            .count();
         let exact = !self.segments.contains(&Segment::Rest);
         (literals, singles, exact)
     }
 
     fn matches(&self, method: &str, path_segments: &[&str]) -> bool {
-        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)) {
+        if !self.methods.is_empty() && !self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
+        {
             return false;
         }
         let mut rest = path_segments;
@@ -118,7 +127,11 @@ pub struct Policy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteDecision<'p> {
     /// The request may proceed once the route's access requirement is met.
-    Matched { route: &'p str, access: Access, revocation: Revocation },
+    Matched {
+        route: &'p str,
+        access: Access,
+        revocation: Revocation,
+    },
     /// No route matches: denied by default.
     NoRoute,
     /// The path has a form we refuse to interpret (encoded separators or dot segments).
@@ -128,11 +141,15 @@ pub enum RouteDecision<'p> {
 impl Policy {
     /// Parses and compiles a policy file.
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        let file: PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
         let mut routes = Vec::with_capacity(file.routes.len());
         for (order, spec) in file.routes.into_iter().enumerate() {
             let name = spec.name.clone().unwrap_or_else(|| spec.path.clone());
-            let err = |reason: &str| PolicyError::Route { route: name.clone(), reason: reason.to_owned() };
+            let err = |reason: &str| PolicyError::Route {
+                route: name.clone(),
+                reason: reason.to_owned(),
+            };
             let segments = compile_pattern(&spec.path).map_err(|r| err(r))?;
             let mut methods = Vec::new();
             for m in &spec.methods {
@@ -144,8 +161,13 @@ impl Policy {
             if spec.access == Access::Public && spec.revocation == Revocation::Strict {
                 return Err(err("a public route cannot ask for strict revocation"));
             }
-            if routes.iter().any(|r: &Route| r.pattern == spec.path && r.methods == methods) {
-                return Err(err("the same path and methods are already defined by an earlier route"));
+            if routes
+                .iter()
+                .any(|r: &Route| r.pattern == spec.path && r.methods == methods)
+            {
+                return Err(err(
+                    "the same path and methods are already defined by an earlier route",
+                ));
             }
             routes.push(Route {
                 name,
@@ -158,7 +180,11 @@ impl Policy {
             });
         }
         // Stable: equal specificity keeps file order.
-        routes.sort_by(|a, b| b.specificity().cmp(&a.specificity()).then(a.order.cmp(&b.order)));
+        routes.sort_by(|a, b| {
+            b.specificity()
+                .cmp(&a.specificity())
+                .then(a.order.cmp(&b.order))
+        });
         Ok(Policy { routes })
     }
 
@@ -173,14 +199,20 @@ impl Policy {
         }
         let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
         match self.routes.iter().find(|r| r.matches(method, &segments)) {
-            Some(r) => RouteDecision::Matched { route: &r.name, access: r.access, revocation: r.revocation },
+            Some(r) => RouteDecision::Matched {
+                route: &r.name,
+                access: r.access,
+                revocation: r.revocation,
+            },
             None => RouteDecision::NoRoute,
         }
     }
 }
 
 fn compile_pattern(pattern: &str) -> Result<Vec<Segment>, &'static str> {
-    let body = pattern.strip_prefix('/').ok_or("path must start with '/'")?;
+    let body = pattern
+        .strip_prefix('/')
+        .ok_or("path must start with '/'")?;
     let parts: Vec<&str> = body.split('/').collect();
     let last = parts.len().saturating_sub(1);
     let mut names: Vec<&str> = Vec::new();
@@ -219,7 +251,9 @@ fn is_ambiguous(path: &str) -> bool {
     lower.contains("%2f")
         || lower.contains("%5c")
         || lower.contains('\\')
-        || lower.split('/').any(|s| matches!(s, "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."))
+        || lower
+            .split('/')
+            .any(|s| matches!(s, "." | ".." | "%2e" | "%2e%2e" | ".%2e" | "%2e."))
 }
 
 #[cfg(test)]
@@ -255,11 +289,41 @@ mod tests {
     #[test]
     fn the_most_specific_route_wins_whatever_the_file_order() {
         let p = Policy::from_toml(POLICY).unwrap();
-        assert!(matches!(decide(&p, "GET", "/api/strict/x"), RouteDecision::Matched { revocation: Revocation::Strict, .. }));
-        assert!(matches!(decide(&p, "GET", "/api/x"), RouteDecision::Matched { revocation: Revocation::Eventual, .. }));
-        assert!(matches!(decide(&p, "POST", "/api/orgs/7/admin"), RouteDecision::Matched { route: "org-admin", .. }));
-        assert!(matches!(decide(&p, "GET", "/api/orgs/7/admin"), RouteDecision::Matched { route: "/api/**", .. }));
-        assert!(matches!(decide(&p, "GET", "/public"), RouteDecision::Matched { access: Access::Public, .. }));
+        assert!(matches!(
+            decide(&p, "GET", "/api/strict/x"),
+            RouteDecision::Matched {
+                revocation: Revocation::Strict,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&p, "GET", "/api/x"),
+            RouteDecision::Matched {
+                revocation: Revocation::Eventual,
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&p, "POST", "/api/orgs/7/admin"),
+            RouteDecision::Matched {
+                route: "org-admin",
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&p, "GET", "/api/orgs/7/admin"),
+            RouteDecision::Matched {
+                route: "/api/**",
+                ..
+            }
+        ));
+        assert!(matches!(
+            decide(&p, "GET", "/public"),
+            RouteDecision::Matched {
+                access: Access::Public,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -273,18 +337,32 @@ mod tests {
     #[test]
     fn encoded_separators_and_dot_segments_are_refused() {
         let p = Policy::from_toml(POLICY).unwrap();
-        for path in ["/public/..%2Fapi", "/public/%2e%2e/api", "/public/../api", "/public/a%5cb", "/public/a\\b"] {
-            assert_eq!(decide(&p, "GET", path), RouteDecision::AmbiguousPath, "{path}");
+        for path in [
+            "/public/..%2Fapi",
+            "/public/%2e%2e/api",
+            "/public/../api",
+            "/public/a%5cb",
+            "/public/a\\b",
+        ] {
+            assert_eq!(
+                decide(&p, "GET", path),
+                RouteDecision::AmbiguousPath,
+                "{path}"
+            );
         }
     }
 
     #[test]
     fn broken_policies_are_refused_with_the_route_and_reason() {
         let bad = |t: &str| Policy::from_toml(t).unwrap_err().to_string();
-        assert!(bad("[[route]]\npath = \"/a/**/b\"\naccess = \"public\"").contains("'**' may only end a path"));
+        assert!(bad("[[route]]\npath = \"/a/**/b\"\naccess = \"public\"")
+            .contains("'**' may only end a path"));
         assert!(bad("[[route]]\npath = \"a\"\naccess = \"public\"").contains("must start with '/'"));
         assert!(bad("[[route]]\npath = \"/a\"\naccess = \"open\"").contains("line 3"));
-        assert!(bad("[[route]]\npath = \"/a\"\naccess = \"public\"\nrevocation = \"strict\"").contains("public route"));
+        assert!(
+            bad("[[route]]\npath = \"/a\"\naccess = \"public\"\nrevocation = \"strict\"")
+                .contains("public route")
+        );
         assert!(bad("[[route]]\npath = \"/{a}/{a}\"\naccess = \"public\"").contains("used twice"));
     }
 

@@ -26,7 +26,9 @@ pub struct SessionLedger {
 impl SessionLedger {
     /// Rebuilds the ledger from stored entries.
     pub fn from_entries(entries: impl IntoIterator<Item = (String, i64)>) -> Self {
-        SessionLedger { revoked: entries.into_iter().collect() }
+        SessionLedger {
+            revoked: entries.into_iter().collect(),
+        }
     }
 
     /// Records a revocation. Revoking twice keeps the later expiry; a no-op yields no change.
@@ -36,7 +38,10 @@ impl SessionLedger {
             return None;
         }
         self.revoked.insert(session_id.to_owned(), expires_at);
-        Some(StorageChange::Upsert { session_id: session_id.to_owned(), expires_at })
+        Some(StorageChange::Upsert {
+            session_id: session_id.to_owned(),
+            expires_at,
+        })
     }
 
     /// Whether a session is revoked. An entry past retention still answers `true` until purged: the
@@ -59,7 +64,9 @@ impl SessionLedger {
         for sid in &expired {
             self.revoked.remove(sid);
         }
-        Some(StorageChange::Delete { session_ids: expired })
+        Some(StorageChange::Delete {
+            session_ids: expired,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -78,12 +85,23 @@ mod tests {
     #[test]
     fn a_revoked_session_stays_revoked_until_retention_passes() {
         let mut ledger = SessionLedger::default();
-        assert_eq!(ledger.revoke("s1", 1_000), Some(StorageChange::Upsert { session_id: "s1".into(), expires_at: 1_000 }));
+        assert_eq!(
+            ledger.revoke("s1", 1_000),
+            Some(StorageChange::Upsert {
+                session_id: "s1".into(),
+                expires_at: 1_000
+            })
+        );
         assert!(ledger.is_revoked("s1"));
         assert!(!ledger.is_revoked("s2"));
         assert_eq!(ledger.purge(1_000 + RETENTION_AFTER_EXPIRY_SECS), None);
         assert!(ledger.is_revoked("s1"));
-        assert_eq!(ledger.purge(1_001 + RETENTION_AFTER_EXPIRY_SECS), Some(StorageChange::Delete { session_ids: vec!["s1".into()] }));
+        assert_eq!(
+            ledger.purge(1_001 + RETENTION_AFTER_EXPIRY_SECS),
+            Some(StorageChange::Delete {
+                session_ids: vec!["s1".into()]
+            })
+        );
         assert!(!ledger.is_revoked("s1"));
     }
 

@@ -39,7 +39,10 @@ impl<'t> UnverifiedToken<'t> {
         if raw.starts_with('{') {
             return Err(Rejection::Unsupported("json serialization"));
         }
-        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
             return Err(Rejection::Malformed("characters outside base64url"));
         }
         let parts: Vec<&str> = raw.split('.').collect();
@@ -57,8 +60,16 @@ impl<'t> UnverifiedToken<'t> {
         if signature_b64.is_empty() {
             return Err(Rejection::Malformed("empty signature"));
         }
-        let signature = b64url_decode(signature_b64).ok_or(Rejection::Malformed("signature encoding"))?;
-        Ok(UnverifiedToken { signing_input, alg, kid, typ, claims, signature })
+        let signature =
+            b64url_decode(signature_b64).ok_or(Rejection::Malformed("signature encoding"))?;
+        Ok(UnverifiedToken {
+            signing_input,
+            alg,
+            kid,
+            typ,
+            claims,
+            signature,
+        })
     }
 
     /// The unverified `iss`, used only to pick the issuer whose keys decide.
@@ -83,11 +94,20 @@ impl<'t> UnverifiedToken<'t> {
             return Err(Rejection::AlgorithmNotAllowed);
         }
         if let Some(expected) = &policy.token_type {
-            if !self.typ.as_deref().is_some_and(|t| type_matches(t, expected)) {
+            if !self
+                .typ
+                .as_deref()
+                .is_some_and(|t| type_matches(t, expected))
+            {
                 return Err(Rejection::TypeMismatch);
             }
         }
-        Ok(SignatureJob { alg, key, signing_input: self.signing_input, signature: self.signature.clone() })
+        Ok(SignatureJob {
+            alg,
+            key,
+            signing_input: self.signing_input,
+            signature: self.signature.clone(),
+        })
     }
 
     /// Validates the claims once the signature is proven, yielding the only route to [`VerifiedClaims`].
@@ -127,7 +147,9 @@ fn decode_object(b64: &str, what: &'static str) -> Result<Map<String, Value>, Re
     }))?;
     match parse_strict_json(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Err(crate::encoding::JsonError::DuplicateMember) => Err(Rejection::Malformed("duplicate member name")),
+        Err(crate::encoding::JsonError::DuplicateMember) => {
+            Err(Rejection::Malformed("duplicate member name"))
+        }
         _ => Err(Rejection::Malformed(match what {
             "header" => "header is not a json object",
             _ => "claims are not a json object",
@@ -140,7 +162,9 @@ fn check_header(h: &Map<String, Value>) -> Result<Header, Rejection> {
         return Err(Rejection::Unsupported("encrypted token (JWE)"));
     }
     if KEY_CARRYING_MEMBERS.iter().any(|m| h.contains_key(*m)) {
-        return Err(Rejection::Unsupported("key embedded in or referenced by the header"));
+        return Err(Rejection::Unsupported(
+            "key embedded in or referenced by the header",
+        ));
     }
     // We understand no extension, so any `crit` is unsatisfiable (RFC 7515 §4.1.11); `b64` is only
     // meaningful under `crit` (RFC 7797), and a token that sets it is not one we verify.
@@ -163,13 +187,18 @@ fn check_header(h: &Map<String, Value>) -> Result<Header, Rejection> {
     }
     let kid = optional_string(h, "kid")?;
     match &kid {
-        Some(k) if k.is_empty() || k.len() > MAX_KID_BYTES => return Err(Rejection::Malformed("kid")),
+        Some(k) if k.is_empty() || k.len() > MAX_KID_BYTES => {
+            return Err(Rejection::Malformed("kid"))
+        }
         _ => {}
     }
     Ok(Header { alg, kid, typ })
 }
 
-fn optional_string(h: &Map<String, Value>, name: &'static str) -> Result<Option<String>, Rejection> {
+fn optional_string(
+    h: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, Rejection> {
     match h.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -191,7 +220,9 @@ impl<'t> SignatureJob<'t, '_> {
     /// [`UnverifiedToken::finish`] requires.
     pub fn conclude(self, signature_is_valid: bool) -> Result<SignatureVerified<'t>, Rejection> {
         if signature_is_valid {
-            Ok(SignatureVerified { signing_input: self.signing_input })
+            Ok(SignatureVerified {
+                signing_input: self.signing_input,
+            })
         } else {
             Err(Rejection::SignatureInvalid)
         }

@@ -12,14 +12,22 @@ use jwt_compact::alg::{Ed25519, Es256};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 
 /// The trusted issuer a token names (unverified, used only for routing to its keys).
-pub fn select_issuer<'e>(token: &UnverifiedToken<'_>, expectations: &'e Expectations) -> Result<&'e IssuerPolicy, Rejection> {
-    let iss = token.issuer().ok_or(Rejection::ClaimsInvalid("iss is missing"))?;
+pub fn select_issuer<'e>(
+    token: &UnverifiedToken<'_>,
+    expectations: &'e Expectations,
+) -> Result<&'e IssuerPolicy, Rejection> {
+    let iss = token
+        .issuer()
+        .ok_or(Rejection::ClaimsInvalid("iss is missing"))?;
     expectations.issuer(iss).ok_or(Rejection::IssuerUntrusted)
 }
 
 /// The key a token's `kid` names in the issuer's key set. A token without `kid` is refused rather
 /// than tried against every key.
-pub fn select_key<'k>(token: &UnverifiedToken<'_>, keys: &'k KeySet) -> Result<&'k VerificationKey, Rejection> {
+pub fn select_key<'k>(
+    token: &UnverifiedToken<'_>,
+    keys: &'k KeySet,
+) -> Result<&'k VerificationKey, Rejection> {
     let kid = token.kid().ok_or(Rejection::Malformed("kid is missing"))?;
     keys.find(kid).ok_or(Rejection::KeyUnknown)
 }

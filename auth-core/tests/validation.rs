@@ -68,7 +68,10 @@ fn sign_es256(header: &Value, claims: &Value, key: &p256::ecdsa::SigningKey) -> 
 fn sign_ed25519(header: &Value, claims: &Value, key: &ed25519_dalek::SigningKey) -> String {
     use ed25519_dalek::Signer as _;
     let input = format!("{}.{}", encode(header), encode(claims));
-    format!("{input}.{}", b64url_encode(&key.sign(input.as_bytes()).to_bytes()))
+    format!(
+        "{input}.{}",
+        b64url_encode(&key.sign(input.as_bytes()).to_bytes())
+    )
 }
 
 fn verify(token: &str) -> Result<VerifiedClaims, Rejection> {
@@ -77,7 +80,13 @@ fn verify(token: &str) -> Result<VerifiedClaims, Rejection> {
 
 fn verify_at(token: &str, now: i64) -> Result<VerifiedClaims, Rejection> {
     let keys = keys();
-    verify_native(token, DEFAULT_MAX_TOKEN_BYTES, &expectations(), |_| Some(&keys), now)
+    verify_native(
+        token,
+        DEFAULT_MAX_TOKEN_BYTES,
+        &expectations(),
+        |_| Some(&keys),
+        now,
+    )
 }
 
 fn with(mut base: Value, key: &str, value: Value) -> Value {
@@ -104,39 +113,74 @@ fn a_valid_es256_token_yields_its_claims() {
 fn a_valid_eddsa_token_is_accepted_under_both_names() {
     for alg in ["EdDSA", "Ed25519"] {
         let header = json!({"alg": alg, "typ": "at+jwt", "kid": "ed-1"});
-        assert!(verify(&sign_ed25519(&header, &claims(), &ed25519_key(2))).is_ok(), "{alg}");
+        assert!(
+            verify(&sign_ed25519(&header, &claims(), &ed25519_key(2))).is_ok(),
+            "{alg}"
+        );
     }
 }
 
 #[test]
 fn an_expired_token_is_refused_after_the_leeway() {
-    let token = sign_es256(&es256_header(), &with(claims(), "exp", json!(NOW - 31)), &p256_key(1));
+    let token = sign_es256(
+        &es256_header(),
+        &with(claims(), "exp", json!(NOW - 31)),
+        &p256_key(1),
+    );
     assert_eq!(verify(&token).unwrap_err(), Rejection::Expired);
-    let token = sign_es256(&es256_header(), &with(claims(), "exp", json!(NOW - 30)), &p256_key(1));
+    let token = sign_es256(
+        &es256_header(),
+        &with(claims(), "exp", json!(NOW - 30)),
+        &p256_key(1),
+    );
     assert!(verify(&token).is_ok(), "inside the leeway");
 }
 
 #[test]
 fn a_token_not_yet_valid_is_refused() {
-    let token = sign_es256(&es256_header(), &with(claims(), "nbf", json!(NOW + 31)), &p256_key(1));
+    let token = sign_es256(
+        &es256_header(),
+        &with(claims(), "nbf", json!(NOW + 31)),
+        &p256_key(1),
+    );
     assert_eq!(verify(&token).unwrap_err(), Rejection::NotYetValid);
-    let token = sign_es256(&es256_header(), &with(claims(), "iat", json!(NOW + 3600)), &p256_key(1));
+    let token = sign_es256(
+        &es256_header(),
+        &with(claims(), "iat", json!(NOW + 3600)),
+        &p256_key(1),
+    );
     assert_eq!(verify(&token).unwrap_err().code(), "claims_invalid");
 }
 
 #[test]
 fn a_wrong_issuer_is_refused() {
-    let token = sign_es256(&es256_header(), &with(claims(), "iss", json!("https://evil.test")), &p256_key(1));
+    let token = sign_es256(
+        &es256_header(),
+        &with(claims(), "iss", json!("https://evil.test")),
+        &p256_key(1),
+    );
     assert_eq!(verify(&token).unwrap_err(), Rejection::IssuerUntrusted);
 }
 
 #[test]
 fn a_wrong_audience_is_refused() {
     for aud in [json!("other"), json!(["other", "more"]), json!([])] {
-        let token = sign_es256(&es256_header(), &with(claims(), "aud", aud.clone()), &p256_key(1));
-        assert_eq!(verify(&token).unwrap_err(), Rejection::AudienceMismatch, "{aud}");
+        let token = sign_es256(
+            &es256_header(),
+            &with(claims(), "aud", aud.clone()),
+            &p256_key(1),
+        );
+        assert_eq!(
+            verify(&token).unwrap_err(),
+            Rejection::AudienceMismatch,
+            "{aud}"
+        );
     }
-    let token = sign_es256(&es256_header(), &with(claims(), "aud", json!(["other", "api"])), &p256_key(1));
+    let token = sign_es256(
+        &es256_header(),
+        &with(claims(), "aud", json!(["other", "api"])),
+        &p256_key(1),
+    );
     assert!(verify(&token).is_ok());
 }
 
@@ -145,7 +189,10 @@ fn a_token_signed_by_another_key_is_refused() {
     let token = sign_es256(&es256_header(), &claims(), &p256_key(9));
     assert_eq!(verify(&token).unwrap_err(), Rejection::SignatureInvalid);
     let header = with(es256_header(), "kid", json!("nobody"));
-    assert_eq!(verify(&sign_es256(&header, &claims(), &p256_key(1))).unwrap_err(), Rejection::KeyUnknown);
+    assert_eq!(
+        verify(&sign_es256(&header, &claims(), &p256_key(1))).unwrap_err(),
+        Rejection::KeyUnknown
+    );
 }
 
 #[test]
@@ -153,7 +200,10 @@ fn a_tampered_token_is_refused() {
     let token = sign_es256(&es256_header(), &claims(), &p256_key(1));
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
     parts[1] = encode(&with(claims(), "sub", json!("admin")));
-    assert_eq!(verify(&parts.join(".")).unwrap_err(), Rejection::SignatureInvalid);
+    assert_eq!(
+        verify(&parts.join(".")).unwrap_err(),
+        Rejection::SignatureInvalid
+    );
     let mut sig = parts[2].clone().into_bytes();
     sig[5] = if sig[5] == b'A' { b'B' } else { b'A' };
     let original = token.split('.').take(2).collect::<Vec<_>>().join(".");
@@ -168,7 +218,11 @@ fn alg_none_is_refused_in_any_spelling() {
         let unsigned = format!("{}.{}.", encode(&header), encode(&claims()));
         assert!(verify(&unsigned).is_err(), "{alg} unsigned");
         let signed = sign_es256(&header, &claims(), &p256_key(1));
-        assert_eq!(verify(&signed).unwrap_err(), Rejection::AlgorithmNotAllowed, "{alg} signed");
+        assert_eq!(
+            verify(&signed).unwrap_err(),
+            Rejection::AlgorithmNotAllowed,
+            "{alg} signed"
+        );
     }
 }
 
@@ -177,7 +231,11 @@ fn hmac_and_mismatched_algorithms_are_refused() {
     for alg in ["HS256", "RS256", "ES384", "EdDSA"] {
         let header = with(es256_header(), "alg", json!(alg));
         let token = sign_es256(&header, &claims(), &p256_key(1));
-        assert_eq!(verify(&token).unwrap_err(), Rejection::AlgorithmNotAllowed, "{alg}");
+        assert_eq!(
+            verify(&token).unwrap_err(),
+            Rejection::AlgorithmNotAllowed,
+            "{alg}"
+        );
     }
 }
 
@@ -192,8 +250,14 @@ fn malformed_tokens_are_refused_with_a_reason() {
         (format!("{good} "), "token_malformed"),
         (format!("{good}="), "token_malformed"),
         ("{\"payload\":\"x\"}".into(), "token_unsupported"),
-        (format!("{}.{}.AAAA", encode(&json!("str")), encode(&claims())), "token_malformed"),
-        (format!("{}.bm90LWpzb24.AAAA", encode(&es256_header())), "token_malformed"),
+        (
+            format!("{}.{}.AAAA", encode(&json!("str")), encode(&claims())),
+            "token_malformed",
+        ),
+        (
+            format!("{}.bm90LWpzb24.AAAA", encode(&es256_header())),
+            "token_malformed",
+        ),
         ("x".repeat(DEFAULT_MAX_TOKEN_BYTES + 1), "token_too_large"),
         (String::new(), "token_missing"),
     ];
@@ -204,11 +268,15 @@ fn malformed_tokens_are_refused_with_a_reason() {
 
 #[test]
 fn duplicate_member_names_are_refused() {
-    let header = format!("{{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"es-1\",\"kid\":\"es-1\"}}");
+    let header =
+        format!("{{\"alg\":\"ES256\",\"typ\":\"at+jwt\",\"kid\":\"es-1\",\"kid\":\"es-1\"}}");
     let input = format!("{}.{}", b64url_encode(header.as_bytes()), encode(&claims()));
     let sig: p256::ecdsa::Signature = p256_key(1).sign(input.as_bytes());
     let token = format!("{input}.{}", b64url_encode(&sig.to_bytes()));
-    assert_eq!(verify(&token).unwrap_err(), Rejection::Malformed("duplicate member name"));
+    assert_eq!(
+        verify(&token).unwrap_err(),
+        Rejection::Malformed("duplicate member name")
+    );
 }
 
 #[test]
@@ -224,18 +292,33 @@ fn header_forms_we_do_not_verify_are_refused() {
         ("enc", json!("A128GCM")),
     ];
     for (member, value) in cases {
-        let token = sign_es256(&with(es256_header(), member, value), &claims(), &p256_key(1));
-        assert_eq!(verify(&token).unwrap_err().code(), "token_unsupported", "{member}");
+        let token = sign_es256(
+            &with(es256_header(), member, value),
+            &claims(),
+            &p256_key(1),
+        );
+        assert_eq!(
+            verify(&token).unwrap_err().code(),
+            "token_unsupported",
+            "{member}"
+        );
     }
 }
 
 #[test]
 fn the_wrong_token_type_is_refused() {
-    for header in [with(es256_header(), "typ", json!("JWT")), without(es256_header(), "typ")] {
+    for header in [
+        with(es256_header(), "typ", json!("JWT")),
+        without(es256_header(), "typ"),
+    ] {
         let token = sign_es256(&header, &claims(), &p256_key(1));
         assert_eq!(verify(&token).unwrap_err(), Rejection::TypeMismatch);
     }
-    let token = sign_es256(&with(es256_header(), "typ", json!("application/at+jwt")), &claims(), &p256_key(1));
+    let token = sign_es256(
+        &with(es256_header(), "typ", json!("application/at+jwt")),
+        &claims(),
+        &p256_key(1),
+    );
     assert!(verify(&token).is_ok());
 }
 
@@ -249,24 +332,48 @@ fn bad_time_claims_are_refused() {
         ("nbf", json!(true)),
         ("iat", json!(NOW as f64 + 0.25)),
     ] {
-        let token = sign_es256(&es256_header(), &with(claims(), name, value.clone()), &p256_key(1));
-        assert_eq!(verify(&token).unwrap_err().code(), "claims_invalid", "{name}={value}");
+        let token = sign_es256(
+            &es256_header(),
+            &with(claims(), name, value.clone()),
+            &p256_key(1),
+        );
+        assert_eq!(
+            verify(&token).unwrap_err().code(),
+            "claims_invalid",
+            "{name}={value}"
+        );
     }
     let token = sign_es256(&es256_header(), &without(claims(), "exp"), &p256_key(1));
-    assert_eq!(verify(&token).unwrap_err(), Rejection::ClaimsInvalid("exp is missing"));
+    assert_eq!(
+        verify(&token).unwrap_err(),
+        Rejection::ClaimsInvalid("exp is missing")
+    );
     let token = sign_es256(&es256_header(), &without(claims(), "sub"), &p256_key(1));
-    assert_eq!(verify(&token).unwrap_err(), Rejection::ClaimsInvalid("sub is missing"));
+    assert_eq!(
+        verify(&token).unwrap_err(),
+        Rejection::ClaimsInvalid("sub is missing")
+    );
 }
 
 #[test]
 fn a_missing_key_set_is_unavailable_not_invalid() {
     let token = sign_es256(&es256_header(), &claims(), &p256_key(1));
-    let err = verify_native(&token, DEFAULT_MAX_TOKEN_BYTES, &expectations(), |_| None, NOW).unwrap_err();
+    let err = verify_native(
+        &token,
+        DEFAULT_MAX_TOKEN_BYTES,
+        &expectations(),
+        |_| None,
+        NOW,
+    )
+    .unwrap_err();
     assert_eq!((err.code(), err.status()), ("keys_unavailable", 503));
 }
 
 #[test]
 fn an_oversized_kid_is_refused() {
     let header = with(es256_header(), "kid", json!("k".repeat(300)));
-    assert_eq!(verify(&sign_es256(&header, &claims(), &p256_key(1))).unwrap_err(), Rejection::Malformed("kid"));
+    assert_eq!(
+        verify(&sign_es256(&header, &claims(), &p256_key(1))).unwrap_err(),
+        Rejection::Malformed("kid")
+    );
 }

@@ -1,0 +1,92 @@
+//! Allowed requests reach the upstream with the verified identity, and only that identity.
+
+use crate::support::{claims_of, Stack};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+#[tokio::test]
+async fn a_signed_in_user_reaches_the_upstream_with_its_verified_identity() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let response = stack
+        .edge_get("/api/orders?page=2", Some(&user.session.access_token), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    let headers = &echoed["headers"];
+    let claims = claims_of(&user.session.access_token);
+    assert_eq!(echoed["method"], "GET");
+    assert_eq!(echoed["path"], "/api/orders");
+    assert_eq!(echoed["query"], "page=2");
+    assert_eq!(headers["x-auth-subject"], user.id.as_str());
+    assert_eq!(headers["x-auth-session"], user.session.session_id.as_str());
+    assert_eq!(headers["x-auth-tenant"], claims["tid"]);
+    assert_eq!(headers["x-auth-issuer"], claims["iss"]);
+    assert!(
+        headers.get("authorization").is_none(),
+        "the bearer token is not forwarded: {headers}"
+    );
+}
+
+#[tokio::test]
+async fn a_forged_identity_header_does_not_reach_the_upstream() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let forged = [
+        ("x-auth-subject", "admin"),
+        ("X-Auth-Tenant", "someone-else"),
+        ("x-auth-roles", "[\"root\"]"),
+    ];
+
+    let response = stack
+        .edge_get("/api/me", Some(&user.session.access_token), &forged)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.json::<Value>().await.unwrap()["headers"].clone();
+    assert_eq!(headers["x-auth-subject"], user.id.as_str());
+    assert_ne!(headers["x-auth-tenant"], "someone-else");
+    assert!(headers.get("x-auth-roles").is_none(), "{headers}");
+
+    let response = stack.edge_get("/public/info", None, &forged).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.json::<Value>().await.unwrap()["headers"].clone();
+    for name in ["x-auth-subject", "x-auth-tenant", "x-auth-roles"] {
+        assert!(
+            headers.get(name).is_none(),
+            "{name} reached the upstream: {headers}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_public_path_passes_without_a_token() {
+    let stack = Stack::from_env();
+    let response = stack.edge_get("/public/hello", None, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["path"], "/public/hello");
+}
+
+#[tokio::test]
+async fn each_trusted_tenant_reaches_the_upstream_as_itself() {
+    let stack = Stack::from_env();
+    let a = stack.signed_in_user(&stack.tenant).await;
+    let b = stack.signed_in_user(&stack.other_tenant).await;
+    let tenant_of = |token: &str| claims_of(token)["tid"].clone();
+    assert_ne!(
+        tenant_of(&a.session.access_token),
+        tenant_of(&b.session.access_token)
+    );
+    for user in [&a, &b] {
+        let response = stack
+            .edge_get("/api/whoami", Some(&user.session.access_token), &[])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.json::<Value>().await.unwrap()["headers"].clone();
+        assert_eq!(
+            headers["x-auth-tenant"],
+            tenant_of(&user.session.access_token)
+        );
+        assert_eq!(headers["x-auth-subject"], user.id.as_str());
+    }
+}

@@ -1,0 +1,9 @@
+//! System tests. They talk HTTP to a running stack — the origin on Postgres, the demo upstream and
+//! the Worker under `wrangler dev` — that `cargo xtask test` starts on free ports and describes in
+//! `EDGE_URL`, `ORIGIN_URL`, `UPSTREAM_URL`, `SYSTEM_TENANT` and `SYSTEM_OTHER_TENANT`.
+//! Run alone without those variables, every test fails and says how to run them.
+
+mod forwarding;
+mod refusals;
+mod revocation;
+mod support;

@@ -1,0 +1,72 @@
+//! Sign-out takes effect at the edge: the origin revokes the session and pushes the revocation
+//! before the DELETE returns.
+
+use crate::support::{assert_refused, Stack};
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn after_sign_out_the_token_is_refused_on_normal_and_strict_routes() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let token = user.session.access_token.clone();
+    assert_eq!(
+        stack
+            .edge_get("/api/orders", Some(&token), &[])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        stack
+            .edge_get("/api/strict/orders", Some(&token), &[])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    assert_eq!(
+        stack.sign_out(&user, &user.session).await,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_refused(
+        stack.edge_get("/api/orders", Some(&token), &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    assert_refused(
+        stack
+            .edge_get("/api/strict/orders", Some(&token), &[])
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn signing_out_one_session_leaves_the_users_other_sessions_working() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let second = stack
+        .sign_in(&user.tenant, &user.email, &user.password)
+        .await;
+    assert_eq!(
+        stack.sign_out(&user, &user.session).await,
+        StatusCode::NO_CONTENT
+    );
+
+    assert_refused(
+        stack
+            .edge_get("/api/strict/orders", Some(&user.session.access_token), &[])
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
+    let response = stack
+        .edge_get("/api/strict/orders", Some(&second.access_token), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+}

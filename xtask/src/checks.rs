@@ -1,0 +1,116 @@
+//! `cargo xtask test`: every check and test, in the order that fails fastest. `.ci/run` calls this.
+
+use crate::postgres::Postgres;
+use crate::process::run;
+use crate::secrets::Secrets;
+use crate::stack::{self, Ports, Stack, StackConfig};
+use crate::{step, tools};
+use anyhow::{Context as _, Result};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Tenants the system tests use: one whose tokens they call the API with, and one more to show that a
+/// tenant's token never passes as another's.
+pub const SYSTEM_TENANTS: [&str; 2] = ["systest", "systest-other"];
+
+pub fn run_all(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    // Keep running on Ctrl-C until children have stopped, so the stack is torn down by Drop.
+    let _interrupted = stack::interrupt_flag()?;
+    tools::ensure(root)?;
+
+    step("cargo fmt --check");
+    run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
+
+    step("clippy (native, warnings are errors)");
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    step("clippy (wasm32: core, Durable Objects, Worker)");
+    run(Command::new("cargo").args([
+        "clippy",
+        "--target",
+        "wasm32-unknown-unknown",
+        "-p",
+        "auth-core",
+        "-p",
+        "durable-objects",
+        "-p",
+        "edge-worker",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+
+    let postgres = Postgres::provision(root)?;
+
+    step("unit and integration tests (native; origin against real Postgres)");
+    run(Command::new("cargo")
+        .args(["test", "--workspace", "--exclude", "system-tests"])
+        .env("DATABASE_URL", postgres.server_url()))?;
+
+    step("core validation tests on wasm32 (wasm-bindgen-test-runner under node)");
+    run(Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "auth-core",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--test",
+            "validation",
+        ])
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            tools::cargo_bin("wasm-bindgen-test-runner"),
+        ))?;
+
+    step("system tests: origin + demo upstream + Worker under wrangler dev");
+    let database = format!("edge_auth_system_{}", std::process::id());
+    let database_url = postgres.create_database(&database, true)?;
+    let cfg = StackConfig {
+        ports: Ports::free()?,
+        database_url,
+        secrets: Secrets::ephemeral(),
+        state_dir: tempdir(root)?,
+        tenants: SYSTEM_TENANTS.iter().map(|t| (*t).to_owned()).collect(),
+    };
+    let result = (|| -> Result<()> {
+        let stack = Stack::start(root, &cfg)?;
+        run(Command::new("cargo")
+            .args(["test", "-p", "system-tests"])
+            .env("EDGE_URL", &stack.edge_url)
+            .env("ORIGIN_URL", &stack.origin_url)
+            .env("UPSTREAM_URL", &stack.upstream_url)
+            .env("SYSTEM_TENANT", SYSTEM_TENANTS[0])
+            .env("SYSTEM_OTHER_TENANT", SYSTEM_TENANTS[1]))
+        .context("system tests failed (service logs are in the state directory printed above)")?;
+        Ok(())
+    })();
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(&cfg.state_dir);
+    } else {
+        eprintln!("service logs kept in {}", cfg.state_dir.display());
+    }
+    let _ = postgres.drop_database(&database);
+    result?;
+    println!("\nall checks and tests passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+/// A fresh directory for one run's logs and edge state, under the git-ignored `.dev/`.
+fn tempdir(root: &Path) -> Result<std::path::PathBuf> {
+    let dir = root
+        .join(".dev/test-runs")
+        .join(std::process::id().to_string());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

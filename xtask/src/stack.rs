@@ -1,0 +1,341 @@
+//! The whole stack on one machine: origin (axum + Postgres), the demo upstream and the edge Worker
+//! under `wrangler dev`, each in its own process group. Used by `cargo xtask dev` (default ports, in
+//! the foreground) and by `cargo xtask test` (free ports, a fresh database, then the system tests).
+
+use crate::postgres::Postgres;
+use crate::process::{run, wait_ready, Service};
+use crate::secrets::{self, Secrets};
+use crate::{step, tools};
+use anyhow::{bail, Context as _, Result};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Where each service listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub origin: u16,
+    pub upstream: u16,
+    pub edge: u16,
+    pub inspector: u16,
+}
+
+impl Ports {
+    /// Defaults for `dev`, each overridable: `ORIGIN_PORT`, `UPSTREAM_PORT`, `EDGE_PORT`, `INSPECTOR_PORT`.
+    pub fn from_env() -> Ports {
+        let port = |name: &str, default: u16| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        Ports {
+            origin: port("ORIGIN_PORT", 8080),
+            upstream: port("UPSTREAM_PORT", 8081),
+            edge: port("EDGE_PORT", 8787),
+            inspector: port("INSPECTOR_PORT", 9229),
+        }
+    }
+
+    /// Ports nobody listens on right now (for test runs beside a running `dev`).
+    pub fn free() -> Result<Ports> {
+        let free = || -> Result<u16> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        Ok(Ports {
+            origin: free()?,
+            upstream: free()?,
+            edge: free()?,
+            inspector: free()?,
+        })
+    }
+}
+
+/// What to start.
+#[derive(Debug)]
+pub struct StackConfig {
+    pub ports: Ports,
+    pub database_url: String,
+    pub secrets: Secrets,
+    /// Logs, the edge's env file and its local KV/Durable Object state go here.
+    pub state_dir: PathBuf,
+    /// Tenants to create at the origin and trust at the edge.
+    pub tenants: Vec<String>,
+}
+
+/// A running stack; dropping it stops every service (edge first).
+#[derive(Debug)]
+pub struct Stack {
+    services: Vec<(Service, PathBuf)>,
+    pub origin_url: String,
+    pub upstream_url: String,
+    pub edge_url: String,
+}
+
+impl Stack {
+    pub fn start(root: &Path, cfg: &StackConfig) -> Result<Stack> {
+        step("building origin-api and demo-upstream");
+        run(Command::new("cargo").args([
+            "build",
+            "--quiet",
+            "-p",
+            "origin-api",
+            "-p",
+            "demo-upstream",
+        ]))?;
+        tools::build_edge(root)?;
+        std::fs::create_dir_all(&cfg.state_dir)?;
+        let target = target_dir(root);
+        let origin_url = format!("http://127.0.0.1:{}", cfg.ports.origin);
+        let upstream_url = format!("http://127.0.0.1:{}", cfg.ports.upstream);
+        let edge_url = format!("http://127.0.0.1:{}", cfg.ports.edge);
+        let mut stack = Stack {
+            services: Vec::new(),
+            origin_url,
+            upstream_url,
+            edge_url,
+        };
+
+        step("starting the demo upstream");
+        let log = cfg.state_dir.join("upstream.log");
+        let mut cmd = Command::new(target.join("demo-upstream"));
+        cmd.arg(format!("127.0.0.1:{}", cfg.ports.upstream));
+        let mut upstream = Service::spawn("demo-upstream", cmd, &log)?;
+        wait_ready(
+            &mut upstream,
+            &format!("{}/ready", stack.upstream_url),
+            &log,
+            Duration::from_secs(20),
+        )?;
+        stack.services.push((upstream, log));
+
+        step("starting the origin");
+        let log = cfg.state_dir.join("origin.log");
+        let mut cmd = Command::new(target.join("origin-api"));
+        cmd.arg("serve")
+            .env("DATABASE_URL", &cfg.database_url)
+            .env("ORIGIN_ADDR", format!("127.0.0.1:{}", cfg.ports.origin))
+            .env("ORIGIN_PUBLIC_URL", &stack.origin_url)
+            .env(secrets::ADMIN_TOKEN, cfg.secrets.get(secrets::ADMIN_TOKEN))
+            .env(
+                secrets::KEY_ENCRYPTION_KEY,
+                cfg.secrets.get(secrets::KEY_ENCRYPTION_KEY),
+            )
+            .env(
+                "EDGE_PUSH_URL",
+                format!("{}/__auth/revocations", stack.edge_url),
+            )
+            .env(secrets::PUSH_SECRET, cfg.secrets.get(secrets::PUSH_SECRET))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
+        let mut origin = Service::spawn("origin-api", cmd, &log)?;
+        wait_ready(
+            &mut origin,
+            &format!("{}/healthz", stack.origin_url),
+            &log,
+            Duration::from_secs(60),
+        )?;
+        stack.services.push((origin, log));
+        for tenant in &cfg.tenants {
+            create_tenant(
+                &stack.origin_url,
+                cfg.secrets.get(secrets::ADMIN_TOKEN),
+                tenant,
+            )?;
+        }
+
+        step("starting the edge Worker under wrangler dev");
+        let env_file = cfg.state_dir.join("edge.env");
+        write_edge_env(&env_file, cfg, &stack)?;
+        let log = cfg.state_dir.join("edge.log");
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.current_dir(root)
+            .args([
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "log",
+            ])
+            .args([
+                "--port",
+                &cfg.ports.edge.to_string(),
+                "--inspector-port",
+                &cfg.ports.inspector.to_string(),
+            ])
+            .arg("--persist-to")
+            .arg(cfg.state_dir.join("wrangler-state"))
+            .arg("--env-file")
+            .arg(&env_file);
+        tools::edge_env(root, &mut cmd);
+        let mut edge = Service::spawn("wrangler dev", cmd, &log)?;
+        wait_ready(
+            &mut edge,
+            &format!("{}/__auth/health", stack.edge_url),
+            &log,
+            Duration::from_secs(120),
+        )?;
+        stack.services.push((edge, log));
+        Ok(stack)
+    }
+
+    /// Fails if any service has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        for (service, log) in &mut self.services {
+            service.check_alive(log)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // Edge first: it is the one with grandchildren (node, workerd).
+        while let Some((service, _)) = self.services.pop() {
+            drop(service);
+        }
+    }
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("debug")
+}
+
+/// The issuer URL of a tenant at this origin.
+pub fn issuer(origin_url: &str, tenant: &str) -> String {
+    format!("{origin_url}/t/{tenant}")
+}
+
+fn create_tenant(origin_url: &str, admin_token: &str, slug: &str) -> Result<()> {
+    let response = ureq::post(&format!("{origin_url}/v1/admin/tenants"))
+        .set("authorization", &format!("Bearer {admin_token}"))
+        .send_json(json!({ "slug": slug, "name": slug }));
+    match response {
+        Ok(_) => println!("tenant {slug}: created"),
+        Err(ureq::Error::Status(409, _)) => println!("tenant {slug}: exists"),
+        Err(e) => bail!("creating tenant {slug}: {e}"),
+    }
+    Ok(())
+}
+
+/// The edge's local configuration: trusted issuers (the stack's tenants), upstream and push secret.
+/// A file rather than `--var` flags so the secret stays out of process listings.
+fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
+    let issuers: Vec<_> = cfg
+        .tenants
+        .iter()
+        .map(|t| {
+            let iss = issuer(&stack.origin_url, t);
+            json!({
+                "issuer": iss,
+                "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+                "audiences": ["api"],
+                "algorithms": ["ES256"],
+                "token_type": "at+jwt",
+                "leeway_secs": 30,
+            })
+        })
+        .collect();
+    let text = format!(
+        "AUTH_ISSUERS={}\nUPSTREAM_URL={}\n{}={}\n",
+        json!({ "issuers": issuers }),
+        stack.upstream_url,
+        secrets::PUSH_SECRET,
+        cfg.secrets.get(secrets::PUSH_SECRET),
+    );
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(())
+}
+
+/// Installs a Ctrl-C / SIGTERM handler that only raises a flag, so that the stack is stopped by
+/// `Drop` instead of the process dying with its children still running.
+pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let f = flag.clone();
+    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
+        .context("installing the Ctrl-C handler")?;
+    Ok(flag)
+}
+
+/// `cargo xtask dev`.
+pub fn dev(root: &Path) -> Result<()> {
+    let interrupted = interrupt_flag()?;
+    tools::ensure(root)?;
+    let postgres = Postgres::provision(root)?;
+    let database_url = postgres.dev_database()?;
+    let secrets = Secrets::load_or_create(&root.join(".dev/secrets.env"))?;
+    let cfg = StackConfig {
+        ports: Ports::from_env(),
+        database_url,
+        secrets,
+        state_dir: root.join(".dev/stack"),
+        tenants: vec!["demo".to_owned()],
+    };
+    let mut stack = Stack::start(root, &cfg)?;
+    print_walkthrough(&stack, &cfg);
+    while !interrupted.load(Ordering::SeqCst) {
+        if let Err(e) = stack.check_alive() {
+            eprintln!("{e:#}");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    println!("\nstopping…");
+    drop(stack);
+    drop(postgres);
+    Ok(())
+}
+
+fn print_walkthrough(stack: &Stack, cfg: &StackConfig) {
+    let origin = &stack.origin_url;
+    let edge = &stack.edge_url;
+    let state = cfg.state_dir.display();
+    println!(
+        r#"
+Running (Ctrl-C stops everything):
+  origin API      {origin}        (log: {state}/origin.log)
+  demo upstream   {upstream}        (log: {state}/upstream.log)
+  edge Worker     {edge}        (wrangler dev; log: {state}/edge.log)
+  admin token     {admin}
+  tenant          demo: issuer {origin}/t/demo
+
+Walk-through (copy-paste into another shell):
+
+  # 1. sign up
+  curl -s -X POST {origin}/t/demo/v1/users -H 'content-type: application/json' \
+       -d '{{"email":"ada@example.com","password":"correct horse battery"}}'
+
+  # 2. sign in, keep the access token and session id
+  RESP=$(curl -s -X POST {origin}/t/demo/v1/sessions -H 'content-type: application/json' \
+       -d '{{"email":"ada@example.com","password":"correct horse battery"}}')
+  TOKEN=$(echo "$RESP" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  SID=$(echo "$RESP" | sed -E 's/.*"session_id":"([^"]+)".*/\1/')
+
+  # 3. call the API through the edge: the upstream echoes what it received (see x-auth-*)
+  curl -s {edge}/api/hello -H "authorization: Bearer $TOKEN"
+  curl -s {edge}/public/hello
+  curl -s -i {edge}/api/hello                      # 401 token_missing
+
+  # 4. sign out: the origin revokes the session and pushes it to the edge
+  curl -s -i -X DELETE {origin}/t/demo/v1/sessions/$SID -H "authorization: Bearer $TOKEN"
+
+  # 5. call again: 401 token_revoked
+  curl -s -i {edge}/api/hello -H "authorization: Bearer $TOKEN"
+  curl -s -i {edge}/api/strict/hello -H "authorization: Bearer $TOKEN"
+"#,
+        upstream = stack.upstream_url,
+        admin = cfg.secrets.get(secrets::ADMIN_TOKEN),
+    );
+}

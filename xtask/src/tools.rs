@@ -1,0 +1,178 @@
+//! Pinned build tools, installed once and checked by version afterwards.
+//!
+//! `worker-build` stays on the same version as the `worker` crate (the Durable Object macro changes
+//! between releases); `wasm-bindgen-cli` must equal the `wasm-bindgen` in `Cargo.lock`; wrangler and
+//! binaryen are pinned in `package.json` / `package-lock.json`.
+
+use crate::process::{output, run};
+use crate::step;
+use anyhow::{bail, Context as _, Result};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const WORKER_BUILD_VERSION: &str = "0.8.7";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+const MIN_NODE_MAJOR: u32 = 20;
+
+/// Installs whatever is missing: the wasm32 target, worker-build, wasm-bindgen-cli, npm packages.
+pub fn ensure(root: &Path) -> Result<()> {
+    step("checking tools");
+    ensure_wasm_target()?;
+    ensure_cargo_tool("worker-build", "worker-build", WORKER_BUILD_VERSION, true)?;
+    let bindgen = wasm_bindgen_version(root)?;
+    // Not --locked: its lockfile pins a crate version the registry no longer serves.
+    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, false)?;
+    ensure_node_packages(root)?;
+    Ok(())
+}
+
+fn ensure_wasm_target() -> Result<()> {
+    let installed =
+        output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
+    }
+    Ok(())
+}
+
+fn ensure_cargo_tool(bin: &str, package: &str, version: &str, locked: bool) -> Result<()> {
+    let found = output(Command::new(cargo_bin(bin)).arg("--version")).unwrap_or_default();
+    if found.split_whitespace().any(|w| w == version) {
+        println!("{bin} {version}: ok");
+        return Ok(());
+    }
+    println!("installing {package} {version} (found: {:?})", found);
+    let mut cmd = Command::new("cargo");
+    cmd.args(["install", package, "--version", version, "--force"]);
+    if locked {
+        cmd.arg("--locked");
+    }
+    run(&mut cmd)
+}
+
+/// The `wasm-bindgen` version the lockfile resolved.
+fn wasm_bindgen_version(root: &Path) -> Result<String> {
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).context("reading Cargo.lock")?;
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"wasm-bindgen\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return Ok(v.trim_end_matches('"').to_owned());
+            }
+        }
+    }
+    bail!("wasm-bindgen is not in Cargo.lock")
+}
+
+fn ensure_node_packages(root: &Path) -> Result<()> {
+    let version =
+        output(Command::new("node").arg("--version")).context("node is required (>= 20)")?;
+    let major: u32 = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < MIN_NODE_MAJOR {
+        bail!("node {version} is too old: wrangler needs node >= {MIN_NODE_MAJOR}");
+    }
+    let lock = root.join("package-lock.json");
+    let installed = root.join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&installed)) {
+        (Ok(l), Ok(i)) => i.modified()? >= l.modified()?,
+        _ => false,
+    };
+    if fresh && root.join("node_modules/.bin/wrangler").exists() {
+        println!("node_modules: ok");
+        return Ok(());
+    }
+    run(Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(root))
+}
+
+pub fn cargo_bin(name: &str) -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"));
+    home.join("bin").join(name)
+}
+
+/// Environment that keeps worker-build and wrangler offline: local wasm-bindgen, wasm-opt and esbuild,
+/// no metrics, no account lookups.
+pub fn edge_env(root: &Path, cmd: &mut Command) {
+    cmd.env("WASM_BINDGEN_BIN", cargo_bin("wasm-bindgen"))
+        .env("WASM_OPT_BIN", root.join("node_modules/.bin/wasm-opt"))
+        .env("ESBUILD_BIN", root.join("node_modules/.bin/esbuild"))
+        .env("WRANGLER_SEND_METRICS", "false")
+        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+        .env("NO_UPDATE_NOTIFIER", "1");
+}
+
+/// Builds the Worker bundle into `edge-worker/build`, unless its inputs are unchanged since the last
+/// build (wrangler's `[build]` hook calls this on every start).
+pub fn build_edge(root: &Path) -> Result<()> {
+    let stamp_path = root.join("edge-worker/build/.inputs-fingerprint");
+    let stamp = fingerprint(root)?;
+    let bundle = root.join("edge-worker/build/worker/shim.mjs");
+    if bundle.exists()
+        && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
+    {
+        println!("edge bundle is up to date");
+        return Ok(());
+    }
+    step("building the edge Worker (worker-build --release)");
+    let mut cmd = Command::new(cargo_bin("worker-build"));
+    cmd.arg("--release").current_dir(root.join("edge-worker"));
+    edge_env(root, &mut cmd);
+    run(&mut cmd)?;
+    std::fs::write(&stamp_path, stamp)?;
+    Ok(())
+}
+
+/// A hash of everything the bundle is built from.
+fn fingerprint(root: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    for dir in [
+        "auth-core/src",
+        "durable-objects/src",
+        "edge-worker/src",
+        "policies",
+    ] {
+        collect(&root.join(dir), &mut files)?;
+    }
+    for file in [
+        "Cargo.lock",
+        "Cargo.toml",
+        "auth-core/Cargo.toml",
+        "durable-objects/Cargo.toml",
+        "edge-worker/Cargo.toml",
+        "rust-toolchain.toml",
+    ] {
+        files.push(root.join(file));
+    }
+    files.sort();
+    let mut hasher = DefaultHasher::new();
+    for f in files {
+        f.hash(&mut hasher);
+        std::fs::read(&f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .hash(&mut hasher);
+    }
+    Ok(format!("{:016x}", hasher.finish()))
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
