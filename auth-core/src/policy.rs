@@ -150,7 +150,7 @@ impl Policy {
                 route: name.clone(),
                 reason: reason.to_owned(),
             };
-            let segments = compile_pattern(&spec.path).map_err(|r| err(r))?;
+            let segments = compile_pattern(&spec.path).map_err(err)?;
             let mut methods = Vec::new();
             for m in &spec.methods {
                 if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {

@@ -1,0 +1,162 @@
+//! The origin API: tenants, users, password sign-in, sessions with rotating refresh tokens, per-tenant
+//! ES256 signing keys, and revocation pushes to the edge.
+//!
+//! It owns everything that needs Postgres, a clock or a random source on the origin side. The rules
+//! for what makes an access token valid are not here: they live in `auth-core`, which this crate uses
+//! both to publish keys and to verify its own tokens, so the origin and the edge cannot disagree. This
+//! crate must not depend on the edge Worker or the Durable Objects; it talks to the edge only through
+//! the signed revocation notices of [`auth_core::notice`].
+//!
+//! [`router`] builds the whole HTTP application from an [`AppState`], so tests run the same app that
+//! [`serve`] runs.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod edge_push;
+pub mod error;
+pub mod extract;
+pub mod hashing;
+pub mod keys;
+mod revocation;
+pub mod routes;
+mod state;
+pub mod tenants;
+pub mod tokens;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use state::AppState;
+
+use anyhow::Context as _;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use secrecy::{ExposeSecret as _, SecretString};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+use std::time::Duration;
+use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+/// The schema, embedded at build time and applied by `serve` and `origin-api migrate`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// Largest request body accepted. Every body here is a few short strings.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How often `serve` retries revocations the edge has not acknowledged.
+pub const OUTBOX_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    // Spans carry the method and the route template only: never the raw uri (queries), headers or bodies.
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|request: &Request| {
+            let route = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("http.request", http.method = %request.method(), http.route = route)
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
+        .on_failure(DefaultOnFailure::new().level(Level::WARN));
+
+    Router::new()
+        .route("/healthz", get(routes::health::check))
+        .route("/v1/admin/tenants", post(routes::admin_tenants::create))
+        .route(
+            "/t/{tenant}/.well-known/openid-configuration",
+            get(routes::well_known::openid_configuration),
+        )
+        .route(
+            "/t/{tenant}/.well-known/jwks.json",
+            get(routes::well_known::jwks),
+        )
+        .route("/t/{tenant}/v1/users", post(routes::users::create))
+        .route("/t/{tenant}/v1/sessions", post(routes::sessions::sign_in))
+        .route(
+            "/t/{tenant}/v1/sessions/refresh",
+            post(routes::sessions::refresh),
+        )
+        .route(
+            "/t/{tenant}/v1/sessions/{session_id}",
+            delete(routes::sessions::revoke),
+        )
+        .route("/t/{tenant}/v1/me", get(routes::me::show))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(error::log_errors))
+        .layer(trace)
+        .with_state(state)
+}
+
+/// Connects to Postgres. The url is not echoed in errors: it may carry a password.
+pub async fn connect(database_url: &SecretString) -> anyhow::Result<PgPool> {
+    PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(database_url.expose_secret())
+        .await
+        .context("connecting to postgres")
+}
+
+/// Applies pending migrations (`origin-api migrate`).
+pub async fn migrate(database_url: &SecretString) -> anyhow::Result<()> {
+    let db = connect(database_url).await?;
+    MIGRATOR.run(&db).await.context("applying migrations")?;
+    Ok(())
+}
+
+/// Runs the origin until SIGINT or SIGTERM: applies migrations, starts the outbox retry task and serves.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = connect(&config.database_url).await?;
+    MIGRATOR.run(&db).await.context("applying migrations")?;
+    let state = AppState::new(db.clone(), &config)?;
+    state.hasher().warm_up().await?;
+    match state.edge() {
+        Some(pusher) => {
+            tokio::spawn(edge_push::run_outbox_retries(
+                db,
+                pusher.clone(),
+                OUTBOX_RETRY_INTERVAL,
+            ));
+        }
+        None => {
+            tracing::warn!("EDGE_PUSH_URL is unset: revocations will not be pushed to the edge")
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding {}", config.addr))?;
+    tracing::info!(server.addr = %listener.local_addr().context("reading the bound address")?, "origin-api listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving http")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,337 @@
+//! The HTTP boundary's one error type and its JSON envelope.
+//!
+//! Every error answers `{"error": {"code": "<stable_snake_case>", "message": "..."}}`. Codes are part
+//! of the public contract; rename none of them. A 5xx body says only that something failed on our side:
+//! the cause travels in a response extension to [`log_errors`], which logs it once.
+
+use auth_core::Rejection;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::PathRejection;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Everything a handler can answer other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    // Request shape.
+    #[error("the request body is not valid json")]
+    InvalidJson(String),
+    #[error("the request body must be json (content-type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    InvalidBody(String),
+    #[error("the request body exceeds the size limit")]
+    PayloadTooLarge,
+    #[error("no such resource")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+
+    // Admin.
+    #[error("a valid admin token is required")]
+    Unauthorized,
+    #[error("a tenant with this slug already exists")]
+    TenantExists,
+    #[error("{0}")]
+    SlugInvalid(String),
+    #[error("{0}")]
+    FieldInvalid(&'static str, &'static str),
+
+    // Tenants and users.
+    #[error("no such tenant")]
+    TenantNotFound,
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("email address is malformed")]
+    EmailInvalid,
+    #[error("{0}")]
+    PasswordTooShort(String),
+    #[error("{0}")]
+    PasswordTooLong(String),
+    #[error("no such user")]
+    UserNotFound,
+
+    // Sessions.
+    #[error("email or password is incorrect")]
+    InvalidCredentials,
+    #[error("refresh token is unknown or expired")]
+    RefreshTokenInvalid,
+    #[error("refresh token was already used; the session has been revoked")]
+    RefreshTokenReused,
+    #[error("the session has been revoked")]
+    SessionRevoked,
+    #[error("no such session")]
+    SessionNotFound,
+
+    // Bearer tokens.
+    #[error("{0}")]
+    Token(Rejection),
+
+    /// Our fault. The cause is logged, never shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// The cause of a 5xx, carried to the logging middleware.
+#[derive(Debug, Clone)]
+pub struct InternalCause(pub Arc<anyhow::Error>);
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::InvalidBody(_) => "invalid_body",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::TenantExists => "tenant_exists",
+            ApiError::SlugInvalid(_) => "slug_invalid",
+            ApiError::FieldInvalid(code, _) => code,
+            ApiError::TenantNotFound => "tenant_not_found",
+            ApiError::EmailTaken => "email_taken",
+            ApiError::EmailInvalid => "email_invalid",
+            ApiError::PasswordTooShort(_) => "password_too_short",
+            ApiError::PasswordTooLong(_) => "password_too_long",
+            ApiError::UserNotFound => "user_not_found",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::RefreshTokenInvalid => "refresh_token_invalid",
+            ApiError::RefreshTokenReused => "refresh_token_reused",
+            ApiError::SessionRevoked => "session_revoked",
+            ApiError::SessionNotFound => "session_not_found",
+            ApiError::Token(r) => r.code(),
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound
+            | ApiError::TenantNotFound
+            | ApiError::UserNotFound
+            | ApiError::SessionNotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized
+            | ApiError::InvalidCredentials
+            | ApiError::RefreshTokenInvalid
+            | ApiError::RefreshTokenReused
+            | ApiError::SessionRevoked => StatusCode::UNAUTHORIZED,
+            ApiError::TenantExists | ApiError::EmailTaken => StatusCode::CONFLICT,
+            ApiError::InvalidBody(_)
+            | ApiError::SlugInvalid(_)
+            | ApiError::FieldInvalid(..)
+            | ApiError::EmailInvalid
+            | ApiError::PasswordTooShort(_)
+            | ApiError::PasswordTooLong(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Token(r) => {
+                StatusCode::from_u16(r.status()).unwrap_or(StatusCode::UNAUTHORIZED)
+            }
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        let body = axum::Json(Envelope {
+            error: Body {
+                code: self.code(),
+                message: &message,
+            },
+        });
+        let mut response = (status, body).into_response();
+        match self {
+            ApiError::Token(rejection) => {
+                let challenge = match rejection.bearer_error() {
+                    Some(error) => format!("Bearer error=\"{error}\""),
+                    None => "Bearer".to_owned(),
+                };
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Internal(cause) => {
+                response
+                    .extensions_mut()
+                    .insert(InternalCause(Arc::new(cause)));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(anyhow::Error::new(e).context("database"))
+    }
+}
+
+impl From<Rejection> for ApiError {
+    fn from(r: Rejection) -> Self {
+        ApiError::Token(r)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+            JsonRejection::JsonSyntaxError(e) => ApiError::InvalidJson(e.body_text()),
+            // Well-formed json of the wrong shape: a missing field, a wrong type.
+            JsonRejection::JsonDataError(e) => {
+                ApiError::InvalidBody(describe_data_error(&e.body_text()))
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            other => ApiError::InvalidJson(other.body_text()),
+        }
+    }
+}
+
+/// Names a missing field, and otherwise stays generic: serde's type errors quote the offending value,
+/// which may be a password sent with the wrong type.
+fn describe_data_error(text: &str) -> String {
+    match text.find("missing field `") {
+        Some(start) => {
+            let rest = text.get(start..).unwrap_or_default();
+            let end = rest
+                .get(15..)
+                .and_then(|r| r.find('`'))
+                .map_or(rest.len(), |i| i + 16);
+            rest.get(..end).unwrap_or(rest).to_owned()
+        }
+        None => "a field of the request body has the wrong type".to_owned(),
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    /// A path that does not decode names nothing we have.
+    fn from(_: PathRejection) -> Self {
+        ApiError::NotFound
+    }
+}
+
+/// Logs the cause of every 5xx once, at the boundary.
+pub async fn log_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if let Some(InternalCause(cause)) = response.extensions().get::<InternalCause>() {
+        tracing::error!(
+            error.cause = format!("{cause:#}"),
+            http.status = response.status().as_u16(),
+            "request failed"
+        );
+    }
+    response
+}
+
+/// Unknown routes.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+/// Known routes, wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// Whether a database error is a unique violation of the named constraint or index.
+pub fn is_unique_violation(error: &sqlx::Error, constraint: &str) -> bool {
+    match error {
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> serde_json::Value {
+        let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+            .await
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    #[test]
+    fn data_errors_name_a_missing_field_but_never_quote_a_value() {
+        assert_eq!(
+            describe_data_error("Failed to deserialize the JSON body into the target type: missing field `email` at line 1 column 2"),
+            "missing field `email`"
+        );
+        let typed = describe_data_error(
+            "Failed to deserialize: password: invalid type: integer `12345678`, expected a string",
+        );
+        assert!(!typed.contains("12345678"));
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_hides_its_cause_from_the_client() {
+        let response =
+            ApiError::Internal(anyhow::anyhow!("connection to 10.0.0.7 refused")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<InternalCause>().is_some());
+        let body = body_of(response).await;
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "internal_error", "message": "internal error"}})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_rejection_carries_its_code_and_a_bearer_challenge() {
+        let response = ApiError::Token(Rejection::SignatureInvalid).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(
+            body_of(response).await["error"]["code"],
+            "signature_invalid"
+        );
+
+        let response = ApiError::Token(Rejection::Missing).into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(body_of(response).await["error"]["code"], "token_missing");
+
+        let response = ApiError::Token(Rejection::KeysUnavailable).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}

@@ -1,0 +1,95 @@
+//! `POST /v1/admin/tenants`: create a tenant with its first signing key.
+
+use crate::auth::Admin;
+use crate::domain::Slug;
+use crate::error::{is_unique_violation, ApiError};
+use crate::extract::ApiJson;
+use crate::keys;
+use crate::state::AppState;
+use crate::tenants;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+const DEFAULT_AUDIENCE: &str = "api";
+const MAX_NAME_CHARS: usize = 200;
+const MAX_AUDIENCE_CHARS: usize = 256;
+
+#[derive(Debug, Deserialize)]
+pub struct NewTenant {
+    slug: String,
+    name: String,
+    audience: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantCreated {
+    id: Uuid,
+    slug: String,
+    name: String,
+    issuer: String,
+    jwks_uri: String,
+    audience: String,
+}
+
+fn printable(s: &str) -> bool {
+    !s.chars().any(char::is_control)
+}
+
+pub async fn create(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> Result<(StatusCode, ApiJson<TenantCreated>), ApiError> {
+    let slug = Slug::parse(&body.slug).map_err(|e| ApiError::SlugInvalid(e.to_string()))?;
+    let name = body.name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !printable(name) {
+        return Err(ApiError::FieldInvalid(
+            "name_invalid",
+            "name must be 1 to 200 printable characters",
+        ));
+    }
+    let audience = body.audience.as_deref().unwrap_or(DEFAULT_AUDIENCE);
+    if audience.is_empty() || audience.chars().count() > MAX_AUDIENCE_CHARS || !printable(audience)
+    {
+        return Err(ApiError::FieldInvalid(
+            "audience_invalid",
+            "audience must be 1 to 256 printable characters",
+        ));
+    }
+
+    let id = Uuid::new_v4();
+    let signing_key = keys::generate(state.kek(), id).map_err(anyhow::Error::new)?;
+    let mut tx = state.db().begin().await?;
+    sqlx::query("INSERT INTO tenants (id, slug, name, audience) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(slug.as_str())
+        .bind(name)
+        .bind(audience)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, "tenants_slug_key") {
+                ApiError::TenantExists
+            } else {
+                e.into()
+            }
+        })?;
+    keys::insert(&mut *tx, id, &signing_key, "current").await?;
+    tx.commit().await?;
+
+    tracing::info!(tenant.id = %id, tenant.slug = slug.as_str(), token.kid = %signing_key.kid, "tenant created");
+    let issuer = state.issuer(slug.as_str());
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(TenantCreated {
+            id,
+            slug: slug.as_str().to_owned(),
+            name: name.to_owned(),
+            jwks_uri: tenants::jwks_uri(&issuer),
+            issuer,
+            audience: audience.to_owned(),
+        }),
+    ))
+}

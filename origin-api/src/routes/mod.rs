@@ -1,0 +1,8 @@
+//! One module per resource.
+
+pub mod admin_tenants;
+pub mod health;
+pub mod me;
+pub mod sessions;
+pub mod users;
+pub mod well_known;

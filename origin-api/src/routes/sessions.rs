@@ -1,0 +1,292 @@
+//! Sessions: sign-in, refresh-token rotation with reuse detection, and revocation.
+//!
+//! A session is the unit of revocation: every access token names it in `sid`. Its refresh tokens
+//! form one family; each is single-use (RFC 9700 §4.14.2), and presenting a used one revokes the whole
+//! session here and at the edge.
+
+use crate::auth::Authenticated;
+use crate::domain::Email;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::keys::{self, CurrentKey};
+use crate::revocation::{self, EdgeOutcome};
+use crate::state::AppState;
+use crate::tenants::{self, Tenant};
+use crate::tokens::{hash_refresh_token, mint_access_token, AccessTokenRequest, RefreshToken};
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Absolute session lifetime. Invariant: rotation never extends it; after it, every refresh token of
+/// the session is refused and the user signs in again.
+pub const SESSION_LIFETIME: time::Duration = time::Duration::days(30);
+
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    email: String,
+    password: SecretString,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RefreshRequest {
+    refresh_token: SecretString,
+}
+
+/// The token response of sign-in and refresh.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    refresh_token: String,
+    session_id: Uuid,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("access_token", &"[REDACTED]")
+            .field("refresh_token", &"[REDACTED]")
+            .field("expires_in", &self.expires_in)
+            .field("session_id", &self.session_id)
+            .finish()
+    }
+}
+
+/// What a successful sign-in or refresh hands out, before the access token is minted.
+struct Grant {
+    user_id: Uuid,
+    session_id: Uuid,
+    refresh_token: RefreshToken,
+    now: OffsetDateTime,
+}
+
+/// Mints an access token and answers with both tokens, uncacheable (RFC 6749 §5.1).
+fn token_response(
+    state: &AppState,
+    tenant: &Tenant,
+    key: &CurrentKey,
+    grant: Grant,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let ttl = state.access_token_ttl_secs();
+    let issuer = state.issuer(&tenant.slug);
+    let access_token = mint_access_token(
+        &AccessTokenRequest {
+            issuer: &issuer,
+            audience: &tenant.audience,
+            tenant_id: tenant.id,
+            user_id: grant.user_id,
+            session_id: grant.session_id,
+            kid: &key.kid,
+            now: grant.now.unix_timestamp(),
+            ttl_secs: ttl,
+        },
+        &key.signing_key,
+    )?;
+    let body = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        refresh_token: grant.refresh_token.value,
+        session_id: grant.session_id,
+    };
+    Ok((status, [(header::CACHE_CONTROL, "no-store")], ApiJson(body)).into_response())
+}
+
+async fn insert_refresh_token(
+    conn: &mut sqlx::PgConnection,
+    id: Uuid,
+    session_id: Uuid,
+    token: &RefreshToken,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_tokens (id, session_id, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(session_id)
+        .bind(token.hash.as_slice())
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// `POST /t/{tenant}/v1/sessions`: sign in with email and password.
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<Credentials>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    // A malformed email names no user: same answer, same work as an unknown one.
+    let user: Option<(Uuid, String)> = match Email::parse(&body.email) {
+        Ok(email) => sqlx::query_as(
+            "SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)",
+        )
+        .bind(tenant.id)
+        .bind(email.as_str())
+        .fetch_optional(state.db())
+        .await?,
+        Err(_) => None,
+    };
+    let (user_id, stored_hash) = user.unzip();
+    // With no user a dummy hash is checked, so both failures take the same time.
+    let verified = state.hasher().verify(body.password, stored_hash).await?;
+    let Some(user_id) = user_id.filter(|_| verified) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+
+    let key = keys::current(state.db(), state.kek(), tenant.id).await?;
+    let now = OffsetDateTime::now_utc();
+    let session_id = Uuid::new_v4();
+    let refresh_token = RefreshToken::generate();
+    let mut tx = state.db().begin().await?;
+    sqlx::query("INSERT INTO sessions (id, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(session_id)
+        .bind(tenant.id)
+        .bind(user_id)
+        .bind(now)
+        .bind(now + SESSION_LIFETIME)
+        .execute(&mut *tx)
+        .await?;
+    insert_refresh_token(&mut tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;
+    tx.commit().await?;
+
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %session_id, "signed in");
+    let grant = Grant {
+        user_id,
+        session_id,
+        refresh_token,
+        now,
+    };
+    token_response(&state, &tenant, &key, grant, StatusCode::CREATED)
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct PresentedRefreshToken {
+    id: Uuid,
+    used: bool,
+    session_id: Uuid,
+    user_id: Uuid,
+    session_revoked: bool,
+    session_expires_at: OffsetDateTime,
+}
+
+/// `POST /t/{tenant}/v1/sessions/refresh`: trade a refresh token for new tokens of the same session.
+pub async fn refresh(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<RefreshRequest>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let hash = hash_refresh_token(body.refresh_token.expose_secret());
+    let now = OffsetDateTime::now_utc();
+
+    let mut tx = state.db().begin().await?;
+    // Locking the token and its session serialises concurrent refreshes (the loser sees `used`) and
+    // a refresh racing a revocation.
+    let presented: Option<PresentedRefreshToken> = sqlx::query_as(
+        "SELECT rt.id, rt.used_at IS NOT NULL AS used, s.id AS session_id, s.user_id,
+                s.revoked_at IS NOT NULL AS session_revoked, s.expires_at AS session_expires_at
+         FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+         WHERE rt.token_hash = $1 AND s.tenant_id = $2
+         FOR UPDATE OF rt, s",
+    )
+    .bind(hash.as_slice())
+    .bind(tenant.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(presented) = presented else {
+        return Err(ApiError::RefreshTokenInvalid);
+    };
+    if presented.session_revoked {
+        return Err(ApiError::SessionRevoked);
+    }
+    if presented.used {
+        // Two parties hold this family: revoke the session, here and at the edge.
+        let revoked = revocation::revoke_in_tx(
+            &mut tx,
+            &state,
+            tenant.id,
+            presented.user_id,
+            presented.session_id,
+            now,
+        )
+        .await?
+        .context("the session of a presented refresh token vanished")?;
+        tx.commit().await?;
+        tracing::warn!(tenant.id = %tenant.id, session.id = %presented.session_id, "refresh token reused; session revoked");
+        // The client's answer does not depend on the edge: a failed push stays in the outbox, and
+        // even a failure to record that must not turn this refusal into a 500.
+        if let Err(e) = revocation::push_committed(&state, revoked).await {
+            tracing::error!(error.cause = %e, session.id = %presented.session_id, "settling a revocation push failed");
+        }
+        return Err(ApiError::RefreshTokenReused);
+    }
+    if presented.session_expires_at <= now {
+        return Err(ApiError::RefreshTokenInvalid);
+    }
+
+    let key = keys::current(&mut *tx, state.kek(), tenant.id).await?;
+    let next = RefreshToken::generate();
+    let next_id = Uuid::new_v4();
+    insert_refresh_token(&mut tx, next_id, presented.session_id, &next, now).await?;
+    sqlx::query("UPDATE refresh_tokens SET used_at = $2, replaced_by = $3 WHERE id = $1")
+        .bind(presented.id)
+        .bind(now)
+        .bind(next_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+
+    tracing::info!(tenant.id = %tenant.id, session.id = %presented.session_id, "session refreshed");
+    let grant = Grant {
+        user_id: presented.user_id,
+        session_id: presented.session_id,
+        refresh_token: next,
+        now,
+    };
+    token_response(&state, &tenant, &key, grant, StatusCode::OK)
+}
+
+/// `DELETE /t/{tenant}/v1/sessions/{session_id}`: sign out one of the caller's sessions.
+///
+/// 204 once the edge has acknowledged (or when pushes are disabled); 202 when the revocation is
+/// committed but the edge has not acknowledged it yet (the outbox retries).
+pub async fn revoke(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiPath((_slug, raw_session_id)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let session_id = Uuid::parse_str(&raw_session_id).map_err(|_| ApiError::SessionNotFound)?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.db().begin().await?;
+    let revoked = revocation::revoke_in_tx(
+        &mut tx,
+        &state,
+        auth.tenant.id,
+        auth.user_id,
+        session_id,
+        now,
+    )
+    .await?
+    .ok_or(ApiError::SessionNotFound)?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %auth.tenant.id, session.id = %session_id, "session revoked");
+
+    Ok(match revocation::push_committed(&state, revoked).await? {
+        EdgeOutcome::Disabled | EdgeOutcome::Delivered => StatusCode::NO_CONTENT.into_response(),
+        EdgeOutcome::Pending => (
+            StatusCode::ACCEPTED,
+            ApiJson(
+                serde_json::json!({ "session_id": session_id, "revoked": true, "edge": "pending" }),
+            ),
+        )
+            .into_response(),
+    })
+}

@@ -1,0 +1,64 @@
+//! `POST /t/{tenant}/v1/users`: sign-up with email and password.
+
+use crate::domain::{Email, Password, PasswordError};
+use crate::error::{is_unique_violation, ApiError};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+use crate::tenants;
+use axum::extract::State;
+use axum::http::StatusCode;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize)]
+pub struct NewUser {
+    email: String,
+    password: SecretString,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UserCreated {
+    id: Uuid,
+    email: String,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<NewUser>,
+) -> Result<(StatusCode, ApiJson<UserCreated>), ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let email = Email::parse(&body.email).map_err(|_| ApiError::EmailInvalid)?;
+    let password = Password::parse(body.password).map_err(|e| match e {
+        PasswordError::TooShort => ApiError::PasswordTooShort(e.to_string()),
+        PasswordError::TooLong => ApiError::PasswordTooLong(e.to_string()),
+    })?;
+    let password_hash = state.hasher().hash(password.into_secret()).await?;
+
+    let id = Uuid::new_v4();
+    // The unique index decides, not a prior lookup: two concurrent sign-ups cannot both win.
+    sqlx::query("INSERT INTO users (id, tenant_id, email, password_hash) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(tenant.id)
+        .bind(email.as_str())
+        .bind(password_hash)
+        .execute(state.db())
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e, "users_tenant_email_ci") {
+                ApiError::EmailTaken
+            } else {
+                e.into()
+            }
+        })?;
+
+    tracing::info!(tenant.id = %tenant.id, user.id = %id, "user created");
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(UserCreated {
+            id,
+            email: email.as_str().to_owned(),
+        }),
+    ))
+}

@@ -1,0 +1,85 @@
+//! What every handler shares.
+
+use crate::config::Config;
+use crate::edge_push::EdgePusher;
+use crate::hashing::PasswordHasher;
+use crate::keys::KeyEncryptionKey;
+use secrecy::ExposeSecret as _;
+use sha2::{Digest as _, Sha256};
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// Shared application state: cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: PgPool,
+    public_url: String,
+    /// SHA-256 of the admin token: compared in constant time, and the token itself is not kept.
+    admin_token_digest: [u8; 32],
+    kek: KeyEncryptionKey,
+    hasher: PasswordHasher,
+    edge: Option<EdgePusher>,
+    access_token_ttl_secs: i64,
+}
+
+impl AppState {
+    pub fn new(db: PgPool, config: &Config) -> anyhow::Result<Self> {
+        let edge = config.edge_push.as_ref().map(EdgePusher::new).transpose()?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                db,
+                public_url: config.public_url.clone(),
+                admin_token_digest: Sha256::digest(config.admin_token.expose_secret().as_bytes())
+                    .into(),
+                kek: config.key_encryption_key.clone(),
+                hasher: PasswordHasher::default(),
+                edge,
+                access_token_ttl_secs: i64::try_from(config.access_token_ttl.as_secs())
+                    .unwrap_or(i64::MAX),
+            }),
+        })
+    }
+
+    pub fn db(&self) -> &PgPool {
+        &self.inner.db
+    }
+
+    /// The revocation pusher, or `None` when pushes are disabled.
+    pub fn edge(&self) -> Option<&EdgePusher> {
+        self.inner.edge.as_ref()
+    }
+
+    pub fn kek(&self) -> &KeyEncryptionKey {
+        &self.inner.kek
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    pub fn access_token_ttl_secs(&self) -> i64 {
+        self.inner.access_token_ttl_secs
+    }
+
+    /// `{ORIGIN_PUBLIC_URL}/t/{slug}`.
+    pub fn issuer(&self, slug: &str) -> String {
+        format!("{}/t/{slug}", self.inner.public_url)
+    }
+
+    /// Whether `presented` is the admin token, in constant time (lengths are hidden by the digest).
+    pub fn is_admin_token(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq as _;
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        digest.ct_eq(&self.inner.admin_token_digest).into()
+    }
+}
+
+/// The current time as Unix seconds.
+pub(crate) fn now_unix() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}

@@ -1,0 +1,333 @@
+//! Spawning the real app on a random port, and a stand-in for the edge's revocation endpoint.
+
+use auth_core::notice::{self, RevocationNotice};
+use auth_core::KeySet;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use origin_api::config::{Config, EdgePushConfig};
+use origin_api::keys::KeyEncryptionKey;
+use origin_api::{router, AppState};
+use reqwest::Response;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
+pub const EDGE_SECRET: &str = "test-edge-secret-0123456789abcdefghijklmnop";
+pub const PUBLIC_URL: &str = "http://origin.test";
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const TTL_SECS: i64 = 300;
+
+/// A running app and what tests need to poke at it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: PgPool,
+    pub state: AppState,
+    pub kek: KeyEncryptionKey,
+}
+
+pub fn test_config(edge_url: Option<String>) -> Config {
+    Config {
+        database_url: SecretString::from("postgres://unused".to_owned()),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        public_url: PUBLIC_URL.to_owned(),
+        admin_token: SecretString::from(ADMIN_TOKEN.to_owned()),
+        key_encryption_key: KeyEncryptionKey::generate(),
+        edge_push: edge_url.map(|url| EdgePushConfig {
+            url,
+            secret: SecretString::from(EDGE_SECRET.to_owned()),
+        }),
+        access_token_ttl: Duration::from_secs(TTL_SECS as u64),
+    }
+}
+
+/// The app with revocation pushes disabled.
+pub async fn spawn_app(db: PgPool) -> TestApp {
+    spawn_with(db, test_config(None)).await
+}
+
+/// The app pushing revocations to `edge_url`.
+pub async fn spawn_app_with_edge(db: PgPool, edge_url: &str) -> TestApp {
+    spawn_with(db, test_config(Some(edge_url.to_owned()))).await
+}
+
+/// The app with a configuration of the test's choosing.
+pub async fn spawn_with(db: PgPool, config: Config) -> TestApp {
+    let state = AppState::new(db.clone(), &config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let app = router(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        state,
+        kek: config.key_encryption_key,
+    }
+}
+
+/// A tenant, a user in it, and a fresh sign-in.
+pub struct SignedIn {
+    pub tenant: Value,
+    pub user_id: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_tenant(&self, body: &Value, admin_token: Option<&str>) -> Response {
+        let mut request = self.client.post(self.url("/v1/admin/tenants")).json(body);
+        if let Some(token) = admin_token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Creates a tenant; panics unless it is created.
+    pub async fn create_tenant(&self, slug: &str) -> Value {
+        let response = self
+            .post_tenant(
+                &json!({"slug": slug, "name": format!("Tenant {slug}")}),
+                Some(ADMIN_TOKEN),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "creating tenant {slug}");
+        response.json().await.unwrap()
+    }
+
+    pub async fn post_user(&self, slug: &str, email: &str, password: &str) -> Response {
+        self.post_json(
+            &format!("/t/{slug}/v1/users"),
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Creates a user; panics unless it is created. Returns the user id.
+    pub async fn create_user(&self, slug: &str, email: &str) -> String {
+        let response = self.post_user(slug, email, PASSWORD).await;
+        assert_eq!(response.status(), 201, "creating user {email}");
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn post_session(&self, slug: &str, email: &str, password: &str) -> Response {
+        self.post_json(
+            &format!("/t/{slug}/v1/sessions"),
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs in; panics unless it succeeds. Returns the token response.
+    pub async fn sign_in(&self, slug: &str, email: &str) -> Value {
+        let response = self.post_session(slug, email, PASSWORD).await;
+        assert_eq!(response.status(), 201, "signing in {email}");
+        response.json().await.unwrap()
+    }
+
+    /// A tenant with one signed-in user.
+    pub async fn signed_in(&self, slug: &str, email: &str) -> SignedIn {
+        let tenant = self.create_tenant(slug).await;
+        let user_id = self.create_user(slug, email).await;
+        let tokens = self.sign_in(slug, email).await;
+        SignedIn {
+            tenant,
+            user_id,
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: tokens["session_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn refresh(&self, slug: &str, refresh_token: &str) -> Response {
+        self.post_json(
+            &format!("/t/{slug}/v1/sessions/refresh"),
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    pub async fn me(&self, slug: &str, token: &str) -> Response {
+        self.get_with_token(&format!("/t/{slug}/v1/me"), token)
+            .await
+    }
+
+    pub async fn delete_session(&self, slug: &str, session_id: &str, token: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/t/{slug}/v1/sessions/{session_id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The tenant's published keys, parsed as the edge parses them.
+    pub async fn key_set(&self, slug: &str) -> KeySet {
+        let response = self.get(&format!("/t/{slug}/.well-known/jwks.json")).await;
+        assert_eq!(response.status(), 200);
+        KeySet::from_jwks_json(&response.bytes().await.unwrap()).unwrap()
+    }
+
+    pub async fn outbox_rows(&self) -> Vec<(String, String, i64, i32, Option<String>)> {
+        sqlx::query_as(
+            "SELECT tenant_id::text, session_id::text, expires_at, attempts, last_error FROM revocation_outbox ORDER BY id",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+    }
+}
+
+/// Asserts the status and the error envelope, and returns the message.
+pub async fn assert_error(response: Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status(), status, "expected {status} {code}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+    body["error"]["message"]
+        .as_str()
+        .expect("a message")
+        .to_owned()
+}
+
+/// Decodes one base64url JSON part of a compact JWS.
+pub fn jwt_part(token: &str, index: usize) -> Value {
+    let part = token.split('.').nth(index).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+/// Rebuilds a token with a changed claims part and the original signature.
+pub fn with_claims(token: &str, claims: &Value) -> String {
+    let parts: Vec<&str> = token.split('.').collect();
+    format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap()),
+        parts[2]
+    )
+}
+
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Stands in for the edge's revocation endpoint: authenticates each push with the shared secret and
+/// records the notices it accepts.
+#[derive(Clone)]
+pub struct EdgeReceiver {
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub notice: Result<RevocationNotice, notice::NoticeError>,
+    pub content_type: Option<String>,
+}
+
+impl EdgeReceiver {
+    pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(addr: SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let url = format!(
+            "http://{}/__auth/revocations",
+            listener.local_addr().unwrap()
+        );
+        let receiver = EdgeReceiver {
+            url,
+            received: Arc::default(),
+        };
+        let app = axum::Router::new()
+            .route("/__auth/revocations", axum::routing::post(receive))
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        receiver
+    }
+
+    /// Notices that passed authentication.
+    pub fn notices(&self) -> Vec<RevocationNotice> {
+        self.received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r.notice.clone().ok())
+            .collect()
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+async fn receive(
+    State(receiver): State<EdgeReceiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let opened = notice::open(
+        EDGE_SECRET.as_bytes(),
+        header(notice::TIMESTAMP_HEADER),
+        header(notice::SIGNATURE_HEADER),
+        &body,
+        now_unix(),
+    );
+    let status = if opened.is_ok() {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::UNAUTHORIZED
+    };
+    receiver.received.lock().unwrap().push(Received {
+        notice: opened,
+        content_type: header("content-type").map(str::to_owned),
+    });
+    status
+}
+
+/// An address nothing listens on (bound, then released), for an unreachable edge.
+pub async fn unused_addr() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}

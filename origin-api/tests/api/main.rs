@@ -1,0 +1,14 @@
+//! The origin API over HTTP, against a fresh Postgres database per test.
+//!
+//! Run with `DATABASE_URL` pointing at a server where the user may create databases; `#[sqlx::test]`
+//! creates one database per test and applies the migrations.
+
+mod admin_tenants;
+mod errors;
+mod health;
+mod helpers;
+mod me;
+mod revocation;
+mod sessions;
+mod users;
+mod well_known;
