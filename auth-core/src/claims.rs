@@ -39,6 +39,9 @@ pub struct IssuerPolicy {
     pub token_type: Option<String>,
     #[serde(default = "default_leeway")]
     pub leeway_secs: u64,
+    /// How this issuer's key set is cached at the edge.
+    #[serde(default)]
+    pub jwks_cache: crate::key_cache::KeyCacheSettings,
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
@@ -82,6 +85,8 @@ pub enum ConfigError {
     NoAlgorithm(String),
     #[error("issuer {0:?} asks for a leeway over {MAX_LEEWAY_SECS} s")]
     LeewayTooLarge(String),
+    #[error("issuer {0:?}: {1}")]
+    KeyCache(String, &'static str),
 }
 
 impl Expectations {
@@ -115,6 +120,9 @@ impl Expectations {
             if p.leeway_secs > MAX_LEEWAY_SECS {
                 return Err(ConfigError::LeewayTooLarge(p.issuer.clone()));
             }
+            if let Some(problem) = p.jwks_cache.problem() {
+                return Err(ConfigError::KeyCache(p.issuer.clone(), problem));
+            }
         }
         Ok(())
     }
@@ -136,7 +144,8 @@ pub struct VerifiedClaims {
     session: Option<String>,
     tenant: Option<String>,
     jwt_id: Option<String>,
-    scope: Option<String>,
+    /// Every claim, for route requirements (scopes, roles, claim conditions, bindings).
+    all: Map<String, Value>,
 }
 
 impl VerifiedClaims {
@@ -166,8 +175,30 @@ impl VerifiedClaims {
     pub fn jwt_id(&self) -> Option<&str> {
         self.jwt_id.as_deref()
     }
-    pub fn scope(&self) -> Option<&str> {
-        self.scope.as_deref()
+    /// A claim by name, or by a dotted path into nested objects (`org.id`).
+    pub fn claim(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('.');
+        let first = self.all.get(parts.next()?)?;
+        parts.try_fold(first, |v, p| v.get(p))
+    }
+
+    /// Granted scopes: the space-separated `scope` claim (RFC 9068), else `scp` (a string or an
+    /// array of strings, as some issuers send).
+    pub fn scopes(&self) -> Vec<&str> {
+        match self.all.get("scope").or_else(|| self.all.get("scp")) {
+            Some(Value::String(s)) => s.split_whitespace().collect(),
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Roles: the `roles` claim, an array of strings or a single string.
+    pub fn roles(&self) -> Vec<&str> {
+        match self.all.get("roles") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -221,7 +252,7 @@ pub(crate) fn validate(
         session: string_claim(&claims, "sid")?,
         tenant: string_claim(&claims, "tid")?,
         jwt_id: string_claim(&claims, "jti")?,
-        scope: string_claim(&claims, "scope")?,
+        all: claims,
     })
 }
 

@@ -15,12 +15,19 @@ pub const MAX_JWKS_BYTES: usize = 64 * 1024;
 /// Most keys we keep from one JWKS: issuers publish current, next and a few retired keys.
 pub const MAX_KEYS: usize = 32;
 
+/// Smallest and largest RSA modulus we accept, in bits. RFC 7518 §3.3 requires at least 2048; the
+/// upper bound caps the cost an issuer's key can impose per verification.
+pub const MIN_RSA_BITS: usize = 2048;
+pub const MAX_RSA_BITS: usize = 4096;
+
 /// A signature algorithm we verify. The algorithm in force is always the configured key's; the token's
 /// `alg` only has to agree with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Algorithm {
     Es256,
     EdDsa,
+    Rs256,
+    Ps256,
 }
 
 impl Algorithm {
@@ -31,6 +38,8 @@ impl Algorithm {
         match alg {
             "ES256" => Some(Algorithm::Es256),
             "EdDSA" | "Ed25519" => Some(Algorithm::EdDsa),
+            "RS256" => Some(Algorithm::Rs256),
+            "PS256" => Some(Algorithm::Ps256),
             _ => None,
         }
     }
@@ -40,11 +49,15 @@ impl Algorithm {
         match self {
             Algorithm::Es256 => "ES256",
             Algorithm::EdDsa => "EdDSA",
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Ps256 => "PS256",
         }
     }
 }
 
-/// The public part of a key, ready for verification.
+/// The public part of a key, ready for verification. Elliptic-curve points are validated at import;
+/// RSA parameters are kept as bytes (big-endian, no leading zeros) so that code which never verifies
+/// natively, like the edge, does not link big-integer arithmetic.
 #[derive(Debug, Clone)]
 pub enum KeyMaterial {
     P256 {
@@ -55,6 +68,10 @@ pub enum KeyMaterial {
     Ed25519 {
         x: [u8; 32],
         key: ed25519_dalek::VerifyingKey,
+    },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
     },
 }
 
@@ -91,6 +108,11 @@ impl VerificationKey {
                 jwk.insert("kty".into(), "OKP".into());
                 jwk.insert("crv".into(), "Ed25519".into());
                 jwk.insert("x".into(), b64url_encode(x).into());
+            }
+            KeyMaterial::Rsa { n, e } => {
+                jwk.insert("kty".into(), "RSA".into());
+                jwk.insert("n".into(), b64url_encode(n).into());
+                jwk.insert("e".into(), b64url_encode(e).into());
             }
         }
         jwk.insert("alg".into(), self.alg.name().into());
@@ -157,6 +179,26 @@ impl VerificationKey {
                     .map_err(|_| JwkError::InvalidKey)?;
                 (Algorithm::Es256, KeyMaterial::P256 { x, y, key })
             }
+            ("RSA", None) => {
+                // An RSA key may serve PKCS#1 v1.5 or PSS; its JWK decides, and a key that does not say
+                // is an RS256 key (what every RSA issuer we know publishes), never what a token says.
+                let alg = match declared_alg {
+                    None | Some("RS256") => Algorithm::Rs256,
+                    Some("PS256") => Algorithm::Ps256,
+                    Some(_) => return Err(JwkError::AlgorithmMismatch),
+                };
+                let n = unsigned(obj, "n")?;
+                let e = unsigned(obj, "e")?;
+                let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+                if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+                    return Err(JwkError::InvalidKey);
+                }
+                // e must be odd and > 1; anything wider than 32 bits is not a real public exponent.
+                if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || e == [1] {
+                    return Err(JwkError::InvalidKey);
+                }
+                (alg, KeyMaterial::Rsa { n, e })
+            }
             ("OKP", Some("Ed25519")) => {
                 check_alg(declared_alg, &["EdDSA", "Ed25519"])?;
                 let x = coordinate(obj, "x")?;
@@ -202,6 +244,16 @@ fn coordinate(obj: &Map<String, Value>, name: &'static str) -> Result<[u8; 32], 
     let text = opt_str(obj, name)?.ok_or(JwkError::BadMember(name))?;
     let bytes = b64url_decode(text).ok_or(JwkError::BadMember(name))?;
     to_32(&bytes).map_err(|_| JwkError::BadMember(name))
+}
+
+/// A base64urlUInt (RFC 7518 §2): big-endian, non-empty, no leading zero octet.
+fn unsigned(obj: &Map<String, Value>, name: &'static str) -> Result<Vec<u8>, JwkError> {
+    let text = opt_str(obj, name)?.ok_or(JwkError::BadMember(name))?;
+    let bytes = b64url_decode(text).ok_or(JwkError::BadMember(name))?;
+    match bytes.first() {
+        None | Some(0) => Err(JwkError::BadMember(name)),
+        Some(_) => Ok(bytes),
+    }
 }
 
 fn to_32(bytes: &[u8]) -> Result<[u8; 32], JwkError> {

@@ -22,6 +22,7 @@
 pub mod claims;
 pub mod encoding;
 pub mod identity;
+pub mod key_cache;
 pub mod keys;
 pub mod notice;
 pub mod policy;

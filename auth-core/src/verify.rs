@@ -5,10 +5,10 @@
 //! header against issuer and key, check the signature, validate the claims.
 
 use crate::claims::{Expectations, IssuerPolicy, VerifiedClaims};
-use crate::keys::{KeyMaterial, KeySet, VerificationKey};
+use crate::keys::{Algorithm, KeyMaterial, KeySet, VerificationKey};
 use crate::reject::Rejection;
 use crate::token::{SignatureJob, UnverifiedToken};
-use jwt_compact::alg::{Ed25519, Es256};
+use jwt_compact::alg::{Ed25519, Es256, Rsa};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
 
 /// The trusted issuer a token names (unverified, used only for routing to its keys).
@@ -43,6 +43,20 @@ pub fn check_signature_native(job: &SignatureJob<'_, '_>) -> bool {
         KeyMaterial::Ed25519 { key, .. } => {
             <Ed25519 as jwt_compact::Algorithm>::Signature::try_from_slice(&job.signature)
                 .is_ok_and(|sig| Ed25519.verify_signature(&sig, key, message))
+        }
+        KeyMaterial::Rsa { n, e } => {
+            let alg = match job.alg {
+                Algorithm::Ps256 => Rsa::ps256(),
+                _ => Rsa::rs256(),
+            };
+            let Ok(key) = rsa::RsaPublicKey::new(
+                rsa::BigUint::from_bytes_be(n),
+                rsa::BigUint::from_bytes_be(e),
+            ) else {
+                return false;
+            };
+            <Rsa as jwt_compact::Algorithm>::Signature::try_from_slice(&job.signature)
+                .is_ok_and(|sig| alg.verify_signature(&sig, &key, message))
         }
     }
 }

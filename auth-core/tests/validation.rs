@@ -40,6 +40,7 @@ fn expectations() -> Expectations {
             algorithms: vec![auth_core::Algorithm::Es256, auth_core::Algorithm::EdDsa],
             token_type: Some("at+jwt".into()),
             leeway_secs: 30,
+            jwks_cache: Default::default(),
         }],
     }
 }

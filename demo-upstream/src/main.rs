@@ -1,4 +1,5 @@
-//! `demo-upstream [ADDR]`: serves the echo API (default 127.0.0.1:8081, or `UPSTREAM_ADDR`).
+//! `demo-upstream [ADDR]`: serves the echo API (default 127.0.0.1:8081, or `UPSTREAM_ADDR`), checking
+//! the edge's identity signature when `UPSTREAM_SIGNING_SECRET` is set.
 
 use anyhow::Context as _;
 
@@ -12,5 +13,9 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     println!("demo-upstream listening on http://{addr}");
-    demo_upstream::serve(listener).await
+    let secret = std::env::var("UPSTREAM_SIGNING_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes);
+    demo_upstream::serve(listener, secret).await
 }

@@ -1,10 +1,13 @@
 //! Edge configuration, read once per isolate from `wrangler.toml` vars and secrets.
 //!
 //! - `AUTH_ISSUERS`: the trusted issuers (`auth_core::Expectations`), as a TOML table in
-//!   `wrangler.toml` or a JSON string (`--var`).
+//!   `wrangler.toml` or a JSON string.
 //! - `UPSTREAM_URL`: where allowed requests go.
-//! - `EDGE_PUSH_SECRET`: the shared secret authenticating the origin's revocation pushes
-//!   (a secret in production; a var locally).
+//! - `EDGE_PUSH_SECRET` (secret): authenticates the origin's revocation pushes.
+//! - `UPSTREAM_SIGNING_SECRET` (secret, optional): signs the forwarded identity for the upstream.
+//! - `TOKEN_CACHE_ENTRIES` (optional, default 1024): size of the verified-token cache; 0 disables it.
+//!
+//! The route policy is compiled from `policies/routes.toml` by `build.rs` and embedded.
 
 use auth_core::policy::Policy;
 use auth_core::Expectations;
@@ -12,8 +15,11 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
-/// The route policy compiled into the bundle (validated by `auth-core`'s tests and at first use).
-const POLICY_TOML: &str = include_str!("../../policies/routes.toml");
+const COMPILED_POLICY: &str = include_str!(concat!(env!("OUT_DIR"), "/policy.json"));
+const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 1024;
+/// Upper bound on the verified-token cache: an entry is well under a kilobyte, and isolates have
+/// 128 MB.
+const MAX_TOKEN_CACHE_ENTRIES: usize = 65_536;
 
 #[derive(Debug)]
 pub struct EdgeConfig {
@@ -21,7 +27,9 @@ pub struct EdgeConfig {
     pub policy: Policy,
     pub upstream: String,
     pub push_secret: Option<Vec<u8>>,
+    pub upstream_secret: Option<Vec<u8>>,
     pub max_token_bytes: usize,
+    pub token_cache_entries: usize,
 }
 
 thread_local! {
@@ -41,37 +49,58 @@ fn parse(env: &Env) -> Result<EdgeConfig, String> {
     expectations
         .validate()
         .map_err(|e| format!("AUTH_ISSUERS: {e}"))?;
-    let upstream = env
-        .var("UPSTREAM_URL")
-        .map_err(|_| "UPSTREAM_URL is not set".to_owned())?
-        .to_string()
+    let upstream = text(env, "UPSTREAM_URL")
+        .ok_or("UPSTREAM_URL is not set")?
         .trim_end_matches('/')
         .to_owned();
     if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
         return Err("UPSTREAM_URL must be an http(s) URL".into());
     }
-    let push_secret = match env
-        .secret("EDGE_PUSH_SECRET")
-        .or_else(|_| env.var("EDGE_PUSH_SECRET"))
-    {
-        Ok(s) => {
-            let s = s.to_string();
-            if s.len() < auth_core::notice::MIN_SECRET_LEN {
-                return Err("EDGE_PUSH_SECRET is shorter than 32 characters".into());
-            }
-            Some(s.into_bytes())
-        }
-        Err(_) => None,
+    let token_cache_entries = match text(env, "TOKEN_CACHE_ENTRIES") {
+        None => DEFAULT_TOKEN_CACHE_ENTRIES,
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= MAX_TOKEN_CACHE_ENTRIES)
+            .ok_or(format!(
+                "TOKEN_CACHE_ENTRIES must be a number from 0 to {MAX_TOKEN_CACHE_ENTRIES}"
+            ))?,
     };
-    let policy =
-        Policy::from_toml(POLICY_TOML).map_err(|e| format!("policies/routes.toml: {e}"))?;
+    let policy: Policy =
+        serde_json::from_str(COMPILED_POLICY).map_err(|e| format!("compiled policy: {e}"))?;
     Ok(EdgeConfig {
         expectations,
         policy,
         upstream,
-        push_secret,
+        push_secret: secret(env, "EDGE_PUSH_SECRET")?,
+        upstream_secret: secret(env, "UPSTREAM_SIGNING_SECRET")?,
         max_token_bytes: auth_core::token::DEFAULT_MAX_TOKEN_BYTES,
+        token_cache_entries,
     })
+}
+
+fn text(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A secret (or, locally, a var) of at least 32 characters; `None` when unset.
+fn secret(env: &Env, name: &str) -> Result<Option<Vec<u8>>, String> {
+    match env.secret(name).or_else(|_| env.var(name)) {
+        Ok(s) => {
+            let s = s.to_string();
+            if s.len() < auth_core::notice::MIN_SECRET_LEN {
+                return Err(format!(
+                    "{name} is shorter than {} characters",
+                    auth_core::notice::MIN_SECRET_LEN
+                ));
+            }
+            Ok(Some(s.into_bytes()))
+        }
+        Err(_) => Ok(None),
+    }
 }
 
 /// A var given either as a JSON string or as a structured `wrangler.toml` value.
@@ -87,5 +116,5 @@ fn read_json(env: &Env, name: &str) -> Result<String, String> {
     js_sys::JSON::stringify(&value)
         .ok()
         .and_then(|s| s.as_string())
-        .ok_or_else(|| format!("{name} is not JSON-serialisable"))
+        .ok_or_else(|| format!("{name} is not JSON"))
 }

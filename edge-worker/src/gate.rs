@@ -1,28 +1,42 @@
-//! The per-request pipeline: route policy, bearer token, signature, claims, revocation, forward.
+//! The per-request pipeline: route policy, bearer token, signature, claims, route requirements,
+//! revocation, forward.
 //!
 //! Every refusal is decided by `auth-core` and answered by `respond`; a client's token never causes a
 //! 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
 
 use crate::config::EdgeConfig;
 use crate::revocation::{self, SessionRef};
-use crate::{forward, jwks, respond, webcrypto};
-use auth_core::policy::{Access, Revocation, RouteDecision};
+use crate::{forward, jwks, respond, token_cache, webcrypto};
+use auth_core::policy::{Access, Cors, Denial, RequestFacts, Revocation, RouteDecision};
 use auth_core::verify::{select_issuer, select_key};
 use auth_core::{Rejection, UnverifiedToken, VerifiedClaims};
-use worker::{Env, Request, Response, Result};
+use std::rc::Rc;
+use worker::{Context, Env, Method, Request, Response, Result};
 
-pub async fn handle(req: Request, env: &Env, config: &EdgeConfig, now: i64) -> Result<Response> {
+pub async fn handle(
+    req: Request,
+    env: &Env,
+    ctx: &Context,
+    config: &EdgeConfig,
+) -> Result<Response> {
     let url = req.url()?;
-    let method = req.method().to_string();
-    let (route, access, revocation_mode) = match config.policy.decide(&method, url.path()) {
-        RouteDecision::Matched {
-            route,
-            access,
-            revocation,
-        } => (route.to_owned(), access, revocation),
-        RouteDecision::NoRoute => {
-            return respond::error(403, "route_denied", "no policy allows this route")
+    let host = req.headers().get("host")?.unwrap_or_default();
+    let origin = req.headers().get("origin")?;
+    if req.method() == Method::Options {
+        if let (Some(origin), Some(asked)) =
+            (&origin, req.headers().get("access-control-request-method")?)
+        {
+            return preflight(&req, config, &host, url.path(), origin, &asked);
         }
+    }
+    let method = req.method().to_string();
+    let route = match config.policy.route(RequestFacts {
+        method: &method,
+        host: &host,
+        path: url.path(),
+    }) {
+        RouteDecision::Matched(m) => m,
+        RouteDecision::NoRoute => return respond::denial(&Denial::NoRoute, None),
         RouteDecision::AmbiguousPath => {
             return respond::error(
                 400,
@@ -31,21 +45,39 @@ pub async fn handle(req: Request, env: &Env, config: &EdgeConfig, now: i64) -> R
             )
         }
     };
-    if access == Access::Public {
-        return forward::send(req, config, None).await;
+    let cors = origin
+        .as_deref()
+        .and_then(|o| allowed_cors(route.route.cors.as_ref(), o));
+    if route.route.access == Access::Public {
+        return forward::send(req, config, None, cors).await;
     }
-    let claims = match authenticate(&req, config, now).await {
+    let claims = match authenticate(&req, env, ctx, config).await {
         Ok(c) => c,
         Err(r) => {
-            worker::console_log!("edge.refused policy.route={route} reason={}", r.code());
-            return respond::rejection(&r);
+            worker::console_log!(
+                "edge.refused policy.route={} reason={}",
+                route.route.name,
+                r.code()
+            );
+            return respond::rejection(&r, cors);
         }
     };
-    match check_revocation(env, &claims, revocation_mode).await {
-        Ok(None) => forward::send(req, config, Some(&claims)).await,
-        Ok(Some(r)) => respond::rejection(&r),
+    if let Err(denial) = route.authorize(&claims) {
+        worker::console_log!(
+            "edge.denied policy.route={} reason={}",
+            route.route.name,
+            denial.code()
+        );
+        return respond::denial(&denial, cors);
+    }
+    match check_revocation(env, &claims, route.route.revocation).await {
+        Ok(None) => forward::send(req, config, Some(&claims), cors).await,
+        Ok(Some(r)) => respond::rejection(&r, cors),
         Err(e) => {
-            worker::console_error!("revocation.check_failed policy.route={route} error={e}");
+            worker::console_error!(
+                "revocation.check_failed policy.route={} error={e}",
+                route.route.name
+            );
             respond::error(
                 503,
                 "revocation_unavailable",
@@ -55,12 +87,67 @@ pub async fn handle(req: Request, env: &Env, config: &EdgeConfig, now: i64) -> R
     }
 }
 
-/// Verifies the bearer token, with the signature checked through WebCrypto.
-async fn authenticate(
+/// The CORS rules of a route and the request's origin, when that origin is allowed.
+fn allowed_cors<'c>(cors: Option<&'c Cors>, origin: &str) -> Option<(&'c Cors, String)> {
+    cors.filter(|c| c.allows_origin(origin))
+        .map(|c| (c, origin.to_owned()))
+}
+
+/// Answers a CORS preflight from the policy of the route the real request would take. No token is
+/// needed (browsers send none on preflights).
+fn preflight(
     req: &Request,
     config: &EdgeConfig,
-    now: i64,
-) -> std::result::Result<VerifiedClaims, Rejection> {
+    host: &str,
+    path: &str,
+    origin: &str,
+    asked: &str,
+) -> Result<Response> {
+    let route = match config.policy.route(RequestFacts {
+        method: asked,
+        host,
+        path,
+    }) {
+        RouteDecision::Matched(m) => m,
+        _ => {
+            return respond::error(
+                403,
+                "cors_denied",
+                "no route allows this cross-origin request",
+            )
+        }
+    };
+    let Some(cors) = &route.route.cors else {
+        return respond::error(
+            403,
+            "cors_denied",
+            "this route does not allow cross-origin requests",
+        );
+    };
+    let asked_headers = req
+        .headers()
+        .get("access-control-request-headers")?
+        .unwrap_or_default();
+    match cors.preflight(origin, asked, &asked_headers) {
+        Ok(headers) => {
+            let response = Response::empty()?.with_status(204);
+            for (name, value) in headers {
+                response.headers().set(name, &value)?;
+            }
+            Ok(response)
+        }
+        Err(reason) => respond::error(403, "cors_denied", reason),
+    }
+}
+
+/// Verifies the bearer token: from the verified-token cache when the same token was verified
+/// recently by a key still current, else with the signature checked through WebCrypto.
+async fn authenticate(
+    req: &Request,
+    env: &Env,
+    ctx: &Context,
+    config: &EdgeConfig,
+) -> std::result::Result<Rc<VerifiedClaims>, Rejection> {
     let header = req
         .headers()
         .get("authorization")
@@ -68,20 +155,35 @@ async fn authenticate(
         .flatten()
         .ok_or(Rejection::Missing)?;
     let raw = bearer(&header)?;
+    if raw.len() > config.max_token_bytes {
+        return Err(Rejection::TooLarge);
+    }
+    let cache_key = (config.token_cache_entries > 0).then(|| token_cache::key_of(raw));
     let token = UnverifiedToken::parse(raw, config.max_token_bytes)?;
     let policy = select_issuer(&token, &config.expectations)?;
-    let mut keys = jwks::current(policy, now).await?;
-    if matches!(select_key(&token, &keys), Err(Rejection::KeyUnknown)) {
-        keys = jwks::refresh_for_unknown_kid(policy, now).await?;
+    let mut keys = jwks::current(policy, env, ctx).await?;
+    let now = crate::now_unix();
+    if let Some(key) = &cache_key {
+        if let Some(claims) = token_cache::get(key, now, |_, kid| keys.find(kid).is_some()) {
+            return Ok(claims);
+        }
+    }
+    if let (Err(Rejection::KeyUnknown), Some(kid)) = (select_key(&token, &keys), token.kid()) {
+        keys = jwks::with_kid(policy, env, kid).await?;
     }
     let key = select_key(&token, &keys)?;
+    let kid = key.kid().unwrap_or_default().to_owned();
     let job = token.signature_job(policy, key)?;
     let valid = webcrypto::check_signature(&job).await.map_err(|e| {
         worker::console_error!("webcrypto.failed error={e:?}");
         Rejection::SignatureInvalid
     })?;
     let proof = job.conclude(valid)?;
-    token.finish(proof, policy, now)
+    let claims = Rc::new(token.finish(proof, policy, crate::now_unix())?);
+    if let Some(key) = cache_key {
+        token_cache::put(key, claims.clone(), &kid, config.token_cache_entries);
+    }
+    Ok(claims)
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750 §2.1).

@@ -1,102 +1,134 @@
-//! Per-isolate cache of each trusted issuer's key set, fetched from its `jwks_uri`.
+//! Adapter between the issuer key-set state machine (`auth_core::key_cache`) and the runtime:
+//! fetching JWKS documents, importing their keys into WebCrypto, and persisting the last good set in
+//! KV so that a cold isolate has keys without waiting for the issuer.
 //!
-//! Freshness follows the issuer's `Cache-Control: max-age`, clamped to
-//! [`MIN_MAX_AGE_SECS`, `MAX_MAX_AGE_SECS`]. A token naming an unknown `kid` triggers a refetch at most
-//! once per [`UNKNOWN_KID_COOLDOWN_SECS`], so random `kid`s cannot turn into a flood of fetches. When
-//! a refresh fails the last good set keeps serving; with no set at all the answer is `keys_unavailable`.
+//! Every decision (when to fetch, when to serve stale, when to refuse an unknown `kid`) is the state
+//! machine's; this module only performs what it asks for.
 
+use crate::webcrypto;
+use auth_core::key_cache::{IssuerKeys, Plan, UnknownKidPlan};
 use auth_core::keys::KeySet;
 use auth_core::{IssuerPolicy, Rejection};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::rc::Rc;
-use worker::{Fetch, Headers, Method, Request, RequestInit};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use worker::{Context, Delay, Env, Fetch, Headers, Method, Request, RequestInit};
 
-const DEFAULT_MAX_AGE_SECS: i64 = 300;
-const MIN_MAX_AGE_SECS: i64 = 30;
-const MAX_MAX_AGE_SECS: i64 = 3600;
-const UNKNOWN_KID_COOLDOWN_SECS: i64 = 30;
-
-#[derive(Debug)]
-struct Cached {
-    keys: Rc<KeySet>,
-    fresh_until: i64,
-    fetched_at: i64,
-}
+/// How long a request waits, in total, for a fetch another request owns before answering 503.
+const MAX_WAIT: Duration = Duration::from_millis(2_000);
+const WAIT_STEP: Duration = Duration::from_millis(25);
+/// KV key prefix of persisted key sets.
+const KV_PREFIX: &str = "jwks:";
 
 thread_local! {
-    static CACHE: RefCell<HashMap<String, Cached>> = RefCell::new(HashMap::new());
+    static CACHE: RefCell<HashMap<String, IssuerKeys>> = RefCell::new(HashMap::new());
+    static RESTORED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
-/// The issuer's current key set, fetching it when absent or stale.
-pub async fn current(policy: &IssuerPolicy, now: i64) -> Result<Rc<KeySet>, Rejection> {
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .get(&policy.issuer)
-            .map(|e| (e.keys.clone(), e.fresh_until))
-    });
-    match cached {
-        Some((keys, fresh_until)) if now < fresh_until => Ok(keys),
-        stale => refresh(policy, now, stale.map(|(k, _)| k)).await,
+fn with_entry<T>(policy: &IssuerPolicy, f: impl FnOnce(&mut IssuerKeys) -> T) -> T {
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        let entry = c
+            .entry(policy.issuer.clone())
+            .or_insert_with(|| IssuerKeys::new(policy.jwks_cache));
+        f(entry)
+    })
+}
+
+/// The issuer's key set for this request.
+pub async fn current(
+    policy: &IssuerPolicy,
+    env: &Env,
+    ctx: &Context,
+) -> Result<Arc<KeySet>, Rejection> {
+    restore_once(policy, env).await;
+    let mut waited = Duration::ZERO;
+    loop {
+        let now = crate::now_unix();
+        match with_entry(policy, |e| e.plan(now)) {
+            Plan::Use(keys) => return Ok(keys),
+            Plan::UseAndRefresh(keys) => {
+                let (policy, env) = (policy.clone(), env.clone());
+                ctx.wait_until(async move {
+                    fetch_and_record(&policy, &env).await;
+                });
+                return Ok(keys);
+            }
+            Plan::Fetch => {
+                return fetch_and_record(policy, env)
+                    .await
+                    .ok_or(Rejection::KeysUnavailable)
+            }
+            Plan::Wait if waited < MAX_WAIT => {
+                Delay::from(WAIT_STEP).await;
+                waited += WAIT_STEP;
+            }
+            Plan::Wait | Plan::Unavailable => return Err(Rejection::KeysUnavailable),
+        }
     }
 }
 
-/// Called when a token names a `kid` the cached set lacks (the issuer may have rotated): refetches
-/// unless the last fetch was within the cooldown.
-pub async fn refresh_for_unknown_kid(
+/// A key set that holds `kid`, refetching if the state machine allows; `KeyUnknown` otherwise.
+pub async fn with_kid(
     policy: &IssuerPolicy,
-    now: i64,
-) -> Result<Rc<KeySet>, Rejection> {
-    let cached = CACHE.with(|c| {
-        c.borrow()
-            .get(&policy.issuer)
-            .map(|e| (e.keys.clone(), e.fetched_at))
-    });
-    match cached {
-        Some((keys, fetched_at)) if now - fetched_at < UNKNOWN_KID_COOLDOWN_SECS => Ok(keys),
-        other => refresh(policy, now, other.map(|(k, _)| k)).await,
+    env: &Env,
+    kid: &str,
+) -> Result<Arc<KeySet>, Rejection> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let now = crate::now_unix();
+        match with_entry(policy, |e| e.plan_unknown_kid(kid, now)) {
+            UnknownKidPlan::Refuse => return Err(Rejection::KeyUnknown),
+            UnknownKidPlan::Refetch => {
+                let keys = fetch_and_record(policy, env)
+                    .await
+                    .ok_or(Rejection::KeyUnknown)?;
+                if keys.find(kid).is_none() {
+                    with_entry(policy, |e| e.remember_unknown(kid, crate::now_unix()));
+                    return Err(Rejection::KeyUnknown);
+                }
+                return Ok(keys);
+            }
+            UnknownKidPlan::Wait if waited < MAX_WAIT => {
+                Delay::from(WAIT_STEP).await;
+                waited += WAIT_STEP;
+                let keys = with_entry(policy, |e| match e.plan(crate::now_unix()) {
+                    Plan::Use(k) => Some(k),
+                    _ => None,
+                });
+                if let Some(keys) = keys.filter(|k| k.find(kid).is_some()) {
+                    return Ok(keys);
+                }
+            }
+            UnknownKidPlan::Wait => return Err(Rejection::KeyUnknown),
+        }
     }
 }
 
-async fn refresh(
-    policy: &IssuerPolicy,
-    now: i64,
-    last_good: Option<Rc<KeySet>>,
-) -> Result<Rc<KeySet>, Rejection> {
-    match fetch(&policy.jwks_uri).await {
-        Ok((keys, max_age)) => {
-            let keys = Rc::new(keys);
-            CACHE.with(|c| {
-                c.borrow_mut().insert(
-                    policy.issuer.clone(),
-                    Cached {
-                        keys: keys.clone(),
-                        fresh_until: now + max_age,
-                        fetched_at: now,
-                    },
-                )
+/// Fetches the issuer's JWKS, reports the outcome to the state machine and persists a good set.
+/// Returns the set now held (the new one, or the last good one after a failure).
+async fn fetch_and_record(policy: &IssuerPolicy, env: &Env) -> Option<Arc<KeySet>> {
+    let outcome = fetch(&policy.jwks_uri).await;
+    let now = crate::now_unix();
+    match outcome {
+        Ok((keys, max_age, document)) => {
+            let held = with_entry(policy, |e| {
+                let ttl = e.ttl_for(max_age);
+                (e.fetched(Ok((keys, max_age)), now), ttl)
             });
-            Ok(keys)
+            persist(policy, env, &document, now, now + held.1).await;
+            held.0
         }
         Err(reason) => {
             worker::console_warn!("jwks.fetch_failed issuer={} reason={reason}", policy.issuer);
-            // Stale-if-error: keep serving the last good set, and do not retry on every request.
-            if let Some(keys) = last_good {
-                CACHE.with(|c| {
-                    if let Some(e) = c.borrow_mut().get_mut(&policy.issuer) {
-                        e.fresh_until = now + MIN_MAX_AGE_SECS;
-                        e.fetched_at = now;
-                    }
-                });
-                Ok(keys)
-            } else {
-                Err(Rejection::KeysUnavailable)
-            }
+            with_entry(policy, |e| e.fetched(Err(()), now))
         }
     }
 }
 
-async fn fetch(uri: &str) -> Result<(KeySet, i64), String> {
+async fn fetch(uri: &str) -> Result<(KeySet, Option<i64>, String), String> {
     let headers = Headers::new();
     headers
         .set("accept", "application/json")
@@ -116,12 +148,91 @@ async fn fetch(uri: &str) -> Result<(KeySet, i64), String> {
         .get("cache-control")
         .ok()
         .flatten()
-        .and_then(|v| max_age(&v))
-        .unwrap_or(DEFAULT_MAX_AGE_SECS)
-        .clamp(MIN_MAX_AGE_SECS, MAX_MAX_AGE_SECS);
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    let keys = KeySet::from_jwks_json(&body).map_err(|e| e.to_string())?;
-    Ok((keys, max_age))
+        .and_then(|v| max_age(&v));
+    let body = response.text().await.map_err(|e| e.to_string())?;
+    let keys =
+        importable(KeySet::from_jwks_json(body.as_bytes()).map_err(|e| e.to_string())?).await?;
+    Ok((keys, max_age, body))
+}
+
+/// Keeps the keys the runtime's WebCrypto accepts: a key it refuses could never verify anything.
+async fn importable(keys: KeySet) -> Result<KeySet, String> {
+    let mut usable = Vec::with_capacity(keys.keys().len());
+    for key in keys.keys() {
+        match webcrypto::import(key.material(), key.algorithm()).await {
+            Ok(()) => usable.push(key.clone()),
+            Err(_) => worker::console_warn!("jwks.key_refused kid={:?}", key.kid()),
+        }
+    }
+    KeySet::new(usable).map_err(|e| e.to_string())
+}
+
+/// A persisted key set: the document as fetched and its freshness.
+#[derive(Debug, Serialize, Deserialize)]
+struct Persisted {
+    document: String,
+    fetched_at: i64,
+    fresh_until: i64,
+}
+
+async fn persist(
+    policy: &IssuerPolicy,
+    env: &Env,
+    document: &str,
+    fetched_at: i64,
+    fresh_until: i64,
+) {
+    let Ok(kv) = env.kv(crate::revocation::KV_BINDING) else {
+        return;
+    };
+    let record = Persisted {
+        document: document.to_owned(),
+        fetched_at,
+        fresh_until,
+    };
+    let Ok(value) = serde_json::to_string(&record) else {
+        return;
+    };
+    let ttl = (fresh_until + policy.jwks_cache.stale_if_error_secs - fetched_at).max(60);
+    let key = format!("{KV_PREFIX}{}", policy.issuer);
+    let written = match kv.put(&key, value) {
+        Ok(put) => put
+            .expiration_ttl(u64::try_from(ttl).unwrap_or(60))
+            .execute()
+            .await
+            .is_ok(),
+        Err(_) => false,
+    };
+    if !written {
+        worker::console_warn!("jwks.persist_failed issuer={}", policy.issuer);
+    }
+}
+
+/// On an isolate's first use of an issuer, loads the persisted set (if any) from KV.
+async fn restore_once(policy: &IssuerPolicy, env: &Env) {
+    let first = RESTORED.with(|r| r.borrow_mut().insert(policy.issuer.clone()));
+    if !first || with_entry(policy, |e| e.has_keys()) {
+        return;
+    }
+    let Ok(kv) = env.kv(crate::revocation::KV_BINDING) else {
+        return;
+    };
+    let Ok(Some(record)) = kv
+        .get(&format!("{KV_PREFIX}{}", policy.issuer))
+        .json::<Persisted>()
+        .await
+    else {
+        return;
+    };
+    let Ok(keys) = KeySet::from_jwks_json(record.document.as_bytes()) else {
+        return;
+    };
+    let Ok(keys) = importable(keys).await else {
+        return;
+    };
+    with_entry(policy, |e| {
+        e.restore(keys, record.fetched_at, record.fresh_until)
+    });
 }
 
 /// `max-age` from a `Cache-Control` value; `no-cache`/`no-store` count as zero (then clamped up).

@@ -14,6 +14,7 @@ mod gate;
 mod jwks;
 mod respond;
 mod revocation;
+mod token_cache;
 mod webcrypto;
 
 // Durable Object classes must be exported by this bundle for their `wrangler.toml` bindings to resolve.
@@ -27,7 +28,7 @@ fn start() {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
     let now = now_unix();
     let config = match config::for_isolate(&env) {
         Ok(c) => c,
@@ -39,7 +40,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     if req.path().starts_with(admin::PREFIX) {
         return admin::handle(req, &env, &config, now).await;
     }
-    gate::handle(req, &env, &config, now).await
+    gate::handle(req, &env, &ctx, &config).await
 }
 
 /// Seconds since the Unix epoch. Inside a Worker the clock advances only across I/O, which is

@@ -1,5 +1,7 @@
-//! Refusal responses: one JSON envelope, stable codes, RFC 6750 challenges.
+//! Refusal responses: one JSON envelope, stable codes, RFC 6750 challenges, and CORS headers for an
+//! allowed origin so that a browser page can read why it was refused.
 
+use auth_core::policy::{Cors, Denial};
 use auth_core::Rejection;
 use worker::{Headers, Response, Result};
 
@@ -17,20 +19,43 @@ pub fn error(status: u16, code: &str, message: &str) -> Result<Response> {
         .with_headers(headers))
 }
 
-/// The answer to a refused token.
-pub fn rejection(r: &Rejection) -> Result<Response> {
+fn with_cors(response: Response, cors: Option<(&Cors, String)>) -> Result<Response> {
+    if let Some((cors, origin)) = cors {
+        for (name, value) in cors.response_headers(&origin) {
+            response.headers().set(name, &value)?;
+        }
+    }
+    Ok(response)
+}
+
+/// The answer to a refused token: 401 with a `WWW-Authenticate` challenge, or 503 with `Retry-After`.
+pub fn rejection(r: &Rejection, cors: Option<(&Cors, String)>) -> Result<Response> {
     let response = error(r.status(), r.code(), &r.to_string())?;
-    let headers = response.headers().clone();
     match r.bearer_error() {
-        Some(e) => headers.set(
+        Some(e) => response.headers().set(
             "www-authenticate",
             &format!("Bearer error=\"{e}\", error_description=\"{}\"", r.code()),
         )?,
-        None if r.status() == 401 => headers.set("www-authenticate", "Bearer")?,
+        None if r.status() == 401 => response.headers().set("www-authenticate", "Bearer")?,
         None => {}
     }
     if matches!(r, Rejection::KeysUnavailable) {
-        headers.set("retry-after", KEYS_RETRY_AFTER_SECS)?;
+        response
+            .headers()
+            .set("retry-after", KEYS_RETRY_AFTER_SECS)?;
     }
-    Ok(response.with_headers(headers))
+    with_cors(response, cors)
+}
+
+/// The answer to a policy denial: 403, with the RFC 6750 `insufficient_scope` challenge when scopes
+/// are what is missing.
+pub fn denial(d: &Denial, cors: Option<(&Cors, String)>) -> Result<Response> {
+    let response = error(403, d.code(), &d.message())?;
+    if let Denial::InsufficientScope(scope) = d {
+        response.headers().set(
+            "www-authenticate",
+            &format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+        )?;
+    }
+    with_cors(response, cors)
 }

@@ -2,10 +2,10 @@
 //!
 //! P-256 arithmetic compiled to wasm costs ~1.5 ms of CPU per verification; the runtime's native
 //! implementation costs a fraction of that (`../shared/EDGE.md` §2). Each public key is imported once
-//! per isolate and cached as a `CryptoKey`, keyed by its key material (not its `kid`, which an issuer
-//! could reuse).
+//! per isolate and cached as a `CryptoKey`, keyed by its key material and algorithm (not its `kid`,
+//! which an issuer could reuse).
 
-use auth_core::keys::KeyMaterial;
+use auth_core::keys::{Algorithm, KeyMaterial};
 use auth_core::SignatureJob;
 use js_sys::{Array, Object, Reflect};
 use std::cell::RefCell;
@@ -16,6 +16,8 @@ use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
 
 /// Bound on cached `CryptoKey`s per isolate; past it the cache starts over.
 const MAX_CACHED_KEYS: usize = 256;
+/// RFC 7518 §3.5: the PSS salt is as long as the hash (SHA-256).
+const PSS_SALT_BYTES: u32 = 32;
 
 thread_local! {
     static KEYS: RefCell<HashMap<Vec<u8>, CryptoKey>> = RefCell::new(HashMap::new());
@@ -24,12 +26,17 @@ thread_local! {
 /// Runs the signature check. `Err` means WebCrypto itself failed (not a bad signature).
 pub async fn check_signature(job: &SignatureJob<'_, '_>) -> Result<bool, JsValue> {
     let subtle = subtle()?;
-    let key = crypto_key(&subtle, job.key.material()).await?;
-    let algorithm = match job.key.material() {
-        KeyMaterial::P256 { .. } => {
+    let key = crypto_key(&subtle, job.key.material(), job.alg).await?;
+    let algorithm = match (job.key.material(), job.alg) {
+        (KeyMaterial::P256 { .. }, _) => {
             object(&[("name", "ECDSA".into()), ("hash", "SHA-256".into())])?
         }
-        KeyMaterial::Ed25519 { .. } => object(&[("name", "Ed25519".into())])?,
+        (KeyMaterial::Ed25519 { .. }, _) => object(&[("name", "Ed25519".into())])?,
+        (KeyMaterial::Rsa { .. }, Algorithm::Ps256) => object(&[
+            ("name", "RSA-PSS".into()),
+            ("saltLength", PSS_SALT_BYTES.into()),
+        ])?,
+        (KeyMaterial::Rsa { .. }, _) => object(&[("name", "RSASSA-PKCS1-v1_5".into())])?,
     };
     let promise = subtle.verify_with_object_and_u8_array_and_u8_array(
         &algorithm,
@@ -40,15 +47,27 @@ pub async fn check_signature(job: &SignatureJob<'_, '_>) -> Result<bool, JsValue
     Ok(JsFuture::from(promise).await?.as_bool().unwrap_or(false))
 }
 
+/// Imports a key into WebCrypto, as the edge does before using it. Fails for keys the runtime
+/// refuses (e.g. an RSA modulus it cannot use), which the caller treats as an unusable key.
+pub async fn import(material: &KeyMaterial, alg: Algorithm) -> Result<(), JsValue> {
+    crypto_key(&subtle()?, material, alg).await.map(|_| ())
+}
+
 fn subtle() -> Result<SubtleCrypto, JsValue> {
     let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(scope.crypto()?.subtle())
 }
 
-async fn crypto_key(subtle: &SubtleCrypto, material: &KeyMaterial) -> Result<CryptoKey, JsValue> {
+async fn crypto_key(
+    subtle: &SubtleCrypto,
+    material: &KeyMaterial,
+    alg: Algorithm,
+) -> Result<CryptoKey, JsValue> {
+    // The algorithm is part of the key: an RSA modulus imported for PKCS#1 v1.5 cannot verify PSS.
     let cache_key = match material {
-        KeyMaterial::P256 { x, y, .. } => [x.as_slice(), y.as_slice()].concat(),
-        KeyMaterial::Ed25519 { x, .. } => x.to_vec(),
+        KeyMaterial::P256 { x, y, .. } => [b"p256:".as_slice(), x, y].concat(),
+        KeyMaterial::Ed25519 { x, .. } => [b"ed25519:".as_slice(), x].concat(),
+        KeyMaterial::Rsa { n, e } => [alg.name().as_bytes(), b":", e, b":", n].concat(),
     };
     if let Some(key) = KEYS.with(|k| k.borrow().get(&cache_key).cloned()) {
         return Ok(key);
@@ -72,6 +91,21 @@ async fn crypto_key(subtle: &SubtleCrypto, material: &KeyMaterial) -> Result<Cry
             ])?,
             object(&[("name", "Ed25519".into())])?,
         ),
+        KeyMaterial::Rsa { n, e } => {
+            let name = if alg == Algorithm::Ps256 {
+                "RSA-PSS"
+            } else {
+                "RSASSA-PKCS1-v1_5"
+            };
+            (
+                object(&[
+                    ("kty", "RSA".into()),
+                    ("n", b64(n).into()),
+                    ("e", b64(e).into()),
+                ])?,
+                object(&[("name", name.into()), ("hash", "SHA-256".into())])?,
+            )
+        }
     };
     let usages = Array::of1(&"verify".into());
     let promise = subtle.import_key_with_object("jwk", &jwk, &algorithm, false, &usages)?;

@@ -62,6 +62,7 @@ pub fn expectations_for(state: &AppState, tenant: &Tenant) -> Expectations {
             algorithms: vec![Algorithm::Es256],
             token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
             leeway_secs: DEFAULT_LEEWAY_SECS,
+            jwks_cache: Default::default(),
         }],
     }
 }

@@ -130,6 +130,7 @@ mod tests {
                 algorithms: vec![auth_core::Algorithm::Es256],
                 token_type: Some(ACCESS_TOKEN_TYPE.into()),
                 leeway_secs: 30,
+                jwks_cache: Default::default(),
             }],
         };
         let claims = auth_core::verify::verify_native(

@@ -90,3 +90,75 @@ async fn each_trusted_tenant_reaches_the_upstream_as_itself() {
         assert_eq!(headers["x-auth-subject"], user.id.as_str());
     }
 }
+
+#[tokio::test]
+async fn the_upstream_can_verify_that_a_request_passed_the_edge() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let through_edge = stack
+        .edge_get("/api/orders?x=1", Some(&user.session.access_token), &[])
+        .await;
+    assert_eq!(
+        through_edge.json::<Value>().await.unwrap()["edge_signature"],
+        "valid"
+    );
+    let public = stack.edge_get("/public/x", None, &[]).await;
+    assert_eq!(
+        public.json::<Value>().await.unwrap()["edge_signature"],
+        "valid"
+    );
+
+    // The same identity sent straight to the upstream, bypassing the edge, is not signed...
+    let direct = stack
+        .http
+        .get(format!("{}/api/orders", stack.upstream))
+        .header("x-auth-subject", user.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    let verdict = direct.json::<Value>().await.unwrap()["edge_signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(verdict.starts_with("refused"), "{verdict}");
+
+    // ...and a signature lifted from a real forwarded request does not cover another subject.
+    let echoed = stack
+        .edge_get("/api/orders", Some(&user.session.access_token), &[])
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let h = &echoed["headers"];
+    let replayed = stack
+        .http
+        .get(format!("{}/api/orders", stack.upstream))
+        .header("x-auth-subject", "someone-else")
+        .header("x-auth-issuer", h["x-auth-issuer"].as_str().unwrap())
+        .header("x-auth-tenant", h["x-auth-tenant"].as_str().unwrap())
+        .header("x-auth-session", h["x-auth-session"].as_str().unwrap())
+        .header("x-auth-timestamp", h["x-auth-timestamp"].as_str().unwrap())
+        .header("x-auth-signature", h["x-auth-signature"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let verdict = replayed.json::<Value>().await.unwrap()["edge_signature"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(verdict.contains("does not match"), "{verdict}");
+}
+
+#[tokio::test]
+async fn a_repeated_token_keeps_passing_with_the_same_identity() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    for _ in 0..3 {
+        let response = stack
+            .edge_get("/api/again", Some(&user.session.access_token), &[])
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let headers = response.json::<Value>().await.unwrap()["headers"].clone();
+        assert_eq!(headers["x-auth-subject"], user.id.as_str());
+    }
+}

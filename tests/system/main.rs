@@ -3,6 +3,8 @@
 //! `EDGE_URL`, `ORIGIN_URL`, `UPSTREAM_URL`, `SYSTEM_TENANT` and `SYSTEM_OTHER_TENANT`.
 //! Run alone without those variables, every test fails and says how to run them.
 
+mod bundle;
+mod cors;
 mod forwarding;
 mod refusals;
 mod revocation;

@@ -98,3 +98,22 @@ async fn a_revocation_push_without_a_valid_signature_is_refused() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "signature_invalid");
 }
+
+#[tokio::test]
+async fn a_token_naming_an_unknown_key_is_refused() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let parts: Vec<&str> = user.session.access_token.split('.').collect();
+    let mut header: Value = serde_json::from_slice(&b64url_decode(parts[0]).unwrap()).unwrap();
+    header["kid"] = Value::String("no-such-key".into());
+    let token = format!(
+        "{}.{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        parts[1],
+        parts[2]
+    );
+    for _ in 0..3 {
+        let response = stack.edge_get("/api/x", Some(&token), &[]).await;
+        assert_refused(response, StatusCode::UNAUTHORIZED, "key_unknown").await;
+    }
+}

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 pub struct Stack {
     pub edge: String,
     pub origin: String,
+    pub upstream: String,
     pub tenant: String,
     pub other_tenant: String,
     pub http: Client,
@@ -24,6 +25,7 @@ impl Stack {
         Stack {
             edge: var("EDGE_URL"),
             origin: var("ORIGIN_URL"),
+            upstream: var("UPSTREAM_URL"),
             tenant: var("SYSTEM_TENANT"),
             other_tenant: var("SYSTEM_OTHER_TENANT"),
             http: Client::builder()

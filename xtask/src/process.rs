@@ -33,6 +33,11 @@ impl Service {
         })
     }
 
+    /// The process id (also its process group id).
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Fails if the process has already exited.
     pub fn check_alive(&mut self, log: &Path) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {

@@ -12,7 +12,13 @@ use std::path::Path;
 pub const ADMIN_TOKEN: &str = "ORIGIN_ADMIN_TOKEN";
 pub const KEY_ENCRYPTION_KEY: &str = "ORIGIN_KEY_ENCRYPTION_KEY";
 pub const PUSH_SECRET: &str = "EDGE_PUSH_SECRET";
-const NAMES: [&str; 3] = [ADMIN_TOKEN, KEY_ENCRYPTION_KEY, PUSH_SECRET];
+pub const UPSTREAM_SECRET: &str = "UPSTREAM_SIGNING_SECRET";
+const NAMES: [&str; 4] = [
+    ADMIN_TOKEN,
+    KEY_ENCRYPTION_KEY,
+    PUSH_SECRET,
+    UPSTREAM_SECRET,
+];
 
 #[derive(Clone)]
 pub struct Secrets(BTreeMap<String, String>);

@@ -104,7 +104,10 @@ impl Stack {
         step("starting the demo upstream");
         let log = cfg.state_dir.join("upstream.log");
         let mut cmd = Command::new(target.join("demo-upstream"));
-        cmd.arg(format!("127.0.0.1:{}", cfg.ports.upstream));
+        cmd.arg(format!("127.0.0.1:{}", cfg.ports.upstream)).env(
+            secrets::UPSTREAM_SECRET,
+            cfg.secrets.get(secrets::UPSTREAM_SECRET),
+        );
         let mut upstream = Service::spawn("demo-upstream", cmd, &log)?;
         wait_ready(
             &mut upstream,
@@ -248,11 +251,13 @@ fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
         })
         .collect();
     let text = format!(
-        "AUTH_ISSUERS={}\nUPSTREAM_URL={}\n{}={}\n",
+        "AUTH_ISSUERS={}\nUPSTREAM_URL={}\n{}={}\n{}={}\n",
         json!({ "issuers": issuers }),
         stack.upstream_url,
         secrets::PUSH_SECRET,
         cfg.secrets.get(secrets::PUSH_SECRET),
+        secrets::UPSTREAM_SECRET,
+        cfg.secrets.get(secrets::UPSTREAM_SECRET),
     );
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;

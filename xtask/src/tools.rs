@@ -117,7 +117,7 @@ pub fn edge_env(root: &Path, cmd: &mut Command) {
 pub fn build_edge(root: &Path) -> Result<()> {
     let stamp_path = root.join("edge-worker/build/.inputs-fingerprint");
     let stamp = fingerprint(root)?;
-    let bundle = root.join("edge-worker/build/worker/shim.mjs");
+    let bundle = root.join("edge-worker/build/index.js");
     if bundle.exists()
         && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
     {
@@ -150,6 +150,7 @@ fn fingerprint(root: &Path) -> Result<String> {
         "auth-core/Cargo.toml",
         "durable-objects/Cargo.toml",
         "edge-worker/Cargo.toml",
+        "edge-worker/build.rs",
         "rust-toolchain.toml",
     ] {
         files.push(root.join(file));

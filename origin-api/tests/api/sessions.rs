@@ -18,6 +18,7 @@ fn expectations_for(slug: &str, audience: &str) -> Expectations {
             algorithms: vec![Algorithm::Es256],
             token_type: Some("at+jwt".to_owned()),
             leeway_secs: 30,
+            jwks_cache: Default::default(),
         }],
     }
 }
