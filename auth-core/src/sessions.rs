@@ -3,12 +3,57 @@
 //! Pure state machine: the Durable Object shell loads entries from its storage, feeds commands in and
 //! applies the [`StorageChange`]s that come out. Time is passed in.
 
-use crate::claims::MAX_LEEWAY_SECS;
+use crate::claims::{VerifiedClaims, MAX_LEEWAY_SECS};
+use crate::policy::Revocation;
+use crate::reject::Rejection;
 use std::collections::BTreeMap;
 
 /// Invariant: a revocation is kept until no token of its session can pass validation anymore, i.e.
 /// the session's last token expiry plus the largest leeway any issuer may be configured with.
 pub const RETENTION_AFTER_EXPIRY_SECS: i64 = MAX_LEEWAY_SECS as i64;
+
+/// The unit of revocation: a session of a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionKey<'c> {
+    /// The `tid` claim, else the issuer (a third-party issuer is its own tenant).
+    pub tenant: &'c str,
+    pub session: &'c str,
+}
+
+/// Which revocation stores a request must consult.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationCheck<'c> {
+    /// The token has no session: nothing can revoke it before it expires.
+    Nothing,
+    /// The KV deny entry (eventual routes).
+    DenyList(SessionKey<'c>),
+    /// The KV deny entry, then the tenant's Durable Object (strict routes).
+    DenyListAndLedger(SessionKey<'c>),
+}
+
+/// The revocation check a verified token needs on a route with `mode`. A token without `sid` cannot
+/// be revoked, so strict routes refuse it rather than let it through unchecked.
+pub fn revocation_check(
+    mode: Revocation,
+    claims: &VerifiedClaims,
+) -> Result<RevocationCheck<'_>, Rejection> {
+    let Some(session) = claims.session() else {
+        return match mode {
+            Revocation::Strict => Err(Rejection::ClaimsInvalid(
+                "strict revocation needs a sid claim",
+            )),
+            Revocation::Eventual => Ok(RevocationCheck::Nothing),
+        };
+    };
+    let key = SessionKey {
+        tenant: claims.tenant().unwrap_or(claims.issuer()),
+        session,
+    };
+    Ok(match mode {
+        Revocation::Strict => RevocationCheck::DenyListAndLedger(key),
+        Revocation::Eventual => RevocationCheck::DenyList(key),
+    })
+}
 
 /// What the shell must write to storage after a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +148,55 @@ mod tests {
             })
         );
         assert!(!ledger.is_revoked("s1"));
+    }
+
+    fn claims(extra: serde_json::Value) -> VerifiedClaims {
+        let mut c =
+            serde_json::json!({"iss": "https://id.test", "sub": "u", "aud": "api", "exp": 2_000});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        let policy: crate::IssuerPolicy = serde_json::from_value(serde_json::json!({
+            "issuer": "https://id.test", "jwks_uri": "https://id.test/jwks", "audiences": ["api"]
+        }))
+        .unwrap();
+        crate::claims::validate(c.as_object().unwrap().clone(), &policy, 1_000).unwrap()
+    }
+
+    #[test]
+    fn strict_routes_refuse_tokens_without_a_session_and_name_the_ledger() {
+        use crate::policy::Revocation::{Eventual, Strict};
+        let none = claims(serde_json::json!({}));
+        assert_eq!(
+            revocation_check(Eventual, &none),
+            Ok(RevocationCheck::Nothing)
+        );
+        assert_eq!(
+            revocation_check(Strict, &none).unwrap_err().code(),
+            "claims_invalid"
+        );
+        let ours = claims(serde_json::json!({"sid": "s1", "tid": "t1"}));
+        let key = SessionKey {
+            tenant: "t1",
+            session: "s1",
+        };
+        assert_eq!(
+            revocation_check(Eventual, &ours),
+            Ok(RevocationCheck::DenyList(key))
+        );
+        assert_eq!(
+            revocation_check(Strict, &ours),
+            Ok(RevocationCheck::DenyListAndLedger(key))
+        );
+        let third_party = claims(serde_json::json!({"sid": "s2"}));
+        let key = SessionKey {
+            tenant: "https://id.test",
+            session: "s2",
+        };
+        assert_eq!(
+            revocation_check(Eventual, &third_party),
+            Ok(RevocationCheck::DenyList(key))
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@
 //! 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
 
 use crate::config::EdgeConfig;
-use crate::revocation::{self, SessionRef};
+use crate::revocation;
 use crate::{forward, jwks, respond, token_cache, webcrypto};
 use auth_core::policy::{Access, Cors, Denial, RequestFacts, Revocation, RouteDecision};
+use auth_core::sessions::{revocation_check, RevocationCheck};
 use auth_core::verify::{select_issuer, select_key};
 use auth_core::{Rejection, UnverifiedToken, VerifiedClaims};
 use std::rc::Rc;
@@ -201,25 +202,22 @@ fn bearer(header: &str) -> std::result::Result<&str, Rejection> {
     Ok(token)
 }
 
-/// `Ok(Some(_))` when the session is revoked; `Err` when the store could not answer.
+/// `Ok(Some(_))` when the token must be refused; `Err` when a store could not answer.
 async fn check_revocation(
     env: &Env,
     claims: &VerifiedClaims,
     mode: Revocation,
 ) -> Result<Option<Rejection>> {
-    let Some(session) = SessionRef::of(claims) else {
-        // A token without a session cannot be revoked before it expires; strict routes refuse it.
-        return Ok(match mode {
-            Revocation::Strict => Some(Rejection::ClaimsInvalid(
-                "strict revocation needs a sid claim",
-            )),
-            Revocation::Eventual => None,
-        });
+    let (session, ask_ledger) = match revocation_check(mode, claims) {
+        Err(r) => return Ok(Some(r)),
+        Ok(RevocationCheck::Nothing) => return Ok(None),
+        Ok(RevocationCheck::DenyList(s)) => (s, false),
+        Ok(RevocationCheck::DenyListAndLedger(s)) => (s, true),
     };
     if revocation::denied_in_kv(env, &session).await? {
         return Ok(Some(Rejection::Revoked));
     }
-    if mode == Revocation::Strict && revocation::revoked_in_object(env, &session).await? {
+    if ask_ledger && revocation::revoked_in_object(env, &session).await? {
         return Ok(Some(Rejection::Revoked));
     }
     Ok(None)

@@ -9,6 +9,8 @@
 
 mod admin;
 mod config;
+#[cfg(feature = "conformance")]
+mod conformance;
 mod forward;
 mod gate;
 mod jwks;
@@ -29,6 +31,10 @@ fn start() {
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    #[cfg(feature = "conformance")]
+    if req.path().starts_with("/__conformance/") {
+        return conformance::handle(req).await;
+    }
     let now = now_unix();
     let config = match config::for_isolate(&env) {
         Ok(c) => c,

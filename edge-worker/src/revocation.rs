@@ -7,41 +7,25 @@
 //! origin's push has returned.
 
 use auth_core::notice::RevocationNotice;
-use auth_core::VerifiedClaims;
+use auth_core::sessions::SessionKey;
 use durable_objects::{RevokeRequest, SessionStatus};
 use worker::{Env, Headers, Method, Request, RequestInit, Result};
 
 pub const KV_BINDING: &str = "REVOCATIONS";
 pub const DO_BINDING: &str = "TENANT_SESSIONS";
 
-/// The revocation unit of a token: its tenant (the `tid` claim, else its issuer) and its session.
-#[derive(Debug)]
-pub struct SessionRef<'a> {
-    pub tenant: &'a str,
-    pub session: &'a str,
-}
-
-impl<'a> SessionRef<'a> {
-    pub fn of(claims: &'a VerifiedClaims) -> Option<Self> {
-        Some(SessionRef {
-            tenant: claims.tenant().unwrap_or(claims.issuer()),
-            session: claims.session()?,
-        })
-    }
-
-    fn kv_key(&self) -> String {
-        format!("deny:{}:{}", self.tenant, self.session)
-    }
+fn kv_key(session: &SessionKey<'_>) -> String {
+    format!("deny:{}:{}", session.tenant, session.session)
 }
 
 /// Whether a KV deny entry exists for the session.
-pub async fn denied_in_kv(env: &Env, session: &SessionRef<'_>) -> Result<bool> {
+pub async fn denied_in_kv(env: &Env, session: &SessionKey<'_>) -> Result<bool> {
     let kv = env.kv(KV_BINDING)?;
-    Ok(kv.get(&session.kv_key()).text().await?.is_some())
+    Ok(kv.get(&kv_key(session)).text().await?.is_some())
 }
 
 /// Whether the tenant's Durable Object has the session revoked.
-pub async fn revoked_in_object(env: &Env, session: &SessionRef<'_>) -> Result<bool> {
+pub async fn revoked_in_object(env: &Env, session: &SessionKey<'_>) -> Result<bool> {
     let stub = env
         .durable_object(DO_BINDING)?
         .id_from_name(session.tenant)?
@@ -63,7 +47,7 @@ pub async fn revoked_in_object(env: &Env, session: &SessionRef<'_>) -> Result<bo
 /// Records a pushed revocation in both tiers: the Durable Object first (it is what strict routes
 /// read), then the KV deny entry.
 pub async fn record(env: &Env, notice: &RevocationNotice, now: i64) -> Result<()> {
-    let session = SessionRef {
+    let session = SessionKey {
         tenant: &notice.tenant_id,
         session: &notice.session_id,
     };
@@ -91,7 +75,7 @@ pub async fn record(env: &Env, notice: &RevocationNotice, now: i64) -> Result<()
     }
     let ttl = u64::try_from(notice.deny_ttl(now)).unwrap_or(60);
     env.kv(KV_BINDING)?
-        .put(&session.kv_key(), "1")?
+        .put(&kv_key(&session), "1")?
         .expiration_ttl(ttl)
         .execute()
         .await?;

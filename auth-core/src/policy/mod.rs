@@ -99,6 +99,31 @@ impl Route {
     fn matches_method(&self, method: &str) -> bool {
         self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method))
     }
+
+    /// Whether this route, on its own, matches the request (method, host and path), with the
+    /// captured path parameters. [`Policy::route`] picks the most specific of the matching routes.
+    pub fn matches(&self, facts: RequestFacts<'_>) -> Option<Vec<(&str, String)>> {
+        if !self.matches_method(facts.method)
+            || self.host.as_ref().is_some_and(|h| !h.matches(facts.host))
+        {
+            return None;
+        }
+        self.path.matches(&path_segments(facts.path))
+    }
+
+    /// The methods this route is limited to; empty for any method.
+    pub fn methods(&self) -> &[String] {
+        &self.methods
+    }
+
+    /// The host pattern, as written in a policy file (`api.example.com`, `*.example.com`).
+    pub fn host(&self) -> Option<String> {
+        self.host.as_ref().map(|h| h.to_string())
+    }
+}
+
+fn path_segments(path: &str) -> Vec<&str> {
+    path.strip_prefix('/').unwrap_or(path).split('/').collect()
 }
 
 /// Why a policy file was refused, with the line where it is known.
@@ -205,20 +230,8 @@ impl Policy {
         if pattern::is_ambiguous(facts.path) {
             return RouteDecision::AmbiguousPath;
         }
-        let segments: Vec<&str> = facts
-            .path
-            .strip_prefix('/')
-            .unwrap_or(facts.path)
-            .split('/')
-            .collect();
         for route in &self.routes {
-            if !route.matches_method(facts.method) {
-                continue;
-            }
-            if route.host.as_ref().is_some_and(|h| !h.matches(facts.host)) {
-                continue;
-            }
-            if let Some(params) = route.path.matches(&segments) {
+            if let Some(params) = route.matches(facts) {
                 return RouteDecision::Matched(RouteMatch { route, params });
             }
         }

@@ -144,6 +144,15 @@ impl HostPattern {
     }
 }
 
+impl std::fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HostPattern::Exact(h) => f.write_str(h),
+            HostPattern::Suffix(s) => write!(f, "*{s}"),
+        }
+    }
+}
+
 /// Encoded separators and dot segments read differently to different servers; such paths are
 /// refused rather than guessed at.
 pub(crate) fn is_ambiguous(path: &str) -> bool {

@@ -132,6 +132,11 @@ pub enum Denial {
 }
 
 impl Denial {
+    /// Every denial is a 403: the token (if any) is valid, the route does not allow it.
+    pub fn status(&self) -> u16 {
+        403
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Denial::NoRoute => "route_denied",

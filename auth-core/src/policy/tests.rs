@@ -281,3 +281,24 @@ fn the_shipped_policies_compile() {
     }
     assert!(seen > 0, "no policy file found in {dir}");
 }
+
+#[test]
+fn each_route_can_say_whether_it_matches_on_its_own() {
+    let p = policy();
+    let facts = RequestFacts {
+        method: "GET",
+        host: "admin.example.com",
+        path: "/api/x",
+    };
+    let matching: Vec<&str> = p
+        .routes()
+        .iter()
+        .filter(|r| r.matches(facts).is_some())
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(matching, ["admin-host", "/api/**"]);
+    let admin = p.routes().iter().find(|r| r.name == "admin-host").unwrap();
+    assert_eq!(admin.host().as_deref(), Some("admin.example.com"));
+    let org = p.routes().iter().find(|r| r.name == "org-admin").unwrap();
+    assert_eq!(org.methods(), ["POST"]);
+}
