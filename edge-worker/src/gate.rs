@@ -160,15 +160,20 @@ async fn authenticate(
         return Err(Rejection::TooLarge);
     }
     let cache_key = (config.token_cache_entries > 0).then(|| token_cache::key_of(raw));
+    if let Some(key) = &cache_key {
+        // A hit skips parsing and the signature check; the verifying key must still be current.
+        if let Some((claims, kid)) = token_cache::get(key, crate::now_unix()) {
+            if let Some(policy) = config.expectations.issuer(claims.issuer()) {
+                if jwks::current(policy, env, ctx).await?.find(&kid).is_some() {
+                    return Ok(claims);
+                }
+            }
+            token_cache::remove(key);
+        }
+    }
     let token = UnverifiedToken::parse(raw, config.max_token_bytes)?;
     let policy = select_issuer(&token, &config.expectations)?;
     let mut keys = jwks::current(policy, env, ctx).await?;
-    let now = crate::now_unix();
-    if let Some(key) = &cache_key {
-        if let Some(claims) = token_cache::get(key, now, |_, kid| keys.find(kid).is_some()) {
-            return Ok(claims);
-        }
-    }
     if let (Err(Rejection::KeyUnknown), Some(kid)) = (select_key(&token, &keys), token.kid()) {
         keys = jwks::with_kid(policy, env, kid).await?;
     }

@@ -35,23 +35,24 @@ pub fn key_of(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
-/// A cached verification of the token hashed to `key`, if still valid at `now`; `kid_is_current`
-/// says whether the issuer's current key set still holds the verifying key.
-pub fn get(
-    key: &[u8; 32],
-    now: i64,
-    kid_is_current: impl FnOnce(&str, &str) -> bool,
-) -> Option<Rc<VerifiedClaims>> {
+/// A cached verification of the token hashed to `key`, if it has not expired at `now`, with the
+/// `kid` of the key that verified it (the caller checks that key is still current).
+pub fn get(key: &[u8; 32], now: i64) -> Option<(Rc<VerifiedClaims>, String)> {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
         let entry = c.entries.get(key)?;
-        if now < entry.expires_at && kid_is_current(entry.claims.issuer(), &entry.kid) {
-            Some(entry.claims.clone())
+        if now < entry.expires_at {
+            Some((entry.claims.clone(), entry.kid.clone()))
         } else {
             c.entries.remove(key);
             None
         }
     })
+}
+
+/// Forgets a cached verification (its key is no longer current).
+pub fn remove(key: &[u8; 32]) {
+    CACHE.with(|c| c.borrow_mut().entries.remove(key));
 }
 
 /// Remembers a verification. `capacity` 0 disables the cache.
