@@ -45,6 +45,12 @@ pub fn check_signature_native(job: &SignatureJob<'_, '_>) -> bool {
                 .is_ok_and(|sig| Ed25519.verify_signature(&sig, key, message))
         }
         KeyMaterial::Rsa { n, e } => {
+            // RFC 8017 §5.2.2: the signature representative must be below the modulus. The `rsa`
+            // crate's PSS path does not check this (an unreduced s + n verifies), so we do, for both
+            // paddings: same length as n, and smaller as a big-endian number.
+            if job.signature.len() != n.len() || job.signature.as_slice() >= n.as_slice() {
+                return false;
+            }
             let alg = match job.alg {
                 Algorithm::Ps256 => Rsa::ps256(),
                 _ => Rsa::rs256(),

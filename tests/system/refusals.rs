@@ -117,3 +117,35 @@ async fn a_token_naming_an_unknown_key_is_refused() {
         assert_refused(response, StatusCode::UNAUTHORIZED, "key_unknown").await;
     }
 }
+
+#[tokio::test]
+async fn a_token_whose_issuer_keys_cannot_be_had_gets_503_not_401() {
+    use p256::ecdsa::signature::Signer as _;
+    let stack = Stack::from_env();
+    let issuer = std::env::var("SYSTEM_UNREACHABLE_ISSUER")
+        .expect("SYSTEM_UNREACHABLE_ISSUER (run via cargo xtask test)");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = serde_json::json!({"alg": "ES256", "kid": "k1", "typ": "at+jwt"});
+    let claims =
+        serde_json::json!({"iss": issuer, "sub": "u", "aud": "api", "exp": now + 300, "iat": now});
+    let input = format!(
+        "{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(claims.to_string().as_bytes())
+    );
+    let key = p256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+    let signature: p256::ecdsa::Signature = key.sign(input.as_bytes());
+    let token = format!("{input}.{}", b64url_encode(&signature.to_bytes()));
+
+    let response = stack.edge_get("/api/x", Some(&token), &[]).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        response.headers().get("retry-after").is_some(),
+        "503 carries Retry-After"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "keys_unavailable");
+}

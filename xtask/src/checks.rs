@@ -13,6 +13,8 @@ use std::time::Instant;
 /// Tenants the system tests use: one whose tokens they call the API with, and one more to show that a
 /// tenant's token never passes as another's.
 pub const SYSTEM_TENANTS: [&str; 2] = ["systest", "systest-other"];
+/// A trusted issuer whose key set can never be fetched: tokens naming it must get 503, not 401.
+const UNREACHABLE_ISSUER: &str = "https://unreachable-issuer.invalid";
 
 pub fn run_all(root: &Path) -> Result<()> {
     let started = Instant::now();
@@ -72,6 +74,12 @@ pub fn run_all(root: &Path) -> Result<()> {
             tools::cargo_bin("wasm-bindgen-test-runner"),
         ))?;
 
+    step("conformance: outside vectors and a differential test, native vs WebCrypto");
+    crate::conformance::run(root)?;
+
+    step("fuzz smoke run: token, policy and JWKS parsers");
+    crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
+
     step("system tests: origin + demo upstream + Worker under wrangler dev");
     let database = format!("edge_auth_system_{}", std::process::id());
     let database_url = postgres.create_database(&database, true)?;
@@ -81,6 +89,13 @@ pub fn run_all(root: &Path) -> Result<()> {
         secrets: Secrets::ephemeral(),
         state_dir: tempdir(root)?,
         tenants: SYSTEM_TENANTS.iter().map(|t| (*t).to_owned()).collect(),
+        extra_issuers: vec![serde_json::json!({
+            "issuer": UNREACHABLE_ISSUER,
+            // The discard port: nothing listens, so every JWKS fetch fails at once.
+            "jwks_uri": "http://127.0.0.1:9/jwks.json",
+            "audiences": ["api"],
+            "algorithms": ["ES256"],
+        })],
     };
     let result = (|| -> Result<()> {
         let stack = Stack::start(root, &cfg)?;
@@ -90,7 +105,8 @@ pub fn run_all(root: &Path) -> Result<()> {
             .env("ORIGIN_URL", &stack.origin_url)
             .env("UPSTREAM_URL", &stack.upstream_url)
             .env("SYSTEM_TENANT", SYSTEM_TENANTS[0])
-            .env("SYSTEM_OTHER_TENANT", SYSTEM_TENANTS[1]))
+            .env("SYSTEM_OTHER_TENANT", SYSTEM_TENANTS[1])
+            .env("SYSTEM_UNREACHABLE_ISSUER", UNREACHABLE_ISSUER))
         .context("system tests failed (service logs are in the state directory printed above)")?;
         Ok(())
     })();

@@ -5,8 +5,14 @@
 //! - `cargo xtask test`: the same set-up, then every check and test (what CI runs).
 //!
 //! Also: `cargo xtask build-edge` (the Worker bundle alone) and `cargo xtask tools` (install tools).
+//! `cargo xtask bench edge [--seconds N] [--rounds N]` benchmarks the Worker (docs/benchmarks.md).
+//! `cargo xtask conformance` runs outside vectors and a differential test through the native and the
+//! WebCrypto signature paths (docs/conformance.md).
 
+mod bench;
 mod checks;
+mod conformance;
+mod fuzz;
 mod postgres;
 mod process;
 mod secrets;
@@ -28,7 +34,12 @@ fn main() -> Result<()> {
             tools::build_edge(&root)
         }
         Some("tools") => tools::ensure(&root),
-        _ => bail!("usage: cargo xtask <dev|test|build-edge|tools>"),
+        Some("conformance") => conformance::command(&root),
+        Some("bench") => bench::run(&root, &args[1..]),
+        Some("fuzz") => fuzz::main(&root, &args[1..]),
+        _ => bail!(
+            "usage: cargo xtask <dev|test|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N]|fuzz [--seconds N] [TARGET...]>"
+        ),
     }
 }
 

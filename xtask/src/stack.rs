@@ -66,6 +66,9 @@ pub struct StackConfig {
     pub state_dir: PathBuf,
     /// Tenants to create at the origin and trust at the edge.
     pub tenants: Vec<String>,
+    /// More issuers the edge trusts (`IssuerPolicy` JSON), beyond the tenants: the system tests add
+    /// one whose JWKS cannot be fetched.
+    pub extra_issuers: Vec<serde_json::Value>,
 }
 
 /// A running stack; dropping it stops every service (edge first).
@@ -235,7 +238,7 @@ fn create_tenant(origin_url: &str, admin_token: &str, slug: &str) -> Result<()> 
 /// The edge's local configuration: trusted issuers (the stack's tenants), upstream and push secret.
 /// A file rather than `--var` flags so the secret stays out of process listings.
 fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
-    let issuers: Vec<_> = cfg
+    let mut issuers: Vec<_> = cfg
         .tenants
         .iter()
         .map(|t| {
@@ -250,6 +253,7 @@ fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
             })
         })
         .collect();
+    issuers.extend(cfg.extra_issuers.iter().cloned());
     let text = format!(
         "AUTH_ISSUERS={}\nUPSTREAM_URL={}\n{}={}\n{}={}\n",
         json!({ "issuers": issuers }),
@@ -287,6 +291,7 @@ pub fn dev(root: &Path) -> Result<()> {
         secrets,
         state_dir: root.join(".dev/stack"),
         tenants: vec!["demo".to_owned()],
+        extra_issuers: Vec::new(),
     };
     let mut stack = Stack::start(root, &cfg)?;
     print_walkthrough(&stack, &cfg);

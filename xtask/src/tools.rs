@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const WORKER_BUILD_VERSION: &str = "0.8.7";
+/// cargo-fuzz for `cargo xtask fuzz`; its nightly toolchain is pinned in `fuzz/rust-toolchain.toml`.
+pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const MIN_NODE_MAJOR: u32 = 20;
 
@@ -26,6 +28,40 @@ pub fn ensure(root: &Path) -> Result<()> {
     ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, false)?;
     ensure_node_packages(root)?;
     Ok(())
+}
+
+/// Installs the nightly toolchain pinned in `fuzz/rust-toolchain.toml` and cargo-fuzz, when missing.
+/// Returns the toolchain's name, for `cargo +<toolchain> fuzz`.
+pub fn ensure_fuzz_tools(root: &Path) -> Result<String> {
+    step("checking fuzzing tools");
+    let file = root.join("fuzz/rust-toolchain.toml");
+    let pinned =
+        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+    let toolchain = pinned
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("channel"))
+        .find_map(|rest| rest.trim_start().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .with_context(|| format!("no channel in {}", file.display()))?;
+    let installed = output(Command::new("rustup").args(["toolchain", "list"])).unwrap_or_default();
+    let host_suffixed = format!("{toolchain}-");
+    if installed
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .any(|name| name == toolchain || name.starts_with(&host_suffixed))
+    {
+        println!("{toolchain}: ok");
+    } else {
+        run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            &toolchain,
+            "--profile",
+            "minimal",
+        ]))?;
+    }
+    ensure_cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION, true)?;
+    Ok(toolchain)
 }
 
 fn ensure_wasm_target() -> Result<()> {

@@ -1,0 +1,299 @@
+//! Conformance endpoints: the edge's own verification steps, driven by outside test vectors.
+//!
+//! Compiled only with the `conformance` cargo feature; the production bundle never contains them.
+//! `cargo xtask conformance` builds a separate bundle with the feature, runs it under `wrangler dev`
+//! and feeds every vector through these endpoints and through the native mirror of the same steps
+//! (`xtask/src/conformance/native.rs`); any difference between the two is a finding.
+//!
+//! - `POST /__conformance/signature`: `{jwk, alg, signing_input, signature}` (signature in base64url),
+//!   or an array of them: core JWK import, WebCrypto import, the algorithm agreement that
+//!   `signature_job` enforces, WebCrypto verify.
+//! - `POST /__conformance/token`: `{jwk | jwks, tokens, opaque_payload}`: per token, the token parser,
+//!   the key (one JWK, or a JWKS document through the key-set policy, WebCrypto import and `kid`
+//!   selection, as `jwks.rs` and `gate.rs` do), `signature_job` and WebCrypto verify.
+//! - `POST /__conformance/jwks`: a JWKS document (object or text), or an array of them: the key-set
+//!   policy and WebCrypto import.
+//! - `GET /__conformance/health`.
+//!
+//! A verdict is `{stage, valid, detail}`: `stage` is how far the input got (`token_refused`,
+//! `jwk_refused`, `keyset_refused`, `import_failed`, `key_unknown`, `alg_mismatch`, `verify_error`,
+//! `verified`, or `bad_request` for a malformed harness request); only `verified` with `valid: true`
+//! is an accepted signature.
+
+use crate::webcrypto;
+use auth_core::encoding::b64url_decode;
+use auth_core::keys::{KeySet, VerificationKey};
+use auth_core::token::{UnverifiedToken, DEFAULT_MAX_TOKEN_BYTES};
+use auth_core::verify::select_key;
+use auth_core::{Algorithm, IssuerPolicy, Rejection, SignatureJob};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use wasm_bindgen::JsValue;
+use worker::{Method, Request, Response, Result};
+
+pub async fn handle(mut req: Request) -> Result<Response> {
+    let path = req.path();
+    match (req.method(), path.as_str()) {
+        (Method::Get, "/__conformance/health") => Response::ok("ok"),
+        (Method::Post, "/__conformance/signature") => {
+            let body: Value = req.json().await?;
+            let mut out = Vec::new();
+            for case in one_or_many(body) {
+                out.push(match serde_json::from_value::<SignatureCase>(case) {
+                    Ok(case) => signature(&case).await,
+                    Err(e) => Verdict::bad_request(e.to_string()),
+                });
+            }
+            Response::from_json(&out)
+        }
+        (Method::Post, "/__conformance/token") => {
+            let batch: TokenBatch = req.json().await?;
+            Response::from_json(&tokens(&batch).await)
+        }
+        (Method::Post, "/__conformance/jwks") => {
+            let body: Value = req.json().await?;
+            let mut out = Vec::new();
+            for document in one_or_many(body) {
+                out.push(match key_set(&document).await {
+                    Ok(set) => json!({"accepted": true, "keys": set.keys().len(), "error": null}),
+                    Err(v) => json!({"accepted": false, "keys": 0, "error": v.detail}),
+                });
+            }
+            Response::from_json(&out)
+        }
+        _ => Response::error("no such conformance endpoint", 404),
+    }
+}
+
+/// How far an input got, and the signature's validity if it got to the check.
+#[derive(Debug, Clone, Serialize)]
+struct Verdict {
+    stage: &'static str,
+    valid: bool,
+    detail: String,
+}
+
+impl Verdict {
+    fn refused(stage: &'static str, detail: impl ToString) -> Verdict {
+        Verdict {
+            stage,
+            valid: false,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn bad_request(detail: impl ToString) -> Verdict {
+        Verdict::refused("bad_request", detail)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct SignatureCase {
+    jwk: Value,
+    /// The algorithm a token would name (`alg`), checked against the key's as `signature_job` does.
+    alg: String,
+    signing_input: String,
+    /// base64url, unpadded.
+    signature: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenBatch {
+    jwk: Option<Value>,
+    /// A JWKS document, as an object or as its text (the text reaches the strict parser as sent).
+    jwks: Option<Value>,
+    tokens: Vec<String>,
+    /// The vectors' payloads are bytes such as `foo`, not JWT claims (see [`stand_in`]).
+    #[serde(default)]
+    opaque_payload: bool,
+}
+
+/// The conformance issuer: every algorithm we verify, no `typ` requirement. Built from JSON so that
+/// the defaults are the ones a configuration gets.
+fn policy() -> Option<IssuerPolicy> {
+    serde_json::from_value(json!({
+        "issuer": "https://conformance.invalid",
+        "jwks_uri": "https://conformance.invalid/jwks.json",
+        "audiences": ["conformance"],
+        "algorithms": ["ES256", "EdDSA", "RS256", "PS256"],
+    }))
+    .ok()
+}
+
+fn one_or_many(body: Value) -> Vec<Value> {
+    match body {
+        Value::Array(items) => items,
+        other => vec![other],
+    }
+}
+
+async fn signature(case: &SignatureCase) -> Verdict {
+    let Some(policy) = policy() else {
+        return Verdict::bad_request("conformance policy does not parse");
+    };
+    let key = match VerificationKey::from_jwk(&case.jwk) {
+        Ok(key) => key,
+        Err(e) => return Verdict::refused("jwk_refused", e),
+    };
+    if let Err(e) = webcrypto::import(key.material(), key.algorithm()).await {
+        return Verdict::refused("import_failed", js_text(&e));
+    }
+    let Some(signature) = b64url_decode(&case.signature) else {
+        return Verdict::bad_request("signature is not base64url");
+    };
+    // What `UnverifiedToken::signature_job` checks: the named algorithm is the key's and allowed.
+    let alg = match Algorithm::from_header(&case.alg) {
+        Some(alg) if alg == key.algorithm() && policy.algorithms.contains(&alg) => alg,
+        _ => return Verdict::refused("alg_mismatch", Rejection::AlgorithmNotAllowed),
+    };
+    let job = SignatureJob {
+        alg,
+        key: &key,
+        signing_input: &case.signing_input,
+        signature,
+    };
+    check(&job).await
+}
+
+/// The key a batch of tokens is checked against.
+enum Keys {
+    One(Box<VerificationKey>),
+    Set(KeySet),
+    Refused(Verdict),
+}
+
+async fn tokens(batch: &TokenBatch) -> Vec<Verdict> {
+    let Some(policy) = policy() else {
+        return vec![Verdict::bad_request("conformance policy does not parse"); batch.tokens.len()];
+    };
+    let keys = match (&batch.jwk, &batch.jwks) {
+        (Some(jwk), None) => match VerificationKey::from_jwk(jwk) {
+            Ok(key) => match webcrypto::import(key.material(), key.algorithm()).await {
+                Ok(()) => Keys::One(Box::new(key)),
+                Err(e) => Keys::Refused(Verdict::refused("import_failed", js_text(&e))),
+            },
+            Err(e) => Keys::Refused(Verdict::refused("jwk_refused", e)),
+        },
+        (None, Some(document)) => match key_set(document).await {
+            Ok(set) => Keys::Set(set),
+            Err(verdict) => Keys::Refused(verdict),
+        },
+        _ => Keys::Refused(Verdict::bad_request("send exactly one of jwk and jwks")),
+    };
+    let mut out = Vec::with_capacity(batch.tokens.len());
+    for raw in &batch.tokens {
+        out.push(token(raw, batch.opaque_payload, &keys, &policy).await);
+    }
+    out
+}
+
+async fn token(raw: &str, opaque_payload: bool, keys: &Keys, policy: &IssuerPolicy) -> Verdict {
+    let probe = if opaque_payload {
+        match stand_in(raw) {
+            Ok(probe) => probe,
+            Err(r) => return Verdict::refused("token_refused", r),
+        }
+    } else {
+        None
+    };
+    let token =
+        match UnverifiedToken::parse(probe.as_deref().unwrap_or(raw), DEFAULT_MAX_TOKEN_BYTES) {
+            Ok(token) => token,
+            Err(r) => return Verdict::refused("token_refused", r),
+        };
+    let key = match keys {
+        Keys::Refused(verdict) => return verdict.clone(),
+        Keys::One(key) => key,
+        Keys::Set(set) => match select_key(&token, set) {
+            Ok(key) => key,
+            Err(r) => return Verdict::refused("key_unknown", r),
+        },
+    };
+    let job = match token.signature_job(policy, key) {
+        Ok(job) => job,
+        Err(r) => return Verdict::refused("alg_mismatch", r),
+    };
+    match (&probe, signing_input(raw)) {
+        (Some(_), Some(signing_input)) => {
+            check(&SignatureJob {
+                alg: job.alg,
+                key: job.key,
+                signing_input,
+                signature: job.signature,
+            })
+            .await
+        }
+        _ => check(&job).await,
+    }
+}
+
+/// The token parser refuses a payload that is not a JSON object, as it should for bearer tokens; the
+/// vectors' payloads are arbitrary bytes. Everything else the parser checks (size, alphabet, the three
+/// parts, the header, the signature's encoding) is what the vectors test, so the payload is checked
+/// to be canonical base64url and replaced by `{}` for parsing; the signature is still checked over
+/// the original signing input. `None` when the text is not three parts (the parser refuses it as is).
+fn stand_in(raw: &str) -> std::result::Result<Option<String>, Rejection> {
+    if raw.len() > DEFAULT_MAX_TOKEN_BYTES {
+        return Err(Rejection::TooLarge);
+    }
+    let parts: Vec<&str> = raw.split('.').collect();
+    let [header, payload, signature] = parts.as_slice() else {
+        return Ok(None);
+    };
+    if b64url_decode(payload).is_none() {
+        return Err(Rejection::Malformed("payload encoding"));
+    }
+    Ok(Some(format!("{header}.e30.{signature}")))
+}
+
+/// `header.payload` of a compact JWS.
+fn signing_input(raw: &str) -> Option<&str> {
+    raw.rfind('.').and_then(|end| raw.get(..end))
+}
+
+/// A JWKS document through the key-set policy, then WebCrypto import: keys the runtime refuses are
+/// dropped, as `jwks.rs` does, and a set left empty is refused.
+async fn key_set(document: &Value) -> std::result::Result<KeySet, Verdict> {
+    let text = match document {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let set = KeySet::from_jwks_json(text.as_bytes())
+        .map_err(|e| Verdict::refused("keyset_refused", e))?;
+    let mut usable = Vec::with_capacity(set.keys().len());
+    let mut refused = Vec::new();
+    for key in set.keys() {
+        match webcrypto::import(key.material(), key.algorithm()).await {
+            Ok(()) => usable.push(key.clone()),
+            Err(e) => refused.push(js_text(&e)),
+        }
+    }
+    KeySet::new(usable).map_err(|e| {
+        Verdict::refused(
+            "import_failed",
+            format!("{e} (webcrypto refused: {})", refused.join("; ")),
+        )
+    })
+}
+
+async fn check(job: &SignatureJob<'_, '_>) -> Verdict {
+    match webcrypto::check_signature(job).await {
+        Ok(valid) => Verdict {
+            stage: "verified",
+            valid,
+            detail: String::new(),
+        },
+        Err(e) => Verdict::refused("verify_error", js_text(&e)),
+    }
+}
+
+fn js_text(value: &JsValue) -> String {
+    value
+        .as_string()
+        .or_else(|| {
+            js_sys::Reflect::get(value, &JsValue::from_str("message"))
+                .ok()
+                .and_then(|m| m.as_string())
+        })
+        .unwrap_or_else(|| format!("{value:?}"))
+}

@@ -1,0 +1,472 @@
+//! A bounded, local HTTP/1.1 load generator: a fixed number of keep-alive connections, each sending
+//! one request at a time (closed loop) for a fixed duration, recording the latency of every request.
+//!
+//! One OS thread per connection with blocking sockets and a minimal HTTP/1.1 client. xtask is built
+//! without optimisation, and an async client stack (tokio + hyper) cost ~140 µs of CPU per request
+//! there, enough to distort single-connection latencies and to take CPU from workerd on a 2-core
+//! machine; this loop costs a fraction of that. It only speaks what the benchmark needs: `GET`,
+//! responses framed by `Content-Length` or chunked encoding. Targets are always 127.0.0.1: the type
+//! takes a port, never a host.
+
+use anyhow::{bail, Context as _, Result};
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A request that takes longer than this counts as failed.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the load goes: a path on a local port.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub port: u16,
+    pub path: String,
+}
+
+impl Target {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+}
+
+/// How much load, for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub connections: usize,
+    /// Requests started before this has passed are sent but not measured.
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+/// What one run measured. Only 2xx responses contribute latencies; anything else is counted.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// 2xx answers to requests started in the measured window.
+    pub requests: u64,
+    /// 2xx answers over the whole run, warm-up included (for CPU time per request).
+    pub completed: u64,
+    pub per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    /// Non-2xx responses and failed requests (connection errors, timeouts), warm-up included.
+    pub errors: u64,
+    /// The first error seen, for the report.
+    pub first_error: Option<String>,
+}
+
+impl Summary {
+    pub fn is_valid(&self) -> bool {
+        self.errors == 0 && self.requests > 0
+    }
+}
+
+#[derive(Debug, Default)]
+struct ConnStats {
+    latencies_us: Vec<u32>,
+    completed: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl ConnStats {
+    fn error(&mut self, what: String) {
+        self.errors += 1;
+        self.first_error.get_or_insert(what);
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    from: Instant,
+    until: Instant,
+}
+
+/// Drives `target` with `plan`, each request carrying the next `Authorization` value of
+/// `credentials` in turn (round robin over all connections, so a pool of N tokens repeats each one
+/// every N requests). Fails with "interrupted" when `stop` is raised.
+pub fn run(
+    target: &Target,
+    credentials: &Arc<Vec<String>>,
+    plan: Plan,
+    stop: &Arc<AtomicBool>,
+) -> Result<Summary> {
+    anyhow::ensure!(plan.connections > 0, "at least one connection is needed");
+    anyhow::ensure!(!credentials.is_empty(), "no credentials to send");
+    let start = Instant::now();
+    let window = Window {
+        from: start + plan.warmup,
+        until: start + plan.warmup + plan.measure,
+    };
+    let next = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..plan.connections)
+        .map(|_| {
+            let (target, credentials, next, stop) = (
+                target.clone(),
+                credentials.clone(),
+                next.clone(),
+                stop.clone(),
+            );
+            std::thread::spawn(move || connection(&target, &credentials, &next, window, &stop))
+        })
+        .collect();
+    let mut all = Vec::with_capacity(plan.connections);
+    for t in threads {
+        all.push(
+            t.join()
+                .map_err(|_| anyhow::anyhow!("a load generator connection panicked"))?,
+        );
+    }
+    if stop.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(summarise(all, plan.measure))
+}
+
+/// One keep-alive connection in a closed loop; reconnects after a failure or a `Connection: close`.
+fn connection(
+    target: &Target,
+    credentials: &[String],
+    next: &AtomicUsize,
+    window: Window,
+    stop: &AtomicBool,
+) -> ConnStats {
+    let mut stats = ConnStats::default();
+    let mut stream: Option<TcpStream> = None;
+    let head = format!(
+        "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: ",
+        target.path, target.port
+    );
+    let mut request = Vec::with_capacity(1024);
+    let mut response = Vec::with_capacity(4096);
+    while Instant::now() < window.until && !stop.load(Ordering::Relaxed) {
+        let conn = match stream.as_mut() {
+            Some(s) => s,
+            None => match connect(target.addr()) {
+                Ok(s) => stream.insert(s),
+                Err(e) => {
+                    stats.error(format!("connect: {e:#}"));
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            },
+        };
+        let credential = &credentials[next.fetch_add(1, Ordering::Relaxed) % credentials.len()];
+        request.clear();
+        request.extend_from_slice(head.as_bytes());
+        request.extend_from_slice(credential.as_bytes());
+        request.extend_from_slice(b"\r\n\r\n");
+        let started = Instant::now();
+        let outcome = exchange(conn, &request, &mut response);
+        let latency = started.elapsed();
+        match outcome {
+            Ok(answer) => {
+                if answer.close {
+                    stream = None;
+                }
+                if (200..300).contains(&answer.status) {
+                    stats.completed += 1;
+                    if started >= window.from {
+                        stats
+                            .latencies_us
+                            .push(u32::try_from(latency.as_micros()).unwrap_or(u32::MAX));
+                    }
+                } else {
+                    let body = response.get(answer.body).unwrap_or_default();
+                    let body = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+                    stats.error(format!("status {}: {body}", answer.status));
+                }
+            }
+            Err(e) => {
+                stats.error(format!("request: {e:#}"));
+                stream = None;
+            }
+        }
+    }
+    stats
+}
+
+fn connect(addr: SocketAddr) -> Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, REQUEST_TIMEOUT)?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+    Ok(stream)
+}
+
+/// Sends one request and reads its whole response into `buf`.
+fn exchange(stream: &mut TcpStream, request: &[u8], buf: &mut Vec<u8>) -> Result<Answer> {
+    stream.write_all(request).context("writing")?;
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(answer) = parse_response(buf)? {
+            if answer.consumed != buf.len() {
+                bail!("unexpected bytes after the response");
+            }
+            return Ok(answer);
+        }
+        let n = stream.read(&mut chunk).context("reading")?;
+        if n == 0 {
+            bail!("the server closed the connection");
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A complete response found at the start of a buffer.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    /// Where the body is (for chunked responses: the chunk data with its framing).
+    body: std::ops::Range<usize>,
+    /// Bytes the response takes in the buffer.
+    consumed: usize,
+    /// The server will close the connection after it.
+    close: bool,
+}
+
+/// `Ok(None)` while the response is incomplete.
+fn parse_response(buf: &[u8]) -> Result<Option<Answer>> {
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = std::str::from_utf8(&buf[..head_end]).context("a response head is not UTF-8")?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status: u16 = status_line
+        .strip_prefix("HTTP/1.1 ")
+        .or_else(|| status_line.strip_prefix("HTTP/1.0 "))
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("bad status line {status_line:?}"))?;
+    let (mut length, mut chunked, mut close) = (None, false, status_line.starts_with("HTTP/1.0"));
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            bail!("bad header line {line:?}");
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(value.parse::<usize>().context("bad content-length")?);
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.eq_ignore_ascii_case("chunked");
+        } else if name.eq_ignore_ascii_case("connection") {
+            close = value.eq_ignore_ascii_case("close");
+        }
+    }
+    let body_start = head_end + 4;
+    if (100..200).contains(&status) || status == 204 || status == 304 {
+        return Ok(Some(Answer {
+            status,
+            body: body_start..body_start,
+            consumed: body_start,
+            close,
+        }));
+    }
+    let body_end = if chunked {
+        match chunked_end(buf, body_start)? {
+            Some(end) => end,
+            None => return Ok(None),
+        }
+    } else if let Some(length) = length {
+        if buf.len() < body_start + length {
+            return Ok(None);
+        }
+        body_start + length
+    } else {
+        bail!("a response with neither content-length nor chunked encoding");
+    };
+    Ok(Some(Answer {
+        status,
+        body: body_start..body_end,
+        consumed: body_end,
+        close,
+    }))
+}
+
+/// The end of a chunked body that starts at `at`, once it is all in `buf` (trailers not supported).
+fn chunked_end(buf: &[u8], mut at: usize) -> Result<Option<usize>> {
+    loop {
+        let Some(line_end) = find(&buf[at..], b"\r\n") else {
+            return Ok(None);
+        };
+        let size_line = std::str::from_utf8(&buf[at..at + line_end]).context("bad chunk size")?;
+        let size_hex = size_line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_hex, 16)
+            .with_context(|| format!("bad chunk size {size_hex:?}"))?;
+        let data_start = at + line_end + 2;
+        if size == 0 {
+            // The last chunk, then the empty line that ends the (absent) trailers.
+            return Ok((buf.len() >= data_start + 2).then_some(data_start + 2));
+        }
+        if buf.len() < data_start + size + 2 {
+            return Ok(None);
+        }
+        at = data_start + size + 2;
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn summarise(stats: Vec<ConnStats>, measured: Duration) -> Summary {
+    let mut latencies: Vec<u32> = Vec::new();
+    let mut errors = 0;
+    let mut completed = 0;
+    let mut first_error = None;
+    for s in stats {
+        latencies.extend(s.latencies_us);
+        completed += s.completed;
+        errors += s.errors;
+        if first_error.is_none() {
+            first_error = s.first_error;
+        }
+    }
+    latencies.sort_unstable();
+    let requests = latencies.len() as u64;
+    Summary {
+        requests,
+        completed,
+        per_sec: requests as f64 / measured.as_secs_f64(),
+        p50: percentile(&latencies, 50.0),
+        p99: percentile(&latencies, 99.0),
+        errors,
+        first_error,
+    }
+}
+
+/// The nearest-rank percentile of sorted microsecond latencies.
+fn percentile(sorted_us: &[u32], p: f64) -> Duration {
+    if sorted_us.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    let i = rank.clamp(1, sorted_us.len()) - 1;
+    Duration::from_micros(u64::from(sorted_us[i]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufRead as _;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<u32> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), Duration::from_micros(50));
+        assert_eq!(percentile(&v, 99.0), Duration::from_micros(99));
+        assert_eq!(percentile(&[7], 99.0), Duration::from_micros(7));
+        assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_run_with_any_error_is_invalid() {
+        let s = summarise(
+            vec![ConnStats {
+                latencies_us: vec![10, 20],
+                completed: 3,
+                errors: 1,
+                first_error: Some("status 401".into()),
+            }],
+            Duration::from_secs(1),
+        );
+        assert!(!s.is_valid());
+        assert_eq!((s.requests, s.completed), (2, 3));
+    }
+
+    #[test]
+    fn a_content_length_response_is_complete_only_with_its_whole_body() {
+        let full = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-A: b\r\n\r\nok\n";
+        let answer = parse_response(full).unwrap().unwrap();
+        assert_eq!(answer.status, 200);
+        assert_eq!(&full[answer.body.clone()], b"ok\n");
+        assert_eq!(answer.consumed, full.len());
+        assert!(!answer.close);
+        for cut in 0..full.len() {
+            assert_eq!(parse_response(&full[..cut]).unwrap(), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_chunked_response_ends_at_the_last_chunk() {
+        let full = b"HTTP/1.1 401 Unauthorized\r\ntransfer-encoding: chunked\r\nConnection: close\r\n\r\n4\r\nabcd\r\n2;x=y\r\nef\r\n0\r\n\r\n";
+        let answer = parse_response(full).unwrap().unwrap();
+        assert_eq!(answer.status, 401);
+        assert_eq!(answer.consumed, full.len());
+        assert!(answer.close);
+        for cut in 0..full.len() {
+            assert_eq!(parse_response(&full[..cut]).unwrap(), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn malformed_responses_are_errors() {
+        assert!(parse_response(b"HTTP/1.1 2x0 OK\r\n\r\n").is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n").is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\n\r\n").is_err());
+        let no_body = parse_response(b"HTTP/1.1 204 No Content\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(no_body.status, 204);
+    }
+
+    /// The whole loop against a tiny local server: keep-alive, credentials in turn, and a refusal
+    /// counted as an error.
+    #[test]
+    fn the_load_loop_sends_each_credential_in_turn_and_counts_refusals() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let server_seen = seen.clone();
+        std::thread::spawn(move || {
+            if let Some(conn) = listener.incoming().next() {
+                let mut conn = conn.unwrap();
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                loop {
+                    let mut auth = String::new();
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if let Some(v) = line.strip_prefix("Authorization: ") {
+                            auth = v.trim().to_owned();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let status = if auth == "bad" { "401 No" } else { "200 OK" };
+                    server_seen.lock().unwrap().push(auth);
+                    let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
+                    conn.write_all(reply.as_bytes()).unwrap();
+                }
+            }
+        });
+        let target = Target {
+            port,
+            path: "/x".into(),
+        };
+        let credentials = Arc::new(vec!["a".to_owned(), "b".to_owned(), "bad".to_owned()]);
+        let plan = Plan {
+            connections: 1,
+            warmup: Duration::ZERO,
+            measure: Duration::from_millis(200),
+        };
+        let summary = run(
+            &target,
+            &credentials,
+            plan,
+            &Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        assert!(summary.requests > 3);
+        assert!(summary.errors > 0 && !summary.is_valid());
+        assert_eq!(summary.first_error.as_deref(), Some("status 401: ok"));
+        let seen = seen.lock().unwrap();
+        assert_eq!(&seen[..3], &["a", "b", "bad"]);
+    }
+}

@@ -1,0 +1,461 @@
+//! `cargo xtask bench edge`: our Worker against a `jose` baseline and a pass-through, all in one
+//! workerd process, driven by the load generator in [`load`]; writes `docs/benchmarks.md`.
+//!
+//! Flow: build the bundle, sign the token pools, start workerd, prove every Worker accepts a good
+//! token and refuses a bad one (so no scenario measures a fast refusal), warm up, then run every
+//! scenario once per round for several rounds and report the median of each figure over rounds.
+
+mod cpu;
+mod load;
+mod report;
+mod smoke;
+mod tokens;
+mod workerd;
+
+use crate::stack::interrupt_flag;
+use crate::{step, tools};
+use anyhow::{bail, ensure, Context as _, Result};
+use load::{Plan, Target};
+use report::{Facts, Report, Row, Run};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokens::{Alg, Issuer, Subject};
+use workerd::{Ports, Settings, Workerd};
+
+/// Distinct tokens per algorithm: ten times an in-isolate cache of ~1,000 entries, so with the pool
+/// sent round robin a cache never holds the next token.
+const FRESH_TOKENS: usize = 10_000;
+/// Connection counts every verifier scenario runs at.
+const CONNECTIONS: [usize; 2] = [1, 8];
+/// The path every scenario requests: an authenticated route (`/api/**` in policies/routes.toml).
+const PATH: &str = "/api/bench";
+const ISSUER: &str = "https://issuer.bench.invalid/t/bench";
+/// How long the measured tokens stay valid: far beyond any run.
+const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
+
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    seconds: u64,
+    rounds: usize,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options> {
+        let usage = "usage: cargo xtask bench edge [--seconds N] [--rounds N]";
+        let mut args = args.iter();
+        match args.next().map(String::as_str) {
+            Some("edge") => {}
+            _ => bail!("{usage}"),
+        }
+        let mut options = Options {
+            seconds: 10,
+            rounds: 3,
+        };
+        while let Some(flag) = args.next() {
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value; {usage}"));
+            match flag.as_str() {
+                "--seconds" => options.seconds = value?.parse().context("--seconds")?,
+                "--rounds" => options.rounds = value?.parse().context("--rounds")?,
+                _ => bail!("unknown option {flag}; {usage}"),
+            }
+        }
+        ensure!(options.seconds > 0, "--seconds must be at least 1");
+        ensure!(options.rounds > 0, "--rounds must be at least 1");
+        Ok(options)
+    }
+
+    fn plan(&self, connections: usize) -> Plan {
+        let measure = Duration::from_secs(self.seconds);
+        Plan {
+            connections,
+            warmup: (measure / 5).min(Duration::from_secs(1)),
+            measure,
+        }
+    }
+}
+
+/// The Workers under test (each a socket of the workerd config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Worker {
+    /// Ours, default configuration.
+    Edge,
+    /// Ours with `TOKEN_CACHE_ENTRIES = "0"`.
+    EdgeNoCache,
+    Jose,
+    Passthrough,
+    /// The pass-through after one KV lookup.
+    PassthroughKv,
+}
+
+impl Worker {
+    fn port(self, ports: &Ports) -> u16 {
+        match self {
+            Worker::Edge => ports.edge,
+            Worker::EdgeNoCache => ports.edge_nocache,
+            Worker::Jose => ports.jose,
+            Worker::Passthrough => ports.passthrough,
+            Worker::PassthroughKv => ports.passthrough_kv,
+        }
+    }
+}
+
+/// Which tokens a scenario sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tokens {
+    /// The pool of [`FRESH_TOKENS`] distinct tokens, round robin: every request needs a verification.
+    Fresh,
+    /// One token, repeated: a verified-token cache hits on every request after the first.
+    Same,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    pub worker: Worker,
+    pub alg: Alg,
+    pub tokens: Tokens,
+    pub connections: usize,
+}
+
+impl Scenario {
+    pub fn label(&self) -> &'static str {
+        match (self.worker, self.tokens) {
+            (Worker::EdgeNoCache, _) => "ours, cache off, fresh tokens",
+            (Worker::Edge, Tokens::Same) => "ours, cache hit (one token)",
+            (Worker::Edge, Tokens::Fresh) => "ours, default config, fresh tokens",
+            (Worker::Jose, _) => "jose, fresh tokens",
+            (Worker::Passthrough, _) => "pass-through (no auth)",
+            (Worker::PassthroughKv, _) => "pass-through + KV lookup (no auth)",
+        }
+    }
+}
+
+/// Every scenario of a round, in the order of the first round.
+fn scenarios() -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for connections in CONNECTIONS {
+        for alg in Alg::ALL {
+            for (worker, tokens) in [
+                (Worker::EdgeNoCache, Tokens::Fresh),
+                (Worker::Edge, Tokens::Same),
+                (Worker::Jose, Tokens::Fresh),
+            ] {
+                all.push(Scenario {
+                    worker,
+                    alg,
+                    tokens,
+                    connections,
+                });
+            }
+        }
+        // The floors. They ignore the token; it is sent so that requests are the same size.
+        for worker in [Worker::Passthrough, Worker::PassthroughKv] {
+            all.push(Scenario {
+                worker,
+                alg: Alg::Es256,
+                tokens: Tokens::Same,
+                connections,
+            });
+        }
+    }
+    // The overhead figure: the whole pipeline with a verification on every request.
+    all.push(Scenario {
+        worker: Worker::Edge,
+        alg: Alg::Es256,
+        tokens: Tokens::Fresh,
+        connections: 1,
+    });
+    all
+}
+
+/// The signed tokens, as ready-made `Authorization` values.
+#[derive(Debug)]
+struct Pools {
+    fresh: [Arc<Vec<String>>; 2],
+    same: [Arc<Vec<String>>; 2],
+    /// Raw tokens for the smoke checks: one valid per algorithm, one for a revoked session.
+    valid: [String; 2],
+    revoked: [String; 2],
+}
+
+impl Pools {
+    fn sign(issuer: &Issuer, now: i64) -> Result<Pools> {
+        let exp = now + TOKEN_LIFETIME_SECS;
+        let bearer = |t: &String| format!("Bearer {t}");
+        // One thread per algorithm: signing 10,000 ES256 tokens is the slow part of start-up.
+        let (es256, eddsa) = std::thread::scope(|s| {
+            let es = s.spawn(|| issuer.pool(Alg::Es256, FRESH_TOKENS, now, exp));
+            let ed = issuer.pool(Alg::EdDsa, FRESH_TOKENS, now, exp);
+            (es.join(), ed)
+        });
+        let es256 = es256.map_err(|_| anyhow::anyhow!("signing ES256 tokens panicked"))?;
+        let same = |pool: &[String]| Arc::new(vec![bearer(&pool[0])]);
+        let revoked = |alg: Alg| {
+            let who = Subject {
+                sid: tokens::REVOKED_SESSION.into(),
+                ..Subject::numbered(alg, 0)
+            };
+            issuer.token(alg, &who, now, exp)
+        };
+        Ok(Pools {
+            same: [same(&es256), same(&eddsa)],
+            valid: [es256[0].clone(), eddsa[0].clone()],
+            revoked: [revoked(Alg::Es256), revoked(Alg::EdDsa)],
+            fresh: [
+                Arc::new(es256.iter().map(bearer).collect()),
+                Arc::new(eddsa.iter().map(bearer).collect()),
+            ],
+        })
+    }
+
+    fn for_scenario(&self, s: &Scenario) -> &Arc<Vec<String>> {
+        let i = Alg::ALL.iter().position(|a| *a == s.alg).unwrap_or(0);
+        match s.tokens {
+            Tokens::Fresh => &self.fresh[i],
+            Tokens::Same => &self.same[i],
+        }
+    }
+}
+
+/// `cargo xtask bench <args>`.
+pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    let options = Options::parse(args)?;
+    tools::ensure(root)?;
+    tools::build_edge(root)?;
+    let dir = root.join("target/bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    step(&format!(
+        "signing {FRESH_TOKENS} ES256 and {FRESH_TOKENS} EdDSA tokens"
+    ));
+    let started = Instant::now();
+    let now = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs())?;
+    let issuer = Issuer::generate(ISSUER);
+    let pools = Pools::sign(&issuer, now)?;
+    println!("signed in {:.1} s", started.elapsed().as_secs_f64());
+
+    // From here on Ctrl-C only raises a flag: the load generator stops within a request and the
+    // `Workerd` guard then stops workerd's process group on the way out.
+    let interrupted = interrupt_flag()?;
+    step("starting workerd (edge, edge-nocache, jose, passthrough, passthrough-kv, upstream, jwks, kv)");
+    let ports = Ports::free()?;
+    let settings = settings(&issuer, &ports)?;
+    let mut runtime = Workerd::start(root, &dir, &ports, &settings)?;
+
+    step("checking that every Worker accepts good tokens and refuses bad ones");
+    smoke::check(&ports, &pools).with_context(|| {
+        format!(
+            "smoke check failed; workerd's log: {}",
+            runtime.log.display()
+        )
+    })?;
+
+    step("warming up");
+    for worker in [Worker::Edge, Worker::EdgeNoCache, Worker::Jose] {
+        for alg in Alg::ALL {
+            let s = Scenario {
+                worker,
+                alg,
+                tokens: Tokens::Fresh,
+                connections: 1,
+            };
+            let warm = Plan {
+                connections: 1,
+                warmup: Duration::ZERO,
+                measure: Duration::from_millis(500),
+            };
+            let summary = load::run(
+                &target(&s, &ports),
+                pools.for_scenario(&s),
+                warm,
+                &interrupted,
+            )?;
+            if !summary.is_valid() {
+                bail!(
+                    "{} ({}) fails while warming up: {}; see {}",
+                    s.label(),
+                    alg.name(),
+                    summary.first_error.unwrap_or_default(),
+                    runtime.log.display()
+                );
+            }
+        }
+    }
+
+    let scenarios = scenarios();
+    let mut results: Vec<Vec<Run>> = vec![Vec::new(); scenarios.len()];
+    let measuring = Instant::now();
+    let busy_before = cpu::machine_busy()?;
+    let ours_before = cpu::used(Some(runtime.pid()))? + cpu::used(None)?;
+    for round in 0..options.rounds {
+        step(&format!(
+            "round {}/{}: {} scenarios of {} s",
+            round + 1,
+            options.rounds,
+            scenarios.len(),
+            options.seconds
+        ));
+        // Interleaved: every scenario once per round, the order rotated so that no scenario always
+        // follows the same neighbour.
+        let offset = round * scenarios.len() / options.rounds;
+        for i in (0..scenarios.len()).map(|k| (k + offset) % scenarios.len()) {
+            let s = &scenarios[i];
+            runtime.check_alive()?;
+            let workerd_before = cpu::used(Some(runtime.pid()))?;
+            let client_before = cpu::used(None)?;
+            let summary = load::run(
+                &target(s, &ports),
+                pools.for_scenario(s),
+                options.plan(s.connections),
+                &interrupted,
+            )?;
+            let per_request = |d: Duration| d.as_secs_f64() * 1e6 / summary.completed.max(1) as f64;
+            let run = Run {
+                workerd_cpu_us: per_request(cpu::used(Some(runtime.pid()))? - workerd_before),
+                client_cpu_us: per_request(cpu::used(None)? - client_before),
+                load: summary.clone(),
+            };
+            println!(
+                "  {:<38} {:<5} {} conn: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
+                 cpu {:>4.0} µs/req{}",
+                s.label(),
+                s.alg.name(),
+                s.connections,
+                summary.per_sec,
+                summary.p50.as_secs_f64() * 1e3,
+                summary.p99.as_secs_f64() * 1e3,
+                run.workerd_cpu_us,
+                if summary.is_valid() {
+                    String::new()
+                } else {
+                    format!(
+                        "  INVALID: {} errors, first: {}",
+                        summary.errors,
+                        summary.first_error.clone().unwrap_or_default()
+                    )
+                }
+            );
+            results[i].push(run);
+            if interrupted.load(Ordering::SeqCst) {
+                bail!("interrupted");
+            }
+        }
+    }
+    // What the rest of the machine used meanwhile, in cores: the noise under every figure.
+    let ours = cpu::used(Some(runtime.pid()))? + cpu::used(None)? - ours_before;
+    let others = cpu::machine_busy()?.saturating_sub(busy_before + ours);
+    let other_cores = others.as_secs_f64() / measuring.elapsed().as_secs_f64();
+    drop(runtime);
+
+    let rows = scenarios
+        .iter()
+        .zip(results)
+        .map(|(s, rounds)| Row::new(*s, rounds))
+        .collect();
+    let report = Report {
+        facts: Facts::gather(root)?,
+        seconds: options.seconds,
+        rounds: options.rounds,
+        warmup: options.plan(1).warmup,
+        fresh_tokens: FRESH_TOKENS,
+        cache_in_source: cache_in_source(root),
+        other_cores,
+        rows,
+    };
+    let text = report.markdown();
+    let out = root.join("docs/benchmarks.md");
+    std::fs::create_dir_all(root.join("docs"))?;
+    std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
+    step(&format!("written to {}", out.display()));
+    println!("{}", report.summary_for_terminal());
+    Ok(())
+}
+
+fn target(s: &Scenario, ports: &Ports) -> Target {
+    Target {
+        port: s.worker.port(ports),
+        path: PATH.to_owned(),
+    }
+}
+
+fn settings(issuer: &Issuer, ports: &Ports) -> Result<Settings> {
+    let auth_issuers = serde_json::json!({ "issuers": [{
+        "issuer": issuer.issuer,
+        "jwks_uri": ports.jwks_uri(),
+        "audiences": [tokens::AUDIENCE],
+        "algorithms": ["ES256", "EdDSA"],
+        "token_type": "at+jwt",
+        "leeway_secs": 30,
+    }]});
+    let revoked = format!("deny:{}:{}", tokens::TENANT, tokens::REVOKED_SESSION);
+    Ok(Settings {
+        auth_issuers: auth_issuers.to_string(),
+        jwks: issuer.jwks().to_string(),
+        push_secret: (0..48)
+            .map(|_| char::from(b'a' + rand::random::<u8>() % 26))
+            .collect(),
+        kv_seed: serde_json::json!({ revoked: "1" }).to_string(),
+    })
+}
+
+/// Whether the edge Worker's source reads `TOKEN_CACHE_ENTRIES` (the verified-token cache exists).
+fn cache_in_source(root: &Path) -> bool {
+    std::fs::read_dir(root.join("edge-worker/src"))
+        .map(|entries| {
+            entries.flatten().any(|e| {
+                std::fs::read_to_string(e.path())
+                    .map(|t| t.contains("TOKEN_CACHE_ENTRIES"))
+                    .unwrap_or(false)
+            })
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn options_default_to_ten_seconds_and_three_rounds() {
+        let o = Options::parse(&args("edge")).unwrap();
+        assert_eq!((o.seconds, o.rounds), (10, 3));
+        let o = Options::parse(&args("edge --seconds 2 --rounds 1")).unwrap();
+        assert_eq!((o.seconds, o.rounds), (2, 1));
+        assert!(Options::parse(&args("")).is_err());
+        assert!(Options::parse(&args("edge --seconds")).is_err());
+        assert!(Options::parse(&args("edge --seconds 0")).is_err());
+        assert!(Options::parse(&args("edge --fast")).is_err());
+    }
+
+    #[test]
+    fn every_ratio_the_report_needs_has_its_scenarios() {
+        let all = scenarios();
+        for alg in Alg::ALL {
+            for connections in CONNECTIONS {
+                for (worker, tokens) in [
+                    (Worker::EdgeNoCache, Tokens::Fresh),
+                    (Worker::Edge, Tokens::Same),
+                    (Worker::Jose, Tokens::Fresh),
+                ] {
+                    let s = Scenario {
+                        worker,
+                        alg,
+                        tokens,
+                        connections,
+                    };
+                    assert!(all.contains(&s), "{s:?} is missing");
+                }
+            }
+        }
+        assert!(all
+            .iter()
+            .any(|s| s.worker == Worker::Passthrough && s.connections == 1));
+    }
+}

@@ -1,0 +1,655 @@
+//! Medians over rounds, the targets, and `docs/benchmarks.md`.
+
+use super::load::Summary;
+use super::tokens::Alg;
+use super::{workerd, Scenario, Tokens, Worker};
+use crate::process::output;
+use anyhow::{Context as _, Result};
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// The project's goals for the edge (reported as met or missed, never enforced).
+const VERIFY_RATIO_GOAL: f64 = 1.0;
+const CACHE_HIT_RATIO_GOAL: f64 = 1.5;
+const OVERHEAD_GOAL_MS: f64 = 0.5;
+const BUNDLE_GZIP_GOAL_BYTES: u64 = 400_000;
+
+/// One scenario in one round.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub load: Summary,
+    /// CPU time workerd spent per completed request (all its threads), in µs.
+    pub workerd_cpu_us: f64,
+    /// CPU time the load generator spent per completed request, in µs.
+    pub client_cpu_us: f64,
+}
+
+/// One scenario over all rounds.
+#[derive(Debug)]
+pub struct Row {
+    pub scenario: Scenario,
+    pub rounds: Vec<Run>,
+}
+
+impl Row {
+    pub fn new(scenario: Scenario, rounds: Vec<Run>) -> Row {
+        Row { scenario, rounds }
+    }
+
+    /// Valid only if every round was: an error in any round is never averaged away.
+    fn valid(&self) -> bool {
+        !self.rounds.is_empty() && self.rounds.iter().all(|r| r.load.is_valid())
+    }
+
+    fn errors(&self) -> u64 {
+        self.rounds.iter().map(|r| r.load.errors).sum()
+    }
+
+    fn median_of(&self, f: impl Fn(&Run) -> f64) -> f64 {
+        median(self.rounds.iter().map(f).collect())
+    }
+
+    fn per_sec(&self) -> f64 {
+        self.median_of(|r| r.load.per_sec)
+    }
+
+    fn p50_ms(&self) -> f64 {
+        self.median_of(|r| ms(r.load.p50))
+    }
+
+    fn p99_ms(&self) -> f64 {
+        self.median_of(|r| ms(r.load.p99))
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// Facts about the machine and the software measured.
+#[derive(Debug)]
+pub struct Facts {
+    pub date: String,
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub workerd: String,
+    pub jose: String,
+    pub rustc: String,
+    pub commit: String,
+    pub bundle_raw: u64,
+    pub bundle_gzip: u64,
+}
+
+impl Facts {
+    pub fn gather(root: &Path) -> Result<Facts> {
+        let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, m)| m.trim().to_owned())
+            })
+            .unwrap_or_else(|| "unknown".into());
+        let jose: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join("node_modules/jose/package.json"))
+                .context("reading node_modules/jose/package.json")?,
+        )?;
+        let commit = output(Command::new("git").args(["rev-parse", "--short", "HEAD"]))
+            .unwrap_or_else(|| "unknown".into());
+        let dirty = output(Command::new("git").args(["status", "--porcelain"]))
+            .is_some_and(|s| !s.is_empty());
+        let (bundle_raw, bundle_gzip) = bundle_size(root)?;
+        Ok(Facts {
+            date: output(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
+                .unwrap_or_else(|| "unknown".into()),
+            cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            cpu_model,
+            kernel: output(Command::new("uname").arg("-r")).unwrap_or_else(|| "unknown".into()),
+            workerd: workerd::version(root),
+            jose: jose["version"].as_str().unwrap_or("unknown").to_owned(),
+            rustc: output(Command::new("rustc").arg("--version"))
+                .unwrap_or_else(|| "unknown".into()),
+            commit: if dirty {
+                format!("{commit} (with uncommitted changes)")
+            } else {
+                commit
+            },
+            bundle_raw,
+            bundle_gzip,
+        })
+    }
+}
+
+/// Raw and gzip (level 6, as wrangler reports it) size of what is uploaded: the wasm and its glue.
+fn bundle_size(root: &Path) -> Result<(u64, u64)> {
+    let (mut raw, mut gzip) = (0, 0);
+    for file in [
+        "edge-worker/build/index_bg.wasm",
+        "edge-worker/build/index.js",
+    ] {
+        let bytes = std::fs::read(root.join(file)).with_context(|| format!("reading {file}"))?;
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::new(6));
+        encoder.write_all(&bytes)?;
+        raw += bytes.len() as u64;
+        gzip += encoder.finish()?.len() as u64;
+    }
+    Ok((raw, gzip))
+}
+
+#[derive(Debug)]
+pub struct Report {
+    pub facts: Facts,
+    pub seconds: u64,
+    pub rounds: usize,
+    pub warmup: Duration,
+    pub fresh_tokens: usize,
+    /// Whether edge-worker/src reads TOKEN_CACHE_ENTRIES at all.
+    pub cache_in_source: bool,
+    /// Cores used on average by other processes while the rounds ran.
+    pub other_cores: f64,
+    pub rows: Vec<Row>,
+}
+
+/// One line of the targets table.
+#[derive(Debug)]
+struct Verdict {
+    name: String,
+    goal: String,
+    /// Measured values, one per column (1 connection, 8 connections); `None` when not applicable.
+    values: [Option<String>; 2],
+    met: Option<bool>,
+}
+
+impl Report {
+    fn row(&self, worker: Worker, alg: Alg, tokens: Tokens, connections: usize) -> Option<&Row> {
+        self.rows.iter().find(|r| {
+            let s = r.scenario;
+            s.worker == worker
+                && s.tokens == tokens
+                && s.connections == connections
+                && (matches!(worker, Worker::Passthrough | Worker::PassthroughKv) || s.alg == alg)
+        })
+    }
+
+    /// `ours / jose` throughput at a connection count; `None` if either side is invalid.
+    fn ratio(&self, ours: (Worker, Tokens), alg: Alg, connections: usize) -> Option<f64> {
+        let a = self.row(ours.0, alg, ours.1, connections)?;
+        let b = self.row(Worker::Jose, alg, Tokens::Fresh, connections)?;
+        (a.valid() && b.valid()).then(|| a.per_sec() / b.per_sec())
+    }
+
+    /// `p50(ours) - p50(pass-through)` at one connection, in ms.
+    fn overhead_ms(&self, tokens: Tokens) -> Option<f64> {
+        let a = self.row(Worker::Edge, Alg::Es256, tokens, 1)?;
+        let b = self.row(Worker::Passthrough, Alg::Es256, Tokens::Same, 1)?;
+        (a.valid() && b.valid()).then(|| a.p50_ms() - b.p50_ms())
+    }
+
+    /// Median workerd CPU µs per request of a scenario, if it ran validly.
+    fn cpu_us(&self, worker: Worker, alg: Alg, tokens: Tokens, connections: usize) -> Option<f64> {
+        let r = self.row(worker, alg, tokens, connections)?;
+        r.valid().then(|| r.median_of(|x| x.workerd_cpu_us))
+    }
+
+    /// Where workerd's CPU goes per request, at 8 connections, by difference between scenarios.
+    fn breakdown(&self) -> String {
+        let c = *super::CONNECTIONS.last().unwrap_or(&1);
+        let floor = self.cpu_us(Worker::Passthrough, Alg::Es256, Tokens::Same, c);
+        let floor_kv = self.cpu_us(Worker::PassthroughKv, Alg::Es256, Tokens::Same, c);
+        let cell = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0}"));
+        let diff = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a - b);
+        let mut md = String::new();
+        let _ = writeln!(
+            md,
+            "Workerd CPU µs per request at {c} connections, medians, split by subtracting one \
+             scenario from another (differences of noisy figures: read them as rough shares).\n"
+        );
+        let _ = writeln!(md, "| share | ES256 | EdDSA |");
+        let _ = writeln!(md, "|---|---|---|");
+        let per_alg = |f: &dyn Fn(Alg) -> Option<f64>| Alg::ALL.map(|a| cell(f(a)));
+        let lines: [(&str, [String; 2]); 6] = [
+            (
+                "forward through workerd to the upstream (pass-through)",
+                per_alg(&|_| floor),
+            ),
+            (
+                "KV lookup (pass-through + KV − pass-through)",
+                per_alg(&|_| diff(floor_kv, floor)),
+            ),
+            (
+                "jose: token checks (jose − pass-through + KV)",
+                per_alg(&|a| diff(self.cpu_us(Worker::Jose, a, Tokens::Fresh, c), floor_kv)),
+            ),
+            (
+                "ours: pipeline around the checks (cache hit − pass-through + KV)",
+                per_alg(&|a| diff(self.cpu_us(Worker::Edge, a, Tokens::Same, c), floor_kv)),
+            ),
+            (
+                "ours: token checks (cache off − cache hit)",
+                per_alg(&|a| {
+                    diff(
+                        self.cpu_us(Worker::EdgeNoCache, a, Tokens::Fresh, c),
+                        self.cpu_us(Worker::Edge, a, Tokens::Same, c),
+                    )
+                }),
+            ),
+            (
+                "ours − jose, both verifying every request",
+                per_alg(&|a| {
+                    diff(
+                        self.cpu_us(Worker::EdgeNoCache, a, Tokens::Fresh, c),
+                        self.cpu_us(Worker::Jose, a, Tokens::Fresh, c),
+                    )
+                }),
+            ),
+        ];
+        for (name, [es, ed]) in lines {
+            let _ = writeln!(md, "| {name} | {es} | {ed} |");
+        }
+        md
+    }
+
+    fn verdicts(&self) -> Vec<Verdict> {
+        let mut out = Vec::new();
+        let ratios =
+            |ours: (Worker, Tokens), alg: Alg| super::CONNECTIONS.map(|c| self.ratio(ours, alg, c));
+        let ratio_line = |name: String, goal: f64, r: [Option<f64>; 2]| Verdict {
+            name,
+            goal: format!("≥ {goal:.1}×"),
+            values: r.map(|v| Some(v.map_or("invalid".into(), |v| format!("{v:.2}×")))),
+            met: r
+                .iter()
+                .map(|v| v.map(|v| v >= goal))
+                .collect::<Option<Vec<bool>>>()
+                .map(|all| all.iter().all(|m| *m)),
+        };
+        for alg in Alg::ALL {
+            out.push(ratio_line(
+                format!(
+                    "{} verification throughput, ours (cache off) / jose",
+                    alg.name()
+                ),
+                VERIFY_RATIO_GOAL,
+                ratios((Worker::EdgeNoCache, Tokens::Fresh), alg),
+            ));
+        }
+        for alg in Alg::ALL {
+            out.push(ratio_line(
+                format!("{} throughput with a cache hit, ours / jose", alg.name()),
+                CACHE_HIT_RATIO_GOAL,
+                ratios((Worker::Edge, Tokens::Same), alg),
+            ));
+        }
+        let overhead = self.overhead_ms(Tokens::Fresh);
+        out.push(Verdict {
+            name: "full pipeline p50 − pass-through p50 (ES256, every request verified)".into(),
+            goal: format!("≤ +{OVERHEAD_GOAL_MS:.1} ms"),
+            values: [
+                Some(overhead.map_or("invalid".into(), |v| format!("{v:+.3} ms"))),
+                None,
+            ],
+            met: overhead.map(|v| v <= OVERHEAD_GOAL_MS),
+        });
+        let hit = self.overhead_ms(Tokens::Same);
+        out.push(Verdict {
+            name: "for information: the same with a cache hit".into(),
+            goal: "—".into(),
+            values: [
+                Some(hit.map_or("invalid".into(), |v| format!("{v:+.3} ms"))),
+                None,
+            ],
+            met: None,
+        });
+        out.push(Verdict {
+            name: "Worker bundle, gzip (index_bg.wasm + index.js)".into(),
+            goal: format!("≤ {} KB", BUNDLE_GZIP_GOAL_BYTES / 1000),
+            values: [
+                Some(format!("{:.1} KB", self.facts.bundle_gzip as f64 / 1e3)),
+                None,
+            ],
+            met: Some(self.facts.bundle_gzip <= BUNDLE_GZIP_GOAL_BYTES),
+        });
+        out
+    }
+
+    pub fn markdown(&self) -> String {
+        let f = &self.facts;
+        let mut md = String::new();
+        let _ = writeln!(md, "# Edge benchmark\n");
+        let _ = writeln!(
+            md,
+            "Generated by `cargo xtask bench edge --seconds {} --rounds {}` on {}: do not edit, run it \
+             again. Method and harness: `xtask/src/bench/`, `bench/`.\n",
+            self.seconds, self.rounds, f.date
+        );
+        let _ = writeln!(md, "## Targets\n");
+        let _ = writeln!(md, "| target | goal | 1 connection | 8 connections | met |");
+        let _ = writeln!(md, "|---|---|---|---|---|");
+        for v in self.verdicts() {
+            let cell = |c: &Option<String>| c.clone().unwrap_or_else(|| "—".into());
+            let met = match v.met {
+                Some(true) => "met",
+                Some(false) => "**missed**",
+                None if v.goal == "—" => "—",
+                None => "**unknown (invalid run)**",
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {met} |",
+                v.name,
+                v.goal,
+                cell(&v.values[0]),
+                cell(&v.values[1])
+            );
+        }
+        let _ = writeln!(
+            md,
+            "\nA throughput ratio is met only if it is met at both connection counts. Ratios divide \
+             medians over rounds; jose is measured with fresh tokens in both ratios (it has no \
+             token cache, so a repeated token costs it the same).\n"
+        );
+        if !self.cache_in_source {
+            let _ = writeln!(
+                md,
+                "**Note:** this build of the edge Worker does not read `TOKEN_CACHE_ENTRIES`: it has \
+                 no verified-token cache yet, so the \"cache hit\" rows measure the uncached path \
+                 with one repeated token.\n"
+            );
+        }
+        let _ = writeln!(md, "## Results\n");
+        let _ = writeln!(
+            md,
+            "Medians over {} rounds of {} s each (after {} ms of unmeasured warm-up per run). \
+             Every request is `GET /api/bench` with a bearer token.\n",
+            self.rounds,
+            self.seconds,
+            self.warmup.as_millis()
+        );
+        let _ = writeln!(
+            md,
+            "| scenario | alg | conns | req/s | p50 ms | p99 ms | workerd CPU µs/req | client CPU µs/req | req/s by round | errors |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|");
+        let mut ordered: Vec<&Row> = self.rows.iter().collect();
+        ordered.sort_by_key(|r| {
+            (
+                r.scenario.connections,
+                matches!(
+                    r.scenario.worker,
+                    Worker::Passthrough | Worker::PassthroughKv
+                ),
+                r.scenario.alg.name(),
+            )
+        });
+        for r in ordered {
+            let s = r.scenario;
+            let alg = if matches!(s.worker, Worker::Passthrough | Worker::PassthroughKv) {
+                "—"
+            } else {
+                s.alg.name()
+            };
+            let by_round: Vec<String> = r
+                .rounds
+                .iter()
+                .map(|x| format!("{:.0}", x.load.per_sec))
+                .collect();
+            let per_sec = if r.valid() {
+                format!("{:.0}", r.per_sec())
+            } else {
+                "**INVALID**".into()
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {alg} | {} | {per_sec} | {:.2} | {:.2} | {:.0} | {:.0} | {} | {} |",
+                s.label(),
+                s.connections,
+                r.p50_ms(),
+                r.p99_ms(),
+                r.median_of(|x| x.workerd_cpu_us),
+                r.median_of(|x| x.client_cpu_us),
+                by_round.join(" / "),
+                r.errors()
+            );
+        }
+        let invalid: Vec<&Row> = self.rows.iter().filter(|r| !r.valid()).collect();
+        if !invalid.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nInvalid runs (any non-2xx answer or failed request):\n"
+            );
+            for r in invalid {
+                let first = r.rounds.iter().find_map(|x| x.load.first_error.clone());
+                let _ = writeln!(
+                    md,
+                    "- {} ({}, {} conn): {} errors; first: `{}`",
+                    r.scenario.label(),
+                    r.scenario.alg.name(),
+                    r.scenario.connections,
+                    r.errors(),
+                    first.unwrap_or_default().replace('`', "'")
+                );
+            }
+        }
+        let _ = writeln!(md, "\n## Where the CPU goes\n");
+        md.push_str(&self.breakdown());
+        let _ = writeln!(md, "\n## Machine and software\n");
+        let _ = writeln!(md, "- date: {}", f.date);
+        let _ = writeln!(md, "- CPUs (nproc): {} ({})", f.cpus, f.cpu_model);
+        let _ = writeln!(md, "- kernel: {}", f.kernel);
+        let _ = writeln!(
+            md,
+            "- other processes used {:.2} cores on average while the rounds ran{}",
+            self.other_cores,
+            if self.other_cores > 0.1 {
+                " (**a busy machine: req/s and latency are disturbed; CPU per request much less**)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            md,
+            "- runtime: {} (the binary from node_modules, started directly)",
+            f.workerd
+        );
+        let _ = writeln!(md, "- jose: {} (npm, pinned in package.json)", f.jose);
+        let _ = writeln!(md, "- Worker built with: {}", f.rustc);
+        let _ = writeln!(md, "- commit: {}", f.commit);
+        let _ = writeln!(
+            md,
+            "- Worker bundle: {:.1} KB raw, {:.1} KB gzip",
+            f.bundle_raw as f64 / 1e3,
+            f.bundle_gzip as f64 / 1e3
+        );
+        let _ = writeln!(md, "\n## Method\n");
+        md.push_str(&method(self.fresh_tokens));
+        md
+    }
+
+    /// The targets, for the end of the terminal output.
+    pub fn summary_for_terminal(&self) -> String {
+        let mut out = String::new();
+        for v in self.verdicts() {
+            let values: Vec<String> = v.values.iter().flatten().cloned().collect();
+            let met = match v.met {
+                Some(true) => "met",
+                Some(false) => "MISSED",
+                None => "",
+            };
+            let _ = writeln!(
+                out,
+                "  {:<72} {:<22} goal {:<9} {met}",
+                v.name,
+                values.join(" / "),
+                v.goal
+            );
+        }
+        out
+    }
+}
+
+fn method(fresh_tokens: usize) -> String {
+    format!(
+        "\
+- **One workerd process**, started directly from a capnp config (`bench/workerd.capnp.tmpl`), not
+  behind `wrangler dev`, whose Node proxy caps throughput. It serves eight Workers on 127.0.0.1:
+  ours twice (`edge-worker/build`: the default configuration, and `TOKEN_CACHE_ENTRIES = \"0\"`),
+  the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
+  pass-through (`bench/workers/passthrough.js`) twice (with and without a KV lookup), the upstream,
+  the JWKS and a KV stub.
+- **Same work on every path.** Ours and jose read the same `AUTH_ISSUERS` (one issuer, ES256 and
+  EdDSA, `typ` `at+jwt`, audience, 30 s leeway), fetch the same JWKS over the network once and
+  cache it, verify through WebCrypto, look up the same KV deny entry (`deny:{{tid}}:{{sid}}`, a
+  miss), and forward the same way (bench/workers/forward.js mirrors edge-worker/src/forward.rs)
+  over the network to the same upstream Worker, which answers 200 with 3 bytes. The pass-through
+  does only the forward; \"pass-through + KV lookup\" adds the KV get, the floor under any verifier
+  that checks revocation. No `UPSTREAM_SIGNING_SECRET` is set, so ours forwards the identity
+  unsigned, like the baseline.
+- **Checked before measuring**: every verifier answers 200 with the identity forwarded and the token
+  not, and 401 to a tampered signature, a missing token and a revoked session (a deny entry seeded
+  in the KV stub), so no run can measure a fast refusal.
+- **Tokens** are signed in Rust by the harness with keys generated per run: \"fresh\" is a pool of
+  {fresh_tokens} distinct tokens per algorithm sent round robin, so each token comes back only
+  after {fresh_tokens} others and an in-isolate cache of ~1,000 entries never hits; \"one token\"
+  repeats a single token.
+- **Load**: a closed-loop Rust load generator (hyper, HTTP/1.1 keep-alive, one thread) holds a fixed
+  number of connections, each with one request in flight, for a fixed time, and records the latency
+  of every request. On this 2-core machine workerd (one event loop) and the load generator each
+  have about one core. Any non-2xx answer or failed request, warm-up included, makes the run
+  invalid; invalid runs are reported, never averaged.
+- **CPU per request**: workerd's CPU time (all its threads, read from /proc) over a whole run,
+  warm-up included, divided by the requests answered. It is what Workers bill and cap, and it stays
+  steady when other processes take the machine's cores, which lowers req/s. It includes the
+  upstream's, the JWKS's and the KV stub's share, which is the same on every path.
+- **Interleaved rounds**: every scenario runs once per round, the order rotated between rounds;
+  each figure is the median over rounds. The ratios divide medians measured in the same run.
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(per_sec: f64, p50_ms: f64, cpu: f64, errors: u64) -> Run {
+        Run {
+            load: Summary {
+                requests: 1000,
+                completed: 1000,
+                per_sec,
+                p50: Duration::from_secs_f64(p50_ms / 1e3),
+                p99: Duration::from_secs_f64(p50_ms * 2.0 / 1e3),
+                errors,
+                first_error: (errors > 0).then(|| "status 401: nope".to_owned()),
+            },
+            workerd_cpu_us: cpu,
+            client_cpu_us: 40.0,
+        }
+    }
+
+    /// Every scenario at the same speed, then: ours twice as fast as jose when verifying, a cache
+    /// hit three times as fast, and ES256 cache-off invalid in one round.
+    fn report() -> Report {
+        let rows = super::super::scenarios()
+            .into_iter()
+            .map(|s| {
+                let (rate, p50, cpu) = match (s.worker, s.tokens) {
+                    (Worker::Jose, _) => (1000.0, 1.0, 500.0),
+                    (Worker::EdgeNoCache, _) => (2000.0, 0.8, 450.0),
+                    (Worker::Edge, Tokens::Same) => (3000.0, 0.6, 300.0),
+                    (Worker::Edge, Tokens::Fresh) => (2000.0, 0.9, 450.0),
+                    (Worker::Passthrough, _) => (4000.0, 0.3, 200.0),
+                    (Worker::PassthroughKv, _) => (3500.0, 0.35, 250.0),
+                };
+                let broken = s.worker == Worker::EdgeNoCache && s.alg == Alg::Es256;
+                let rounds = vec![
+                    run(rate, p50, cpu, 0),
+                    run(rate * 1.1, p50, cpu, u64::from(broken)),
+                    run(rate * 0.9, p50, cpu, 0),
+                ];
+                Row::new(s, rounds)
+            })
+            .collect();
+        Report {
+            facts: Facts {
+                date: "today".into(),
+                cpus: 2,
+                cpu_model: "cpu".into(),
+                kernel: "k".into(),
+                workerd: "workerd x".into(),
+                jose: "6".into(),
+                rustc: "rustc".into(),
+                commit: "abc".into(),
+                bundle_raw: 900_000,
+                bundle_gzip: 350_000,
+            },
+            seconds: 10,
+            rounds: 3,
+            warmup: Duration::from_secs(1),
+            fresh_tokens: 10_000,
+            cache_in_source: true,
+            other_cores: 0.0,
+            rows,
+        }
+    }
+
+    #[test]
+    fn ratios_divide_medians_and_an_error_in_any_round_invalidates_a_row() {
+        let r = report();
+        assert_eq!(
+            r.ratio((Worker::EdgeNoCache, Tokens::Fresh), Alg::EdDsa, 8),
+            Some(2.0)
+        );
+        assert_eq!(
+            r.ratio((Worker::Edge, Tokens::Same), Alg::Es256, 1),
+            Some(3.0)
+        );
+        assert_eq!(
+            r.ratio((Worker::EdgeNoCache, Tokens::Fresh), Alg::Es256, 1),
+            None
+        );
+        let overhead = r.overhead_ms(Tokens::Fresh).unwrap();
+        assert!((overhead - 0.6).abs() < 1e-9);
+        let verdicts = r.verdicts();
+        assert_eq!(verdicts[0].met, None, "ES256 verification is invalid");
+        assert_eq!(verdicts[1].met, Some(true));
+        assert_eq!(verdicts[2].met, Some(true));
+        assert_eq!(verdicts[4].met, Some(false), "+0.6 ms is over the goal");
+    }
+
+    #[test]
+    fn the_markdown_flags_invalid_rows_and_shows_the_breakdown() {
+        let md = report().markdown();
+        assert!(md.contains("**INVALID**"));
+        assert!(md.contains("first: `status 401: nope`"));
+        assert!(md.contains("**unknown (invalid run)**"));
+        assert!(md.contains("| KV lookup (pass-through + KV − pass-through) | 50 | 50 |"));
+        assert!(md.contains("| jose: token checks (jose − pass-through + KV) | 250 | 250 |"));
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+}

@@ -1,0 +1,348 @@
+//! The WebCrypto path: the edge Worker built with the `conformance` feature, under `wrangler dev`.
+//!
+//! The bundle goes to its own directory with its own cargo target directory, so it never replaces
+//! the production bundle (`edge-worker/build`) nor invalidates its build. Its configuration is a
+//! throwaway `wrangler.toml` under `.dev/conformance/` with the production bindings and the
+//! production `compatibility_date`, so the runtime behaves as it does in production.
+
+use super::{Case, Input, KeySource, Outcome};
+use crate::process::{run, wait_ready, Service};
+use crate::{step, tools};
+use anyhow::{bail, Context as _, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash as _, Hasher as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// Cases per request: large enough that the proxy in front of workerd is not the bottleneck, small
+/// enough that one slow request does not hide which batch failed.
+const BATCH: usize = 256;
+
+/// Builds the conformance bundle unless its inputs are unchanged; returns its directory.
+pub fn build(root: &Path) -> Result<PathBuf> {
+    let target = root.join("target/conformance");
+    let bundle = target.join("bundle");
+    let stamp_path = bundle.join(".inputs-fingerprint");
+    let stamp = fingerprint(root)?;
+    if bundle.join("index.js").exists()
+        && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
+    {
+        println!("conformance bundle is up to date");
+        return Ok(bundle);
+    }
+    step("building the conformance Worker (worker-build --release, feature `conformance`)");
+    let mut cmd = Command::new(tools::cargo_bin("worker-build"));
+    // worker-build must run from the crate; arguments after `--` go to `cargo build`.
+    cmd.current_dir(root.join("edge-worker"))
+        .arg("--release")
+        .arg("--out-dir")
+        .arg(&bundle)
+        .args(["--", "--features", "conformance"])
+        .env("CARGO_TARGET_DIR", &target);
+    tools::edge_env(root, &mut cmd);
+    run(&mut cmd)?;
+    std::fs::write(&stamp_path, stamp)?;
+    Ok(bundle)
+}
+
+/// A hash of everything the bundle is built from (the inputs `tools::build_edge` watches).
+fn fingerprint(root: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    for dir in [
+        "auth-core/src",
+        "durable-objects/src",
+        "edge-worker/src",
+        "policies",
+    ] {
+        collect(&root.join(dir), &mut files)?;
+    }
+    for file in [
+        "Cargo.lock",
+        "Cargo.toml",
+        "auth-core/Cargo.toml",
+        "durable-objects/Cargo.toml",
+        "edge-worker/Cargo.toml",
+        "edge-worker/build.rs",
+        "rust-toolchain.toml",
+    ] {
+        files.push(root.join(file));
+    }
+    files.sort();
+    let mut hasher = DefaultHasher::new();
+    "conformance".hash(&mut hasher);
+    for f in files {
+        f.hash(&mut hasher);
+        std::fs::read(&f)
+            .with_context(|| format!("reading {}", f.display()))?
+            .hash(&mut hasher);
+    }
+    Ok(format!("{:016x}", hasher.finish()))
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The conformance Worker, running; stopped (with its whole process group) on drop.
+#[derive(Debug)]
+pub struct Edge {
+    service: Option<Service>,
+    /// Configuration, state and log of this run; removed by [`Edge::finish`], kept otherwise.
+    dir: PathBuf,
+    finished: bool,
+    log: PathBuf,
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl Edge {
+    pub fn start(root: &Path, bundle: &Path) -> Result<Edge> {
+        let dir = root
+            .join(".dev/conformance")
+            .join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let config = dir.join("wrangler.toml");
+        std::fs::write(&config, wrangler_toml(root, bundle)?)
+            .with_context(|| format!("writing {}", config.display()))?;
+        let (port, inspector) = (free_port()?, free_port()?);
+        let log = dir.join("wrangler.log");
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.current_dir(&dir)
+            .arg("dev")
+            .arg("--config")
+            .arg(&config)
+            .args(["--ip", "127.0.0.1", "--show-interactive-dev-session=false"])
+            .args(["--log-level", "warn"])
+            .args(["--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(dir.join("state"));
+        tools::edge_env(root, &mut cmd);
+        let mut service = Service::spawn("wrangler dev (conformance)", cmd, &log)?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(
+            &mut service,
+            &format!("{url}/__conformance/health"),
+            &log,
+            Duration::from_secs(120),
+        )?;
+        println!("conformance Worker ready at {url} (log: {})", log.display());
+        Ok(Edge {
+            service: Some(service),
+            dir,
+            finished: false,
+            log,
+            url,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(120))
+                .build(),
+        })
+    }
+
+    /// Stops the Worker and removes its directory: the run needs no evidence kept.
+    pub fn finish(mut self) {
+        self.finished = true;
+    }
+
+    /// Every case's outcome through the Worker, batched; `None` for cases neither path runs.
+    pub fn run_all(&self, cases: &[Case]) -> Result<Vec<Option<Outcome>>> {
+        let mut out: Vec<Option<Outcome>> = vec![None; cases.len()];
+        // Raw signatures: any mix of keys per request.
+        let signatures: Vec<(usize, Value)> = cases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.input {
+                Input::Signature {
+                    jwk,
+                    alg,
+                    signing_input,
+                    signature,
+                } => Some((
+                    i,
+                    json!({"jwk": jwk, "alg": alg, "signing_input": signing_input, "signature": signature}),
+                )),
+                _ => None,
+            })
+            .collect();
+        for chunk in signatures.chunks(BATCH) {
+            let body = Value::Array(chunk.iter().map(|(_, v)| v.clone()).collect());
+            let answers: Vec<Outcome> = self.post("signature", &body, chunk.len())?;
+            for ((i, _), answer) in chunk.iter().zip(answers) {
+                out[*i] = Some(answer);
+            }
+        }
+        // Tokens: one request per run of consecutive cases with the same key.
+        let mut i = 0;
+        while i < cases.len() {
+            let Input::Token {
+                key,
+                opaque_payload,
+                ..
+            } = &cases[i].input
+            else {
+                i += 1;
+                continue;
+            };
+            let mut batch = Vec::new();
+            while let Some(Input::Token {
+                key: k,
+                token,
+                opaque_payload: o,
+            }) = cases.get(i + batch.len()).map(|c| &c.input)
+            {
+                if k != key || o != opaque_payload || batch.len() == BATCH {
+                    break;
+                }
+                batch.push(token.clone());
+            }
+            let mut body = json!({"tokens": batch, "opaque_payload": opaque_payload});
+            match key {
+                KeySource::Jwk(jwk) => body["jwk"] = jwk.clone(),
+                KeySource::Jwks(document) => body["jwks"] = Value::String(document.clone()),
+            }
+            let answers: Vec<Outcome> = self.post("token", &body, batch.len())?;
+            for (offset, answer) in answers.into_iter().enumerate() {
+                out[i + offset] = Some(answer);
+            }
+            i += batch.len();
+        }
+        // Key sets.
+        let sets: Vec<(usize, &String)> = cases
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match &c.input {
+                Input::KeySet { document } => Some((i, document)),
+                _ => None,
+            })
+            .collect();
+        if !sets.is_empty() {
+            let body = Value::Array(
+                sets.iter()
+                    .map(|(_, d)| Value::String((*d).clone()))
+                    .collect(),
+            );
+            let answers: Vec<KeySetAnswer> = self.post("jwks", &body, sets.len())?;
+            for ((i, _), answer) in sets.iter().zip(answers) {
+                out[*i] = Some(answer.into_outcome());
+            }
+        }
+        Ok(out)
+    }
+
+    fn post<T: for<'de> Deserialize<'de>>(
+        &self,
+        endpoint: &str,
+        body: &Value,
+        expected: usize,
+    ) -> Result<Vec<T>> {
+        let url = format!("{}/__conformance/{endpoint}", self.url);
+        let answers: Vec<T> = self
+            .agent
+            .post(&url)
+            .send_json(body)
+            .map_err(|e| anyhow::anyhow!("POST {url}: {e} (Worker log: {})", self.log.display()))?
+            .into_json()
+            .with_context(|| format!("reading the answer of {url}"))?;
+        if answers.len() != expected {
+            bail!(
+                "{url} answered {} verdicts for {expected} cases",
+                answers.len()
+            );
+        }
+        Ok(answers)
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        drop(self.service.take());
+        if self.finished {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("conformance Worker log kept in {}", self.log.display());
+        }
+    }
+}
+
+/// `/__conformance/jwks`'s answer.
+#[derive(Debug, Deserialize)]
+struct KeySetAnswer {
+    accepted: bool,
+    keys: usize,
+    error: Option<String>,
+}
+
+impl KeySetAnswer {
+    fn into_outcome(self) -> Outcome {
+        Outcome {
+            stage: if self.accepted {
+                "keyset_accepted"
+            } else {
+                "keyset_refused"
+            }
+            .into(),
+            valid: self.accepted,
+            detail: self.error.unwrap_or_default(),
+            keys: self.accepted.then_some(self.keys),
+        }
+    }
+}
+
+/// The conformance Worker's configuration: the production bindings and compatibility date, and an
+/// issuer list the Worker's configuration check accepts (the conformance routes never use it).
+fn wrangler_toml(root: &Path, bundle: &Path) -> Result<String> {
+    let production = std::fs::read_to_string(root.join("wrangler.toml"))
+        .context("reading wrangler.toml for its compatibility_date")?;
+    let date = production
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("compatibility_date"))
+        .map(|rest| rest.trim_start_matches([' ', '=']).trim().trim_matches('"'))
+        .context("wrangler.toml has no compatibility_date")?;
+    let issuers = json!({"issuers": [{
+        "issuer": "https://conformance.invalid",
+        "jwks_uri": "https://conformance.invalid/jwks.json",
+        "audiences": ["conformance"],
+    }]});
+    let main = serde_json::to_string(&bundle.join("index.js"))?;
+    Ok(format!(
+        r#"# Generated by `cargo xtask conformance`; throwaway.
+name = "edge-auth-conformance"
+main = {main}
+compatibility_date = "{date}"
+
+[vars]
+UPSTREAM_URL = "http://127.0.0.1:9"
+AUTH_ISSUERS = '{issuers}'
+
+[[kv_namespaces]]
+binding = "REVOCATIONS"
+id = "conformance-revocations"
+
+[[durable_objects.bindings]]
+name = "TENANT_SESSIONS"
+class_name = "TenantSessions"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["TenantSessions"]
+"#
+    ))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
