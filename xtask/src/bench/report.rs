@@ -557,15 +557,17 @@ fn method(fresh_tokens: usize) -> String {
   {fresh_tokens} distinct tokens per algorithm sent round robin, so each token comes back only
   after {fresh_tokens} others and an in-isolate cache of ~1,000 entries never hits; \"one token\"
   repeats a single token.
-- **Load**: a closed-loop Rust load generator (hyper, HTTP/1.1 keep-alive, one thread) holds a fixed
-  number of connections, each with one request in flight, for a fixed time, and records the latency
-  of every request. On this 2-core machine workerd (one event loop) and the load generator each
+- **Load**: a closed-loop Rust load generator (one OS thread per connection, blocking sockets, a
+  minimal HTTP/1.1 keep-alive client: ~50 µs of CPU per request in xtask's unoptimised build, where
+  tokio + hyper cost ~150) holds a fixed number of connections, each with one request in flight,
+  for a fixed time, and records the latency of every request. On this 2-core machine workerd (one event loop) and the load generator each
   have about one core. Any non-2xx answer or failed request, warm-up included, makes the run
   invalid; invalid runs are reported, never averaged.
 - **CPU per request**: workerd's CPU time (all its threads, read from /proc) over a whole run,
-  warm-up included, divided by the requests answered. It is what Workers bill and cap, and it stays
-  steady when other processes take the machine's cores, which lowers req/s. It includes the
-  upstream's, the JWKS's and the KV stub's share, which is the same on every path.
+  warm-up included, divided by the requests answered. It is what Workers bill and cap, and other
+  processes on the machine disturb it less than req/s, though not entirely: on this VM it also
+  moves between rounds with the machine otherwise idle (compare the req/s by round). It includes
+  the upstream's, the JWKS's and the KV stub's share, which is the same on every path.
 - **Interleaved rounds**: every scenario runs once per round, the order rotated between rounds;
   each figure is the median over rounds. The ratios divide medians measured in the same run.
 "
