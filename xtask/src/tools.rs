@@ -152,7 +152,7 @@ pub fn edge_env(root: &Path, cmd: &mut Command) {
 /// build (wrangler's `[build]` hook calls this on every start).
 pub fn build_edge(root: &Path) -> Result<()> {
     let stamp_path = root.join("edge-worker/build/.inputs-fingerprint");
-    let stamp = fingerprint(root)?;
+    let stamp = edge_fingerprint(root, "production")?;
     let bundle = root.join("edge-worker/build/index.js");
     if bundle.exists()
         && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
@@ -169,8 +169,9 @@ pub fn build_edge(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A hash of everything the bundle is built from.
-fn fingerprint(root: &Path) -> Result<String> {
+/// A hash of everything an edge bundle is built from; `variant` tells bundles of different features
+/// apart (the production bundle, the conformance one).
+pub fn edge_fingerprint(root: &Path, variant: &str) -> Result<String> {
     let mut files = Vec::new();
     for dir in [
         "auth-core/src",
@@ -193,6 +194,7 @@ fn fingerprint(root: &Path) -> Result<String> {
     }
     files.sort();
     let mut hasher = DefaultHasher::new();
+    variant.hash(&mut hasher);
     for f in files {
         f.hash(&mut hasher);
         std::fs::read(&f)

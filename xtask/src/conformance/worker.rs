@@ -11,8 +11,6 @@ use crate::{step, tools};
 use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -26,7 +24,7 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     let target = root.join("target/conformance");
     let bundle = target.join("bundle");
     let stamp_path = bundle.join(".inputs-fingerprint");
-    let stamp = fingerprint(root)?;
+    let stamp = tools::edge_fingerprint(root, "conformance")?;
     if bundle.join("index.js").exists()
         && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
     {
@@ -46,52 +44,6 @@ pub fn build(root: &Path) -> Result<PathBuf> {
     run(&mut cmd)?;
     std::fs::write(&stamp_path, stamp)?;
     Ok(bundle)
-}
-
-/// A hash of everything the bundle is built from (the inputs `tools::build_edge` watches).
-fn fingerprint(root: &Path) -> Result<String> {
-    let mut files = Vec::new();
-    for dir in [
-        "auth-core/src",
-        "durable-objects/src",
-        "edge-worker/src",
-        "policies",
-    ] {
-        collect(&root.join(dir), &mut files)?;
-    }
-    for file in [
-        "Cargo.lock",
-        "Cargo.toml",
-        "auth-core/Cargo.toml",
-        "durable-objects/Cargo.toml",
-        "edge-worker/Cargo.toml",
-        "edge-worker/build.rs",
-        "rust-toolchain.toml",
-    ] {
-        files.push(root.join(file));
-    }
-    files.sort();
-    let mut hasher = DefaultHasher::new();
-    "conformance".hash(&mut hasher);
-    for f in files {
-        f.hash(&mut hasher);
-        std::fs::read(&f)
-            .with_context(|| format!("reading {}", f.display()))?
-            .hash(&mut hasher);
-    }
-    Ok(format!("{:016x}", hasher.finish()))
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 /// The conformance Worker, running; stopped (with its whole process group) on drop.
