@@ -197,6 +197,9 @@ impl VerificationKey {
                 if e.len() > 4 || e.last().is_none_or(|b| b & 1 == 0) || e == [1] {
                     return Err(JwkError::InvalidKey);
                 }
+                if has_roca_fingerprint(&n) {
+                    return Err(JwkError::CompromisedKey);
+                }
                 (alg, KeyMaterial::Rsa { n, e })
             }
             ("OKP", Some("Ed25519")) => {
@@ -213,6 +216,32 @@ impl VerificationKey {
         };
         Ok(VerificationKey { kid, alg, material })
     }
+}
+
+/// Whether an RSA modulus has the structure of keys made by the Infineon library of ROCA
+/// (CVE-2017-15361), whose private keys can be recovered from the public key: for every prime `p`
+/// below, such an `n mod p` lies in the subgroup that 65537 generates modulo `p` (Nemec et al., CCS
+/// 2017). An ordinary modulus passes all 38 tests by chance with probability about 2^-30 (the product
+/// of the subgroups' shares), so one honest issuer key in a billion would be refused.
+fn has_roca_fingerprint(n: &[u8]) -> bool {
+    const PRIMES: [u32; 38] = [
+        3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89,
+        97, 101, 103, 107, 109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+    ];
+    PRIMES.iter().all(|&p| {
+        let residue = n.iter().fold(0, |r, &b| (r * 256 + u32::from(b)) % p);
+        let generator = 65_537 % p;
+        let mut power = 1;
+        loop {
+            if power == residue {
+                return true;
+            }
+            power = power * generator % p;
+            if power == 1 {
+                return false;
+            }
+        }
+    })
 }
 
 fn check_kid(kid: Option<String>) -> Result<Option<String>, JwkError> {
@@ -277,6 +306,8 @@ pub enum JwkError {
     UnsupportedKeyType,
     #[error("invalid public key")]
     InvalidKey,
+    #[error("the key's private half can be recovered from it (ROCA, CVE-2017-15361)")]
+    CompromisedKey,
 }
 
 /// Why a whole key set was refused.

@@ -29,6 +29,7 @@ pub mod policy;
 pub mod reject;
 pub mod sessions;
 pub mod token;
+pub mod ttl_cache;
 pub mod verify;
 
 pub use claims::{Expectations, IssuerPolicy, VerifiedClaims};

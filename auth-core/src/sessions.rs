@@ -6,6 +6,7 @@
 use crate::claims::{VerifiedClaims, MAX_LEEWAY_SECS};
 use crate::policy::Revocation;
 use crate::reject::Rejection;
+use crate::ttl_cache::TtlCache;
 use std::collections::BTreeMap;
 
 /// Invariant: a revocation is kept until no token of its session can pass validation anymore, i.e.
@@ -53,6 +54,56 @@ pub fn revocation_check(
         Revocation::Strict => RevocationCheck::DenyListAndLedger(key),
         Revocation::Eventual => RevocationCheck::DenyList(key),
     })
+}
+
+/// Recent answers of the deny list, per session, so that an isolate does not read the store on every
+/// request of a busy session.
+///
+/// Bound: an answer is reused for at most `ttl_secs`, so on `eventual` routes a revocation can take
+/// that much longer to be seen than the store itself needs (Workers KV: about a minute). Strict routes
+/// still ask the tenant's ledger on every request. Both answers are kept: a revoked session stays
+/// revoked, and remembering that spares the store a flood of replays of a revoked token.
+#[derive(Debug)]
+pub struct DenyListMemo {
+    answers: TtlCache<String, bool>,
+    ttl_secs: i64,
+}
+
+impl DenyListMemo {
+    /// `ttl_secs` 0 (or `capacity` 0) remembers nothing.
+    pub fn new(capacity: usize, ttl_secs: i64) -> Self {
+        let capacity = if ttl_secs > 0 { capacity } else { 0 };
+        DenyListMemo {
+            answers: TtlCache::new(capacity),
+            ttl_secs,
+        }
+    }
+
+    /// Whether the session was denied, if the store was asked less than `ttl_secs` ago.
+    pub fn answer(&mut self, session: &SessionKey<'_>, now: i64) -> Option<bool> {
+        self.answers.get(&memo_key(session), now)
+    }
+
+    /// Remembers what the store answered at `now`.
+    pub fn record(&mut self, session: &SessionKey<'_>, denied: bool, now: i64) {
+        self.answers
+            .insert(memo_key(session), denied, now.saturating_add(self.ttl_secs));
+    }
+
+    /// Forgets a session's answer: a revocation was just recorded here.
+    pub fn forget(&mut self, session: &SessionKey<'_>) {
+        self.answers.remove(&memo_key(session));
+    }
+}
+
+fn memo_key(session: &SessionKey<'_>) -> String {
+    // Length-prefixed: no two (tenant, session) pairs give the same key.
+    format!(
+        "{}:{}{}",
+        session.tenant.len(),
+        session.tenant,
+        session.session
+    )
 }
 
 /// What the shell must write to storage after a command.
@@ -126,6 +177,40 @@ impl SessionLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_deny_list_memo_answers_for_its_ttl_only() {
+        let alice = SessionKey {
+            tenant: "t1",
+            session: "s1",
+        };
+        let other_tenant = SessionKey {
+            tenant: "t2",
+            session: "s1",
+        };
+        let mut memo = DenyListMemo::new(16, 5);
+        assert_eq!(memo.answer(&alice, 100), None);
+        memo.record(&alice, false, 100);
+        assert_eq!(memo.answer(&alice, 104), Some(false));
+        assert_eq!(memo.answer(&alice, 105), None, "stale after ttl_secs");
+        assert_eq!(memo.answer(&other_tenant, 101), None, "keyed by tenant too");
+        memo.record(&alice, false, 200);
+        memo.forget(&alice);
+        assert_eq!(memo.answer(&alice, 201), None, "a local revocation forgets");
+        memo.record(&alice, true, 300);
+        assert_eq!(memo.answer(&alice, 301), Some(true));
+    }
+
+    #[test]
+    fn a_zero_ttl_memo_remembers_nothing() {
+        let alice = SessionKey {
+            tenant: "t1",
+            session: "s1",
+        };
+        let mut memo = DenyListMemo::new(16, 0);
+        memo.record(&alice, false, 100);
+        assert_eq!(memo.answer(&alice, 100), None);
+    }
 
     #[test]
     fn a_revoked_session_stays_revoked_until_retention_passes() {

@@ -7,6 +7,7 @@ use crate::claims::{self, IssuerPolicy, VerifiedClaims};
 use crate::encoding::{b64url_decode, parse_strict_json};
 use crate::keys::{Algorithm, VerificationKey, MAX_KID_BYTES};
 use crate::reject::Rejection;
+use crate::sessions::SessionKey;
 use serde_json::{Map, Value};
 
 /// Default cap on a bearer token's length, checked before anything is decoded. Access tokens of the
@@ -75,6 +76,18 @@ impl<'t> UnverifiedToken<'t> {
     /// The unverified `iss`, used only to pick the issuer whose keys decide.
     pub fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
+    }
+
+    /// The unverified session (`tid`, else `iss`, and `sid`), used only to start a revocation lookup
+    /// while the signature is checked. The answer may be trusted only for the session the verified
+    /// claims name ([`crate::sessions::revocation_check`]).
+    pub fn session_hint(&self) -> Option<SessionKey<'_>> {
+        let session = self.claims.get("sid")?.as_str()?;
+        let tenant = match self.claims.get("tid") {
+            Some(tid) => tid.as_str()?,
+            None => self.issuer()?,
+        };
+        Some(SessionKey { tenant, session })
     }
 
     /// The unverified `kid`, used only to pick a key.
@@ -245,5 +258,34 @@ mod tests {
         assert!(type_matches("application/AT+JWT", "at+jwt"));
         assert!(!type_matches("JWT", "at+jwt"));
         assert!(!type_matches("application/", "at+jwt"));
+    }
+
+    fn hint_of(claims: &str) -> Option<(String, String)> {
+        let raw = format!(
+            "{}.{}.AAAA",
+            crate::encoding::b64url_encode(br#"{"alg":"ES256"}"#),
+            crate::encoding::b64url_encode(claims.as_bytes())
+        );
+        let token = UnverifiedToken::parse(&raw, 8192).unwrap();
+        token
+            .session_hint()
+            .map(|s| (s.tenant.to_owned(), s.session.to_owned()))
+    }
+
+    #[test]
+    fn the_session_hint_names_the_session_revocation_checks_would() {
+        let pair = |t: &str, s: &str| Some((t.to_owned(), s.to_owned()));
+        assert_eq!(
+            hint_of(r#"{"iss":"https://i","tid":"t1","sid":"s1"}"#),
+            pair("t1", "s1")
+        );
+        assert_eq!(
+            hint_of(r#"{"iss":"https://i","sid":"s1"}"#),
+            pair("https://i", "s1"),
+            "a third-party issuer is its own tenant"
+        );
+        assert_eq!(hint_of(r#"{"iss":"https://i","tid":"t1"}"#), None);
+        assert_eq!(hint_of(r#"{"iss":"https://i","tid":7,"sid":"s1"}"#), None);
+        assert_eq!(hint_of(r#"{"iss":"https://i","sid":["s1"]}"#), None);
     }
 }

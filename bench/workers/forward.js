@@ -19,9 +19,10 @@ const NOT_FORWARDED = new Set([
 /** `identity`: `[name, value]` pairs to add, or null. */
 export async function forward(request, upstream, identity) {
   const url = new URL(request.url);
-  const headers = new Headers();
-  for (const [name, value] of request.headers) {
-    if (!name.startsWith("x-auth-") && !NOT_FORWARDED.has(name)) headers.append(name, value);
+  // Copied by the runtime in one call; only the headers to drop are touched.
+  const headers = new Headers(request.headers);
+  for (const name of [...headers.keys()]) {
+    if (name.startsWith("x-auth-") || NOT_FORWARDED.has(name)) headers.delete(name);
   }
   const host = request.headers.get("host");
   if (host) headers.set("x-forwarded-host", host);
@@ -29,7 +30,8 @@ export async function forward(request, upstream, identity) {
   if (identity) {
     for (const [name, value] of identity) headers.set(name, value);
   }
-  const init = { method: request.method, headers };
+  // Redirects go back to the client, as a proxy's must.
+  const init = { method: request.method, headers, redirect: "manual" };
   if (request.body) init.body = request.body;
   try {
     return await fetch(upstream + url.pathname + url.search, init);

@@ -6,6 +6,8 @@
 //! - `EDGE_PUSH_SECRET` (secret): authenticates the origin's revocation pushes.
 //! - `UPSTREAM_SIGNING_SECRET` (secret, optional): signs the forwarded identity for the upstream.
 //! - `TOKEN_CACHE_ENTRIES` (optional, default 1024): size of the verified-token cache; 0 disables it.
+//! - `REVOCATION_CACHE_SECONDS` (optional, default 5, at most 60): how long an isolate reuses a KV
+//!   revocation answer for a session on `eventual` routes; 0 asks KV on every request.
 //!
 //! The route policy is compiled from `policies/routes.toml` by `build.rs` and embedded.
 
@@ -20,6 +22,10 @@ const DEFAULT_TOKEN_CACHE_ENTRIES: usize = 1024;
 /// Upper bound on the verified-token cache: an entry is well under a kilobyte, and isolates have
 /// 128 MB.
 const MAX_TOKEN_CACHE_ENTRIES: usize = 65_536;
+/// A few seconds on top of the minute KV itself may take to spread a revocation.
+const DEFAULT_REVOCATION_CACHE_SECS: i64 = 5;
+/// No longer than KV's own edge caching of an answer.
+const MAX_REVOCATION_CACHE_SECS: i64 = 60;
 
 #[derive(Debug)]
 pub struct EdgeConfig {
@@ -30,6 +36,7 @@ pub struct EdgeConfig {
     pub upstream_secret: Option<Vec<u8>>,
     pub max_token_bytes: usize,
     pub token_cache_entries: usize,
+    pub revocation_cache_secs: i64,
 }
 
 thread_local! {
@@ -66,6 +73,16 @@ fn parse(env: &Env) -> Result<EdgeConfig, String> {
                 "TOKEN_CACHE_ENTRIES must be a number from 0 to {MAX_TOKEN_CACHE_ENTRIES}"
             ))?,
     };
+    let revocation_cache_secs = match text(env, "REVOCATION_CACHE_SECONDS") {
+        None => DEFAULT_REVOCATION_CACHE_SECS,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=MAX_REVOCATION_CACHE_SECS).contains(n))
+            .ok_or(format!(
+                "REVOCATION_CACHE_SECONDS must be a number from 0 to {MAX_REVOCATION_CACHE_SECS}"
+            ))?,
+    };
     let policy: Policy =
         serde_json::from_str(COMPILED_POLICY).map_err(|e| format!("compiled policy: {e}"))?;
     Ok(EdgeConfig {
@@ -76,6 +93,7 @@ fn parse(env: &Env) -> Result<EdgeConfig, String> {
         upstream_secret: secret(env, "UPSTREAM_SIGNING_SECRET")?,
         max_token_bytes: auth_core::token::DEFAULT_MAX_TOKEN_BYTES,
         token_cache_entries,
+        revocation_cache_secs,
     })
 }
 

@@ -5,54 +5,57 @@
 //! 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
 
 use crate::config::EdgeConfig;
+use crate::incoming::Incoming;
+use crate::respond::IntoJs as _;
 use crate::revocation;
 use crate::{forward, jwks, respond, token_cache, webcrypto};
 use auth_core::policy::{Access, Cors, Denial, RequestFacts, Revocation, RouteDecision};
 use auth_core::sessions::{revocation_check, RevocationCheck};
 use auth_core::verify::{select_issuer, select_key};
 use auth_core::{Rejection, UnverifiedToken, VerifiedClaims};
+use js_sys::{Array, Promise};
 use std::rc::Rc;
-use worker::{Context, Env, Method, Request, Response, Result};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::{Context, Env, Result};
 
 pub async fn handle(
-    req: Request,
+    req: Incoming,
     env: &Env,
     ctx: &Context,
     config: &EdgeConfig,
-) -> Result<Response> {
-    let url = req.url()?;
-    let host = req.headers().get("host")?.unwrap_or_default();
-    let origin = req.headers().get("origin")?;
-    if req.method() == Method::Options {
-        if let (Some(origin), Some(asked)) =
-            (&origin, req.headers().get("access-control-request-method")?)
+) -> std::result::Result<JsValue, JsValue> {
+    let host = req.host().unwrap_or_default();
+    let origin = req.header("origin");
+    if req.method() == "OPTIONS" {
+        if let (Some(origin), Some(asked)) = (&origin, req.header("access-control-request-method"))
         {
-            return preflight(&req, config, &host, url.path(), origin, &asked);
+            return Ok(preflight(&req, config, host, origin, &asked)?.into_js());
         }
     }
-    let method = req.method().to_string();
     let route = match config.policy.route(RequestFacts {
-        method: &method,
-        host: &host,
-        path: url.path(),
+        method: req.method(),
+        host,
+        path: req.path(),
     }) {
         RouteDecision::Matched(m) => m,
-        RouteDecision::NoRoute => return respond::denial(&Denial::NoRoute, None),
+        RouteDecision::NoRoute => return Ok(respond::denial(&Denial::NoRoute, None)?.into_js()),
         RouteDecision::AmbiguousPath => {
-            return respond::error(
+            return Ok(respond::error(
                 400,
                 "path_ambiguous",
                 "encoded separators and dot segments are refused",
-            )
+            )?
+            .into_js())
         }
     };
     let cors = origin
         .as_deref()
         .and_then(|o| allowed_cors(route.route.cors.as_ref(), o));
     if route.route.access == Access::Public {
-        return forward::send(req, config, None, cors).await;
+        return forward::send(&req, config, None, cors).await;
     }
-    let claims = match authenticate(&req, env, ctx, config).await {
+    let (claims, prefetched) = match authenticate(&req, env, ctx, config).await {
         Ok(c) => c,
         Err(r) => {
             worker::console_log!(
@@ -60,7 +63,7 @@ pub async fn handle(
                 route.route.name,
                 r.code()
             );
-            return respond::rejection(&r, cors);
+            return Ok(respond::rejection(&r, cors)?.into_js());
         }
     };
     if let Err(denial) = route.authorize(&claims) {
@@ -69,21 +72,22 @@ pub async fn handle(
             route.route.name,
             denial.code()
         );
-        return respond::denial(&denial, cors);
+        return Ok(respond::denial(&denial, cors)?.into_js());
     }
-    match check_revocation(env, &claims, route.route.revocation).await {
-        Ok(None) => forward::send(req, config, Some(&claims), cors).await,
-        Ok(Some(r)) => respond::rejection(&r, cors),
+    match check_revocation(env, config, &claims, route.route.revocation, prefetched).await {
+        Ok(None) => forward::send(&req, config, Some(&claims), cors).await,
+        Ok(Some(r)) => Ok(respond::rejection(&r, cors)?.into_js()),
         Err(e) => {
             worker::console_error!(
                 "revocation.check_failed policy.route={} error={e}",
                 route.route.name
             );
-            respond::error(
+            Ok(respond::error(
                 503,
                 "revocation_unavailable",
                 "revocation status could not be checked",
-            )
+            )?
+            .into_js())
         }
     }
 }
@@ -97,17 +101,16 @@ fn allowed_cors<'c>(cors: Option<&'c Cors>, origin: &str) -> Option<(&'c Cors, S
 /// Answers a CORS preflight from the policy of the route the real request would take. No token is
 /// needed (browsers send none on preflights).
 fn preflight(
-    req: &Request,
+    req: &Incoming,
     config: &EdgeConfig,
     host: &str,
-    path: &str,
     origin: &str,
     asked: &str,
-) -> Result<Response> {
+) -> Result<worker::Response> {
     let route = match config.policy.route(RequestFacts {
         method: asked,
         host,
-        path,
+        path: req.path(),
     }) {
         RouteDecision::Matched(m) => m,
         _ => {
@@ -126,12 +129,11 @@ fn preflight(
         );
     };
     let asked_headers = req
-        .headers()
-        .get("access-control-request-headers")?
+        .header("access-control-request-headers")
         .unwrap_or_default();
     match cors.preflight(origin, asked, &asked_headers) {
         Ok(headers) => {
-            let response = Response::empty()?.with_status(204);
+            let response = worker::Response::empty()?.with_status(204);
             for (name, value) in headers {
                 response.headers().set(name, &value)?;
             }
@@ -142,19 +144,16 @@ fn preflight(
 }
 
 /// Verifies the bearer token: from the verified-token cache when the same token was verified
-/// recently by a key still current, else with the signature checked through WebCrypto.
+/// recently by a key still current, else with the signature checked through WebCrypto. While
+/// WebCrypto works, the session's KV deny entry is read (a [`revocation::Prefetch`]), so that the
+/// request waits once for both.
 async fn authenticate(
-    req: &Request,
+    req: &Incoming,
     env: &Env,
     ctx: &Context,
     config: &EdgeConfig,
-) -> std::result::Result<Rc<VerifiedClaims>, Rejection> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .ok()
-        .flatten()
-        .ok_or(Rejection::Missing)?;
+) -> std::result::Result<(Rc<VerifiedClaims>, Option<revocation::Prefetched>), Rejection> {
+    let header = req.header("authorization").ok_or(Rejection::Missing)?;
     let raw = bearer(&header)?;
     if raw.len() > config.max_token_bytes {
         return Err(Rejection::TooLarge);
@@ -165,7 +164,7 @@ async fn authenticate(
         if let Some((claims, kid)) = token_cache::get(key, crate::now_unix()) {
             if let Some(policy) = config.expectations.issuer(claims.issuer()) {
                 if jwks::current(policy, env, ctx).await?.find(&kid).is_some() {
-                    return Ok(claims);
+                    return Ok((claims, None));
                 }
             }
             token_cache::remove(key);
@@ -180,8 +179,11 @@ async fn authenticate(
     let key = select_key(&token, &keys)?;
     let kid = key.kid().unwrap_or_default().to_owned();
     let job = token.signature_job(policy, key)?;
-    let valid = webcrypto::check_signature(&job).await.map_err(|e| {
-        worker::console_error!("webcrypto.failed error={e:?}");
+    let prefetch = token
+        .session_hint()
+        .and_then(|s| revocation::prefetch(env, &s, config.revocation_cache_secs));
+    let (valid, prefetched) = check_signature(&job, prefetch).await.map_err(|e| {
+        worker::console_error!("webcrypto.failed error={}", worker::Error::from(e));
         Rejection::SignatureInvalid
     })?;
     let proof = job.conclude(valid)?;
@@ -189,7 +191,24 @@ async fn authenticate(
     if let Some(key) = cache_key {
         token_cache::put(key, claims.clone(), &kid, config.token_cache_entries);
     }
-    Ok(claims)
+    Ok((claims, prefetched))
+}
+
+/// WebCrypto's verdict, and the prefetch's answer when there is one, awaited together.
+async fn check_signature(
+    job: &auth_core::SignatureJob<'_, '_>,
+    prefetch: Option<revocation::Prefetch>,
+) -> std::result::Result<(bool, Option<revocation::Prefetched>), JsValue> {
+    let verdict = webcrypto::start_check(job).await?;
+    let Some(prefetch) = prefetch else {
+        return Ok((JsFuture::from(verdict).await?.as_bool() == Some(true), None));
+    };
+    let both = JsFuture::from(Promise::all(&Array::of2(&verdict, &prefetch.promise))).await?;
+    let both: Array = both.unchecked_into();
+    Ok((
+        both.get(0).as_bool() == Some(true),
+        Some(prefetch.answered(&both.get(1))),
+    ))
 }
 
 /// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750 §2.1).
@@ -210,8 +229,10 @@ fn bearer(header: &str) -> std::result::Result<&str, Rejection> {
 /// `Ok(Some(_))` when the token must be refused; `Err` when a store could not answer.
 async fn check_revocation(
     env: &Env,
+    config: &EdgeConfig,
     claims: &VerifiedClaims,
     mode: Revocation,
+    prefetched: Option<revocation::Prefetched>,
 ) -> Result<Option<Rejection>> {
     let (session, ask_ledger) = match revocation_check(mode, claims) {
         Err(r) => return Ok(Some(r)),
@@ -219,7 +240,7 @@ async fn check_revocation(
         Ok(RevocationCheck::DenyList(s)) => (s, false),
         Ok(RevocationCheck::DenyListAndLedger(s)) => (s, true),
     };
-    if revocation::denied_in_kv(env, &session).await? {
+    if revocation::denied_in_kv(env, &session, config.revocation_cache_secs, prefetched).await? {
         return Ok(Some(Rejection::Revoked));
     }
     if ask_ledger && revocation::revoked_in_object(env, &session).await? {

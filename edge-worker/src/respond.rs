@@ -3,6 +3,7 @@
 
 use auth_core::policy::{Cors, Denial};
 use auth_core::Rejection;
+use wasm_bindgen::JsValue;
 use worker::{Headers, Response, Result};
 
 /// Seconds a client should wait before retrying when no key can be had.
@@ -58,4 +59,15 @@ pub fn denial(d: &Denial, cors: Option<(&Cors, String)>) -> Result<Response> {
         )?;
     }
     with_cors(response, cors)
+}
+
+/// A `worker::Response` as the runtime's own object, for the hand-written fetch handler.
+pub trait IntoJs {
+    fn into_js(self) -> JsValue;
+}
+
+impl IntoJs for Response {
+    fn into_js(self) -> JsValue {
+        web_sys::Response::from(self).into()
+    }
 }

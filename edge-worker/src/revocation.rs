@@ -2,26 +2,127 @@
 //! routes that ask for strict revocation.
 //!
 //! Bound: a KV write can take 60 s or more to be seen at another location (and a missing key is cached
-//! there too), so `eventual` routes may accept a revoked session for about a minute; `strict` routes
-//! ask the tenant's Durable Object, which is strongly consistent, and see a revocation as soon as the
-//! origin's push has returned.
+//! there too), so `eventual` routes may accept a revoked session for about a minute, plus the
+//! `REVOCATION_CACHE_SECONDS` for which an isolate reuses a KV answer (`DenyListMemo`); `strict`
+//! routes ask the tenant's Durable Object on every request, which is strongly consistent, and see a
+//! revocation as soon as the origin's push has returned.
 
 use auth_core::notice::RevocationNotice;
-use auth_core::sessions::SessionKey;
+use auth_core::sessions::{DenyListMemo, SessionKey};
 use durable_objects::{RevokeRequest, SessionStatus};
+use std::cell::RefCell;
+use wasm_bindgen::prelude::{wasm_bindgen, Closure};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Headers, Method, Request, RequestInit, Result};
 
 pub const KV_BINDING: &str = "REVOCATIONS";
 pub const DO_BINDING: &str = "TENANT_SESSIONS";
+/// Sessions whose KV answer an isolate remembers.
+const MEMO_CAPACITY: usize = 4096;
+
+thread_local! {
+    static MEMO: RefCell<Option<DenyListMemo>> = const { RefCell::new(None) };
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The KV binding itself: one call per lookup, no wrapper objects built per request.
+    type KvNamespace;
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_text(this: &KvNamespace, key: &str) -> std::result::Result<js_sys::Promise, JsValue>;
+
+}
+
+fn with_memo<T>(ttl_secs: i64, f: impl FnOnce(&mut DenyListMemo) -> T) -> T {
+    MEMO.with(|m| {
+        f(m.borrow_mut()
+            .get_or_insert_with(|| DenyListMemo::new(MEMO_CAPACITY, ttl_secs)))
+    })
+}
 
 fn kv_key(session: &SessionKey<'_>) -> String {
     format!("deny:{}:{}", session.tenant, session.session)
 }
 
-/// Whether a KV deny entry exists for the session.
-pub async fn denied_in_kv(env: &Env, session: &SessionKey<'_>) -> Result<bool> {
-    let kv = env.kv(KV_BINDING)?;
-    Ok(kv.get(&kv_key(session)).text().await?.is_some())
+/// Whether a KV deny entry exists for the session, as KV answered at most `memo_secs` ago, or as a
+/// prefetch for this very session found.
+pub async fn denied_in_kv(
+    env: &Env,
+    session: &SessionKey<'_>,
+    memo_secs: i64,
+    prefetched: Option<Prefetched>,
+) -> Result<bool> {
+    let now = crate::now_unix();
+    if let Some(denied) = with_memo(memo_secs, |m| m.answer(session, now)) {
+        return Ok(denied);
+    }
+    let key = kv_key(session);
+    let denied = match prefetched
+        .filter(|p| p.kv_key == key)
+        .and_then(|p| p.denied)
+    {
+        Some(denied) => denied,
+        None => !JsFuture::from(binding(env)?.get_text(&key)?)
+            .await?
+            .is_null(),
+    };
+    with_memo(memo_secs, |m| m.record(session, denied, now));
+    Ok(denied)
+}
+
+/// A deny-entry read started before the token's signature is checked, from the token's unverified
+/// session (`UnverifiedToken::session_hint`), so that the two wait together. Its answer counts only
+/// for the session the verified claims name (`denied_in_kv` compares).
+pub struct Prefetch {
+    kv_key: String,
+    /// Resolves to the entry's value, `null` when absent, `undefined` when the read failed.
+    pub promise: js_sys::Promise,
+}
+
+/// What a [`Prefetch`] found.
+pub struct Prefetched {
+    kv_key: String,
+    /// `None` when the read failed: the check then reads again, and a failure there is a 503.
+    denied: Option<bool>,
+}
+
+impl Prefetch {
+    pub fn answered(self, value: &JsValue) -> Prefetched {
+        Prefetched {
+            kv_key: self.kv_key,
+            denied: (!value.is_undefined()).then(|| !value.is_null()),
+        }
+    }
+}
+
+/// Starts the deny-entry read for `session`, unless this isolate's memo already answers for it.
+pub fn prefetch(env: &Env, session: &SessionKey<'_>, memo_secs: i64) -> Option<Prefetch> {
+    let now = crate::now_unix();
+    if with_memo(memo_secs, |m| m.answer(session, now)).is_some() {
+        return None;
+    }
+    let kv_key = kv_key(session);
+    let read = binding(env).ok()?.get_text(&kv_key).ok()?;
+    let promise =
+        KV_READ_FAILED.with(|f| crate::promise::recover(&read, f.as_ref().unchecked_ref()));
+    Some(Prefetch { kv_key, promise })
+}
+
+thread_local! {
+    /// A failed prefetch resolves to `undefined` instead of failing what it is awaited with.
+    static KV_READ_FAILED: Closure<dyn FnMut(JsValue) -> JsValue> =
+        Closure::new(|_: JsValue| JsValue::UNDEFINED);
+}
+
+fn binding(env: &Env) -> Result<KvNamespace> {
+    let binding = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(KV_BINDING))?;
+    if binding.is_undefined() {
+        return Err(worker::Error::RustError(format!(
+            "{KV_BINDING} is not bound"
+        )));
+    }
+    Ok(binding.unchecked_into())
 }
 
 /// Whether the tenant's Durable Object has the session revoked.
@@ -73,6 +174,11 @@ pub async fn record(env: &Env, notice: &RevocationNotice, now: i64) -> Result<()
             response.status_code()
         )));
     }
+    MEMO.with(|m| {
+        if let Some(memo) = m.borrow_mut().as_mut() {
+            memo.forget(&session);
+        }
+    });
     let ttl = u64::try_from(notice.deny_ttl(now)).unwrap_or(60);
     env.kv(KV_BINDING)?
         .put(&kv_key(&session), "1")?

@@ -6,28 +6,17 @@
 //! key set, so a key withdrawn by its issuer stops its tokens here too. Revocation and policy are still
 //! evaluated on every request.
 
+use auth_core::ttl_cache::TtlCache;
 use auth_core::VerifiedClaims;
 use sha2::{Digest, Sha256};
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
-#[derive(Debug)]
-struct Entry {
-    claims: Rc<VerifiedClaims>,
-    kid: String,
-    expires_at: i64,
-}
-
-#[derive(Debug, Default)]
-struct Cache {
-    entries: HashMap<[u8; 32], Entry>,
-    /// Insertion order, for eviction when full.
-    order: VecDeque<[u8; 32]>,
-}
+/// A cached verification: the claims and the `kid` of the key that verified them.
+type Entry = (Rc<VerifiedClaims>, Rc<str>);
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache::default());
+    static CACHE: RefCell<TtlCache<[u8; 32], Entry>> = RefCell::new(TtlCache::new(0));
 }
 
 /// The cache key of a token.
@@ -37,57 +26,23 @@ pub fn key_of(token: &str) -> [u8; 32] {
 
 /// A cached verification of the token hashed to `key`, if it has not expired at `now`, with the
 /// `kid` of the key that verified it (the caller checks that key is still current).
-pub fn get(key: &[u8; 32], now: i64) -> Option<(Rc<VerifiedClaims>, String)> {
-    CACHE.with(|c| {
-        let mut c = c.borrow_mut();
-        let entry = c.entries.get(key)?;
-        if now < entry.expires_at {
-            Some((entry.claims.clone(), entry.kid.clone()))
-        } else {
-            c.entries.remove(key);
-            None
-        }
-    })
+pub fn get(key: &[u8; 32], now: i64) -> Option<Entry> {
+    CACHE.with(|c| c.borrow_mut().get(key, now))
 }
 
 /// Forgets a cached verification (its key is no longer current).
 pub fn remove(key: &[u8; 32]) {
-    CACHE.with(|c| c.borrow_mut().entries.remove(key));
+    CACHE.with(|c| c.borrow_mut().remove(key));
 }
 
-/// Remembers a verification. `capacity` 0 disables the cache.
+/// Remembers a verification until the token expires. `capacity` 0 disables the cache.
 pub fn put(key: [u8; 32], claims: Rc<VerifiedClaims>, kid: &str, capacity: usize) {
-    if capacity == 0 {
-        return;
-    }
-    let expires_at = claims.expires_at();
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        while c.entries.len() >= capacity {
-            match c.order.pop_front() {
-                Some(old) => {
-                    c.entries.remove(&old);
-                }
-                None => break,
-            }
+        if c.capacity() != capacity {
+            *c = TtlCache::new(capacity);
         }
-        if c.entries
-            .insert(
-                key,
-                Entry {
-                    claims,
-                    kid: kid.to_owned(),
-                    expires_at,
-                },
-            )
-            .is_none()
-        {
-            c.order.push_back(key);
-        }
-        // Entries removed on expiry leave stale keys in `order`; trim them so it stays bounded.
-        if c.order.len() > capacity.saturating_mul(2) {
-            let Cache { entries, order } = &mut *c;
-            order.retain(|k| entries.contains_key(k));
-        }
+        let expires_at = claims.expires_at();
+        c.insert(key, (claims, Rc::from(kid)), expires_at);
     })
 }

@@ -538,14 +538,17 @@ fn method(fresh_tokens: usize) -> String {
         "\
 - **One workerd process**, started directly from a capnp config (`bench/workerd.capnp.tmpl`), not
   behind `wrangler dev`, whose Node proxy caps throughput. It serves eight Workers on 127.0.0.1:
-  ours twice (`edge-worker/build`: the default configuration, and `TOKEN_CACHE_ENTRIES = \"0\"`),
+  ours twice (`edge-worker/build`: the default configuration, and \"cache off\": both in-isolate
+  caches off, `TOKEN_CACHE_ENTRIES` and `REVOCATION_CACHE_SECONDS` `\"0\"`, so that every request
+  verifies its signature and reads KV, as the baseline does),
   the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
   pass-through (`bench/workers/passthrough.js`) twice (with and without a KV lookup), the upstream,
   the JWKS and a KV stub.
 - **Same work on every path.** Ours and jose read the same `AUTH_ISSUERS` (one issuer, ES256 and
   EdDSA, `typ` `at+jwt`, audience, 30 s leeway), fetch the same JWKS over the network once and
   cache it, verify through WebCrypto, look up the same KV deny entry (`deny:{{tid}}:{{sid}}`, a
-  miss), and forward the same way (bench/workers/forward.js mirrors edge-worker/src/forward.rs)
+  miss; ours reads it while WebCrypto checks the signature, jose after), and forward the same
+  way (bench/workers/forward.js mirrors edge-worker/src/forward.rs)
   over the network to the same upstream Worker, which answers 200 with 3 bytes. The pass-through
   does only the forward; \"pass-through + KV lookup\" adds the KV get, the floor under any verifier
   that checks revocation. No `UPSTREAM_SIGNING_SECRET` is set, so ours forwards the identity
@@ -556,7 +559,10 @@ fn method(fresh_tokens: usize) -> String {
 - **Tokens** are signed in Rust by the harness with keys generated per run: \"fresh\" is a pool of
   {fresh_tokens} distinct tokens per algorithm sent round robin, so each token comes back only
   after {fresh_tokens} others and an in-isolate cache of ~1,000 entries never hits; \"one token\"
-  repeats a single token.
+  repeats a single token. Each token has its own session. With one token and the default
+  configuration, ours skips the signature check (verified-token cache) and reads KV once per
+  `REVOCATION_CACHE_SECONDS` (5 s) for the session instead of on every request; jose, which has
+  neither cache, is measured with fresh tokens in every ratio.
 - **Load**: a closed-loop Rust load generator (one OS thread per connection, blocking sockets, a
   minimal HTTP/1.1 keep-alive client: ~50 µs of CPU per request in xtask's unoptimised build, where
   tokio + hyper cost ~150) holds a fixed number of connections, each with one request in flight,

@@ -78,10 +78,13 @@ impl Workerd {
             .with_context(|| format!("writing {}", config_path.display()))?;
         let log = dir.join("workerd.log");
         let mut cmd = Command::new(root.join(WORKERD));
-        cmd.arg("serve")
-            .arg("--verbose")
-            .arg(&config_path)
-            .current_dir(dir);
+        cmd.arg("serve").arg("--verbose");
+        // For profiling a run: the V8 inspector of every Worker, e.g. `127.0.0.1:9229`
+        // (bench/profile.py reads CPU profiles from it).
+        if let Ok(addr) = std::env::var("BENCH_INSPECTOR_ADDR") {
+            cmd.arg(format!("--inspector-addr={addr}"));
+        }
+        cmd.arg(&config_path).current_dir(dir);
         let mut service = Service::spawn("workerd", cmd, &log)?;
         let ready = format!("http://127.0.0.1:{}/", ports.upstream);
         wait_ready(&mut service, &ready, &log, Duration::from_secs(30))?;

@@ -34,8 +34,6 @@ pub enum Observed {
     /// Both paths refuse, at one of these stages (at any, if empty), a case the vector calls valid or
     /// acceptable.
     BothRefuse(&'static [&'static str]),
-    /// Both paths accept a case the vector calls invalid or acceptable.
-    BothAccept,
     /// Neither path can be given the case.
     NotRun,
 }
@@ -72,7 +70,6 @@ impl fmt::Display for Rule {
                     .collect();
                 format!("both paths refuse ({})", stages.join(" or "))
             }
-            Observed::BothAccept => "both paths accept".into(),
             Observed::NotRun => "not run".into(),
         };
         write!(f, "{} / {scope} / {observed}", self.suites.join(", "))
@@ -132,15 +129,6 @@ pub const RULES: &[Rule] = &[
         reason: "Refused: unsupported algorithm by policy. We verify ES256, EdDSA, RS256 and PS256 \
                  only (`auth_core::Algorithm`): a key published for another algorithm is refused at \
                  import, and a token naming one is refused before any signature check.",
-    },
-    Rule {
-        suites: &[JWC, JWK],
-        scope: Scope::Group("roca"),
-        observed: Observed::BothAccept,
-        reason: "Decision: RSA keys are vetted by size (2048 to 4096 bits) and exponent, not \
-                 fingerprinted for ROCA (CVE-2017-15361); the key comes from the issuer's JWKS over \
-                 TLS and its signature is genuine, and a ROCA key is compromised whatever a verifier \
-                 checks, so the remedy is the issuer's rotation. Open to revisit in auth-core.",
     },
     Rule {
         suites: &[ED25519, RSA_PKCS1, RSA_PSS],
@@ -239,13 +227,6 @@ fn matches(rule: &Rule, case: &Case, result: &CaseResult) -> bool {
                 && (stages.is_empty()
                     || (stages.contains(&native.stage.as_str())
                         && stages.contains(&webcrypto.stage.as_str())))
-        }
-        Observed::BothAccept => {
-            native.accepted()
-                && matches!(
-                    case.expected,
-                    Some(Expected::Invalid | Expected::Acceptable)
-                )
         }
         Observed::NotRun => false,
     }

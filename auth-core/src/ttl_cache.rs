@@ -1,0 +1,138 @@
+//! A bounded map whose entries expire: the shape of every in-isolate memory the edge keeps between
+//! requests (verified tokens, recent revocation answers).
+//!
+//! Bounded twice: by `capacity` (the oldest insertion goes first) and by time (an entry is never
+//! returned at or after its expiry). Time is passed in.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
+
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    capacity: usize,
+    entries: HashMap<K, (V, i64)>,
+    /// Insertion order, for eviction when full. May hold keys already removed; trimmed when it grows.
+    order: VecDeque<K>,
+}
+
+impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
+    /// A cache of at most `capacity` entries; 0 keeps nothing.
+    pub fn new(capacity: usize) -> Self {
+        TtlCache {
+            capacity,
+            entries: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The value for `key` if it has not expired at `now`; an expired entry is dropped.
+    pub fn get(&mut self, key: &K, now: i64) -> Option<V> {
+        let (value, expires_at) = self.entries.get(key)?;
+        if now < *expires_at {
+            return Some(value.clone());
+        }
+        self.entries.remove(key);
+        None
+    }
+
+    /// Remembers `value` until `expires_at` (exclusive), evicting the oldest entries when full.
+    pub fn insert(&mut self, key: K, value: V, expires_at: i64) {
+        if self.capacity == 0 {
+            return;
+        }
+        while self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.entries.remove(&old);
+                }
+                None => break,
+            }
+        }
+        if self
+            .entries
+            .insert(key.clone(), (value, expires_at))
+            .is_none()
+        {
+            self.order.push_back(key);
+        }
+        // Keys removed on expiry or by `remove` stay in `order`; trim them so it stays bounded.
+        if self.order.len() > self.capacity.saturating_mul(2) {
+            let entries = &self.entries;
+            self.order.retain(|k| entries.contains_key(k));
+        }
+    }
+
+    pub fn remove(&mut self, key: &K) {
+        self.entries.remove(key);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TtlCache;
+
+    #[test]
+    fn entries_expire_at_their_time() {
+        let mut c = TtlCache::new(4);
+        c.insert("a", 1, 100);
+        assert_eq!(c.get(&"a", 99), Some(1));
+        assert_eq!(c.get(&"a", 100), None);
+        assert!(c.is_empty(), "an expired entry is dropped when seen");
+    }
+
+    #[test]
+    fn the_oldest_insertion_goes_when_full() {
+        let mut c = TtlCache::new(2);
+        c.insert("a", 1, 100);
+        c.insert("b", 2, 100);
+        c.insert("c", 3, 100);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c.get(&"a", 0), None);
+        assert_eq!(c.get(&"b", 0), Some(2));
+        assert_eq!(c.get(&"c", 0), Some(3));
+    }
+
+    #[test]
+    fn replacing_a_key_does_not_evict_another() {
+        let mut c = TtlCache::new(2);
+        c.insert("a", 1, 100);
+        c.insert("b", 2, 100);
+        c.insert("b", 3, 200);
+        assert_eq!(c.get(&"a", 0), Some(1));
+        assert_eq!(c.get(&"b", 150), Some(3));
+    }
+
+    #[test]
+    fn capacity_zero_keeps_nothing() {
+        let mut c = TtlCache::new(0);
+        c.insert("a", 1, 100);
+        assert_eq!(c.get(&"a", 0), None);
+    }
+
+    #[test]
+    fn bookkeeping_stays_bounded_under_churn() {
+        let mut c = TtlCache::new(8);
+        for i in 0..10_000 {
+            c.insert(i, i, 1_000_000);
+            c.remove(&i);
+        }
+        assert!(c.order.len() <= 16, "order holds {}", c.order.len());
+        for i in 0..10_000 {
+            c.insert(i, i, 1_000_000);
+        }
+        assert_eq!(c.len(), 8);
+        assert!(c.order.len() <= 16);
+    }
+}
