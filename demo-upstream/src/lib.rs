@@ -2,11 +2,13 @@
 //! method, path, query and headers it received, as JSON, so a person (or a test) can see exactly what
 //! the edge forwarded. With `UPSTREAM_SIGNING_SECRET` set it also checks the edge's signature over the
 //! forwarded identity, the way a real upstream should (`auth_core::identity::verify_forwarded`), and
-//! reports the verdict as `edge_signature`.
+//! reports the verdict as `edge_signature`. `?redirect_to=/path` answers a 302 to that path instead,
+//! to show that the edge hands redirects back to the client rather than following them.
 
 use auth_core::identity;
 use axum::body::Bytes;
 use axum::extract::Request;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Json};
 use axum::Router;
 use serde_json::{json, Map, Value};
@@ -21,8 +23,16 @@ pub fn router(signing_secret: Option<Vec<u8>>) -> Router {
     Router::new().fallback(move |request: Request| echo(request, secret.clone()))
 }
 
-async fn echo(request: Request, secret: Arc<Option<Vec<u8>>>) -> impl IntoResponse {
+async fn echo(request: Request, secret: Arc<Option<Vec<u8>>>) -> axum::response::Response {
     let (parts, body) = request.into_parts();
+    let redirect_to = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("redirect_to="))
+            .filter(|to| to.starts_with('/') && !to.starts_with("//"))
+    });
+    if let Some(to) = redirect_to {
+        return (StatusCode::FOUND, [(header::LOCATION, to.to_owned())]).into_response();
+    }
     let body: Bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
@@ -62,6 +72,7 @@ async fn echo(request: Request, secret: Arc<Option<Vec<u8>>>) -> impl IntoRespon
         "headers": headers,
         "body_bytes": body.len(),
     }))
+    .into_response()
 }
 
 /// Serves the app on an already bound listener until the process ends.

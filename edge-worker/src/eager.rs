@@ -1,30 +1,123 @@
-//! Runs a request's future synchronously as far as it goes, and hands it to a promise only when it
-//! must wait.
+//! Runs a request's future synchronously as far as it goes, and between its waits chains promises
+//! instead of going through a promise executor.
 //!
 //! A request that needs no I/O of its own (a cache hit whose revocation answer is fresh, a refusal)
-//! then answers without a promise, a microtask and their closures. The first poll uses a relay
-//! waker: a future that keeps the waker of its first poll (worker's `Delay` does) wakes the relay,
-//! which wakes the promise's task once it exists, so no wake-up is lost.
+//! answers without any promise of ours. A request that waits on a JS promise through [`settled`] is
+//! parked, and the promise is chained to a handler made once per isolate and bound to the parked
+//! request's number, which polls it again: no closure, microtask or finalizer per wait, which is what
+//! `wasm_bindgen_futures` spends. A future that waits on anything else (a `JsFuture`, a timer) is
+//! handed to `future_to_promise` as it is; its first poll used a relay waker, so a future that keeps
+//! the waker of its first poll (worker's `Delay` does) still wakes the task that drives it later.
 
+use crate::promise;
+use js_sys::Promise;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 
-/// The future's value if it completes in its first poll, else a promise of it.
+type Job = Pin<Box<dyn Future<Output = JsValue>>>;
+/// Where a parked wait's outcome is put before its job is polled again.
+type Slot = Rc<RefCell<Option<Result<JsValue, JsValue>>>>;
+
+struct Parked {
+    job: Job,
+    relay: Arc<Relay>,
+    slot: Slot,
+}
+
+thread_local! {
+    /// Set while `step` polls: a [`Settled`] polled then hands its promise to `step`.
+    static STEPPING: Cell<bool> = const { Cell::new(false) };
+    static AWAITED: RefCell<Option<(Promise, Slot)>> = const { RefCell::new(None) };
+    static PARKED: RefCell<HashMap<u32, Parked>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
+    static RESUME: Closure<dyn FnMut(u32, JsValue) -> JsValue> =
+        Closure::new(|id, value| resume(id, Ok(value)));
+    static RESUME_FAILED: Closure<dyn FnMut(u32, JsValue) -> JsValue> =
+        Closure::new(|id, error| resume(id, Err(error)));
+}
+
+/// The future's value if it completes without waiting, else a promise of it.
 pub fn run<F: Future<Output = JsValue> + 'static>(future: F) -> JsValue {
-    let relay = Arc::new(Relay::default());
-    let mut future = Box::pin(future);
+    step(Box::pin(future), Arc::new(Relay::default()))
+}
+
+fn step(mut job: Job, relay: Arc<Relay>) -> JsValue {
     let waker = Waker::from(relay.clone());
-    match future.as_mut().poll(&mut Context::from_waker(&waker)) {
-        Poll::Ready(value) => value,
-        Poll::Pending => {
-            wasm_bindgen_futures::future_to_promise(
-                async move { Ok(Relayed { relay, future }.await) },
-            )
-            .into()
+    STEPPING.set(true);
+    let polled = job.as_mut().poll(&mut Context::from_waker(&waker));
+    STEPPING.set(false);
+    let awaited = AWAITED.take();
+    match (polled, awaited) {
+        (Poll::Ready(value), _) => value,
+        (Poll::Pending, Some((awaited, slot))) => {
+            let id = NEXT_ID.get();
+            NEXT_ID.set(id.wrapping_add(1));
+            PARKED.with(|p| p.borrow_mut().insert(id, Parked { job, relay, slot }));
+            let fulfilled = RESUME.with(|f| promise::bind(f.as_ref().unchecked_ref(), id));
+            let rejected = RESUME_FAILED.with(|f| promise::bind(f.as_ref().unchecked_ref(), id));
+            promise::then(&awaited, &fulfilled, &rejected).into()
         }
+        (Poll::Pending, None) => wasm_bindgen_futures::future_to_promise(async move {
+            Ok(Relayed { relay, future: job }.await)
+        })
+        .into(),
+    }
+}
+
+/// A parked wait settled: its value becomes the chained promise's, a promise adopted in turn.
+fn resume(id: u32, outcome: Result<JsValue, JsValue>) -> JsValue {
+    let Some(parked) = PARKED.with(|p| p.borrow_mut().remove(&id)) else {
+        return JsValue::UNDEFINED;
+    };
+    *parked.slot.borrow_mut() = Some(outcome);
+    step(parked.job, parked.relay)
+}
+
+/// Waits for a promise: under [`run`] by chaining it, elsewhere as a `JsFuture`.
+pub fn settled(promise: Promise) -> Settled {
+    Settled {
+        promise: Some(promise),
+        slot: Rc::default(),
+        fallback: None,
+    }
+}
+
+pub struct Settled {
+    promise: Option<Promise>,
+    slot: Slot,
+    fallback: Option<JsFuture>,
+}
+
+impl Future for Settled {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Some(fallback) = self.fallback.as_mut() {
+            return Pin::new(fallback).poll(cx);
+        }
+        if let Some(outcome) = self.slot.borrow_mut().take() {
+            return Poll::Ready(outcome);
+        }
+        let Some(promise) = self.promise.take() else {
+            // Handed to `step` and not settled yet.
+            return Poll::Pending;
+        };
+        if STEPPING.get() && AWAITED.with(|a| a.borrow().is_none()) {
+            AWAITED.set(Some((promise, self.slot.clone())));
+            return Poll::Pending;
+        }
+        let mut fallback = JsFuture::from(promise);
+        let polled = Pin::new(&mut fallback).poll(cx);
+        self.fallback = Some(fallback);
+        polled
     }
 }
 
@@ -48,15 +141,15 @@ impl Wake for Relay {
     }
 }
 
-struct Relayed<F> {
+struct Relayed<T> {
     relay: Arc<Relay>,
-    future: Pin<Box<F>>,
+    future: Pin<Box<dyn Future<Output = T>>>,
 }
 
-impl<F: Future> Future for Relayed<F> {
-    type Output = F::Output;
+impl<T> Future for Relayed<T> {
+    type Output = T;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         if let Ok(mut target) = self.relay.target.lock() {
             *target = Some(cx.waker().clone());
         }
@@ -101,7 +194,7 @@ mod tests {
         let kept = Rc::new(Cell::new(None));
         let done = Rc::new(Cell::new(false));
         let relay = Arc::new(Relay::default());
-        let mut inner = Box::pin(FirstWakerOnly {
+        let mut inner: Pin<Box<dyn Future<Output = ()>>> = Box::pin(FirstWakerOnly {
             kept: kept.clone(),
             done: done.clone(),
         });

@@ -5,6 +5,7 @@
 //! 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
 
 use crate::config::EdgeConfig;
+use crate::eager;
 use crate::incoming::Incoming;
 use crate::respond::IntoJs as _;
 use crate::revocation;
@@ -16,7 +17,6 @@ use auth_core::{Rejection, UnverifiedToken, VerifiedClaims};
 use js_sys::{Array, Promise};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use worker::{Context, Env, Result};
 
 pub async fn handle(
@@ -201,9 +201,9 @@ async fn check_signature(
 ) -> std::result::Result<(bool, Option<revocation::Prefetched>), JsValue> {
     let verdict = webcrypto::start_check(job).await?;
     let Some(prefetch) = prefetch else {
-        return Ok((JsFuture::from(verdict).await?.as_bool() == Some(true), None));
+        return Ok((eager::settled(verdict).await?.as_bool() == Some(true), None));
     };
-    let both = JsFuture::from(Promise::all(&Array::of2(&verdict, &prefetch.promise))).await?;
+    let both = eager::settled(Promise::all(&Array::of2(&verdict, &prefetch.promise))).await?;
     let both: Array = both.unchecked_into();
     Ok((
         both.get(0).as_bool() == Some(true),

@@ -13,7 +13,6 @@ use durable_objects::{RevokeRequest, SessionStatus};
 use std::cell::RefCell;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use worker::{Env, Headers, Method, Request, RequestInit, Result};
 
 pub const KV_BINDING: &str = "REVOCATIONS";
@@ -63,7 +62,7 @@ pub async fn denied_in_kv(
         .and_then(|p| p.denied)
     {
         Some(denied) => denied,
-        None => !JsFuture::from(binding(env)?.get_text(&key)?)
+        None => !crate::eager::settled(binding(env)?.get_text(&key)?)
             .await?
             .is_null(),
     };

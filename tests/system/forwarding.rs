@@ -162,3 +162,22 @@ async fn a_repeated_token_keeps_passing_with_the_same_identity() {
         assert_eq!(headers["x-auth-subject"], user.id.as_str());
     }
 }
+
+#[tokio::test]
+async fn an_upstream_redirect_goes_back_to_the_client_unfollowed() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+
+    let response = stack
+        .edge_get(
+            "/api/old-place?redirect_to=/api/new-place",
+            Some(&user.session.access_token),
+            &[],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FOUND);
+    assert_eq!(
+        response.headers()[reqwest::header::LOCATION],
+        "/api/new-place"
+    );
+}
