@@ -30,7 +30,16 @@ struct Parked {
     job: Job,
     relay: Arc<Relay>,
     slot: Slot,
+    /// `Date.now()` when parked, for [`sweep`].
+    since_ms: f64,
 }
+
+/// Past this many parked requests, parking first drops those parked longer than [`MAX_PARKED_MS`].
+const SWEEP_AT: usize = 256;
+/// A parked wait is short (a signature check, a KV read). One this old belongs to a request the
+/// runtime cancelled (its client went away): its promise will never settle, so nothing else would
+/// ever free it.
+const MAX_PARKED_MS: f64 = 60_000.0;
 
 thread_local! {
     /// Set while `step` polls: a [`Settled`] polled then hands its promise to `step`.
@@ -60,7 +69,22 @@ fn step(mut job: Job, relay: Arc<Relay>) -> JsValue {
         (Poll::Pending, Some((awaited, slot))) => {
             let id = NEXT_ID.get();
             NEXT_ID.set(id.wrapping_add(1));
-            PARKED.with(|p| p.borrow_mut().insert(id, Parked { job, relay, slot }));
+            let since_ms = js_sys::Date::now();
+            PARKED.with(|p| {
+                let mut parked = p.borrow_mut();
+                if parked.len() >= SWEEP_AT {
+                    sweep(&mut parked, since_ms);
+                }
+                parked.insert(
+                    id,
+                    Parked {
+                        job,
+                        relay,
+                        slot,
+                        since_ms,
+                    },
+                )
+            });
             let fulfilled = RESUME.with(|f| promise::bind(f.as_ref().unchecked_ref(), id));
             let rejected = RESUME_FAILED.with(|f| promise::bind(f.as_ref().unchecked_ref(), id));
             promise::then(&awaited, &fulfilled, &rejected).into()
@@ -72,16 +96,24 @@ fn step(mut job: Job, relay: Arc<Relay>) -> JsValue {
     }
 }
 
+/// Drops the requests parked for longer than [`MAX_PARKED_MS`].
+fn sweep(parked: &mut HashMap<u32, Parked>, now_ms: f64) {
+    parked.retain(|_, p| now_ms - p.since_ms < MAX_PARKED_MS);
+}
+
 /// A parked wait settled: its value becomes the chained promise's, a promise adopted in turn.
 fn resume(id: u32, outcome: Result<JsValue, JsValue>) -> JsValue {
     let Some(parked) = PARKED.with(|p| p.borrow_mut().remove(&id)) else {
-        return JsValue::UNDEFINED;
+        // Swept: the wait outlived any sensible bound.
+        return crate::respond::error(503, "edge_timeout", "the edge gave up waiting")
+            .map_or(JsValue::UNDEFINED, crate::respond::IntoJs::into_js);
     };
     *parked.slot.borrow_mut() = Some(outcome);
     step(parked.job, parked.relay)
 }
 
-/// Waits for a promise: under [`run`] by chaining it, elsewhere as a `JsFuture`.
+/// Waits for a promise that settles quickly (see [`MAX_PARKED_MS`]): under [`run`] by chaining it,
+/// elsewhere as a `JsFuture`.
 pub fn settled(promise: Promise) -> Settled {
     Settled {
         promise: Some(promise),
@@ -187,6 +219,19 @@ mod tests {
         fn wake(self: Arc<Self>) {
             self.0.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    #[test]
+    fn sweeping_drops_only_the_waits_parked_too_long() {
+        let parked_at = |since_ms| Parked {
+            job: Box::pin(async { JsValue::UNDEFINED }),
+            relay: Arc::default(),
+            slot: Slot::default(),
+            since_ms,
+        };
+        let mut parked = HashMap::from([(1, parked_at(0.0)), (2, parked_at(50_000.0))]);
+        sweep(&mut parked, 70_000.0);
+        assert_eq!(parked.keys().copied().collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]

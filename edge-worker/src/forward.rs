@@ -19,6 +19,7 @@ use auth_core::{identity, VerifiedClaims};
 use js_sys::Promise;
 use wasm_bindgen::prelude::Closure;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, RequestInit, RequestRedirect, Response, ResponseInit, WorkerGlobalScope};
 
 /// Hop-by-hop and per-connection headers that must not be relayed (RFC 9110 §7.6.1).
@@ -47,7 +48,9 @@ pub async fn send(
     match cors {
         None => Ok(response.into()),
         Some((cors, origin)) => {
-            let response: Response = crate::eager::settled(response).await?.unchecked_into();
+            // A `JsFuture`: the upstream may take as long as it likes (`eager::settled` is for
+            // short waits).
+            let response: Response = JsFuture::from(response).await?.unchecked_into();
             Ok(with_cors(response, cors, &origin)?.into())
         }
     }

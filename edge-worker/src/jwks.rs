@@ -210,7 +210,10 @@ async fn persist(
 
 /// On an isolate's first use of an issuer, loads the persisted set (if any) from KV.
 async fn restore_once(policy: &IssuerPolicy, env: &Env) {
-    let first = RESTORED.with(|r| r.borrow_mut().insert(policy.issuer.clone()));
+    let first = RESTORED.with(|r| {
+        let mut restored = r.borrow_mut();
+        !restored.contains(&policy.issuer) && restored.insert(policy.issuer.clone())
+    });
     if !first || with_entry(policy, |e| e.has_keys()) {
         return;
     }
