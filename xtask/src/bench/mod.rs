@@ -7,6 +7,7 @@
 
 mod cpu;
 mod load;
+mod profile;
 mod report;
 mod smoke;
 mod tokens;
@@ -39,11 +40,13 @@ const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 struct Options {
     seconds: u64,
     rounds: usize,
+    /// Take CPU profiles of the Workers instead of writing the report ([`profile`]).
+    profile: bool,
 }
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
-        let usage = "usage: cargo xtask bench edge [--seconds N] [--rounds N]";
+        let usage = "usage: cargo xtask bench edge [--seconds N] [--rounds N] [--profile]";
         let mut args = args.iter();
         match args.next().map(String::as_str) {
             Some("edge") => {}
@@ -52,8 +55,13 @@ impl Options {
         let mut options = Options {
             seconds: 10,
             rounds: 3,
+            profile: false,
         };
         while let Some(flag) = args.next() {
+            if flag == "--profile" {
+                options.profile = true;
+                continue;
+            }
             let value = args
                 .next()
                 .with_context(|| format!("{flag} needs a value; {usage}"));
@@ -243,7 +251,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     step("starting workerd (edge, edge-nocache, jose, passthrough, passthrough-kv, upstream, jwks, kv)");
     let ports = Ports::free()?;
     let settings = settings(&issuer, &ports)?;
-    let mut runtime = Workerd::start(root, &dir, &ports, &settings)?;
+    let inspector = if options.profile {
+        Some(
+            std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port(),
+        )
+    } else {
+        None
+    };
+    let mut runtime = Workerd::start(root, &dir, &ports, &settings, inspector)?;
 
     step("checking that every Worker accepts good tokens and refuses bad ones");
     smoke::check(&ports, &pools).with_context(|| {
@@ -285,6 +302,16 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         }
     }
 
+    let profiles = match inspector {
+        Some(port) => {
+            step(&format!(
+                "profiling {} through workerd's inspector",
+                profile::WORKERS.join(", ")
+            ));
+            profile::start(port)?
+        }
+        None => Vec::new(),
+    };
     let scenarios = scenarios();
     let mut results: Vec<Vec<Run>> = vec![Vec::new(); scenarios.len()];
     let measuring = Instant::now();
@@ -348,6 +375,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let ours = cpu::used(Some(runtime.pid()))? + cpu::used(None)? - ours_before;
     let others = cpu::machine_busy()?.saturating_sub(busy_before + ours);
     let other_cores = others.as_secs_f64() / measuring.elapsed().as_secs_f64();
+    if options.profile {
+        for session in profiles {
+            println!("written: {}", session.finish(&dir)?.display());
+        }
+        drop(runtime);
+        println!("a profiled run slows what it measures: docs/benchmarks.md is left as it was");
+        return Ok(());
+    }
     drop(runtime);
 
     let rows = scenarios
@@ -432,6 +467,8 @@ mod tests {
         assert!(Options::parse(&args("edge --seconds")).is_err());
         assert!(Options::parse(&args("edge --seconds 0")).is_err());
         assert!(Options::parse(&args("edge --fast")).is_err());
+        let o = Options::parse(&args("edge --profile --seconds 3")).unwrap();
+        assert!(o.profile && o.seconds == 3);
     }
 
     #[test]

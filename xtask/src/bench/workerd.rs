@@ -69,8 +69,15 @@ pub struct Workerd {
 }
 
 impl Workerd {
-    /// Bundles the baseline, writes the config into `dir` and starts workerd on it.
-    pub fn start(root: &Path, dir: &Path, ports: &Ports, settings: &Settings) -> Result<Workerd> {
+    /// Bundles the baseline, writes the config into `dir` and starts workerd on it, with the V8
+    /// inspector on `inspector` when given (for `--profile`).
+    pub fn start(
+        root: &Path,
+        dir: &Path,
+        ports: &Ports,
+        settings: &Settings,
+        inspector: Option<u16>,
+    ) -> Result<Workerd> {
         bundle_baseline(root, dir)?;
         let config = render(root, ports, settings)?;
         let config_path = dir.join("workerd.capnp");
@@ -79,10 +86,8 @@ impl Workerd {
         let log = dir.join("workerd.log");
         let mut cmd = Command::new(root.join(WORKERD));
         cmd.arg("serve").arg("--verbose");
-        // For profiling a run: the V8 inspector of every Worker, e.g. `127.0.0.1:9229`
-        // (bench/profile.py reads CPU profiles from it).
-        if let Ok(addr) = std::env::var("BENCH_INSPECTOR_ADDR") {
-            cmd.arg(format!("--inspector-addr={addr}"));
+        if let Some(port) = inspector {
+            cmd.arg(format!("--inspector-addr=127.0.0.1:{port}"));
         }
         cmd.arg(&config_path).current_dir(dir);
         let mut service = Service::spawn("workerd", cmd, &log)?;
