@@ -30,6 +30,8 @@ pub mod reject;
 pub mod sessions;
 pub mod token;
 pub mod ttl_cache;
+#[cfg(feature = "conformance")]
+pub mod vectors;
 pub mod verify;
 
 pub use claims::{Expectations, IssuerPolicy, VerifiedClaims};

@@ -24,6 +24,7 @@ use crate::webcrypto;
 use auth_core::encoding::b64url_decode;
 use auth_core::keys::{KeySet, VerificationKey};
 use auth_core::token::{UnverifiedToken, DEFAULT_MAX_TOKEN_BYTES};
+use auth_core::vectors::{signing_input, stand_in};
 use auth_core::verify::select_key;
 use auth_core::{Algorithm, IssuerPolicy, Rejection, SignatureJob};
 use serde::{Deserialize, Serialize};
@@ -225,30 +226,6 @@ async fn token(raw: &str, opaque_payload: bool, keys: &Keys, policy: &IssuerPoli
         }
         _ => check(&job).await,
     }
-}
-
-/// The token parser refuses a payload that is not a JSON object, as it should for bearer tokens; the
-/// vectors' payloads are arbitrary bytes. Everything else the parser checks (size, alphabet, the three
-/// parts, the header, the signature's encoding) is what the vectors test, so the payload is checked
-/// to be canonical base64url and replaced by `{}` for parsing; the signature is still checked over
-/// the original signing input. `None` when the text is not three parts (the parser refuses it as is).
-fn stand_in(raw: &str) -> std::result::Result<Option<String>, Rejection> {
-    if raw.len() > DEFAULT_MAX_TOKEN_BYTES {
-        return Err(Rejection::TooLarge);
-    }
-    let parts: Vec<&str> = raw.split('.').collect();
-    let [header, payload, signature] = parts.as_slice() else {
-        return Ok(None);
-    };
-    if b64url_decode(payload).is_none() {
-        return Err(Rejection::Malformed("payload encoding"));
-    }
-    Ok(Some(format!("{header}.e30.{signature}")))
-}
-
-/// `header.payload` of a compact JWS.
-fn signing_input(raw: &str) -> Option<&str> {
-    raw.rfind('.').and_then(|end| raw.get(..end))
 }
 
 /// A JWKS document through the key-set policy, then WebCrypto import: keys the runtime refuses are

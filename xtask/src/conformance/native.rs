@@ -8,6 +8,7 @@ use super::{Case, Input, KeySource, Outcome};
 use auth_core::encoding::b64url_decode;
 use auth_core::keys::{KeySet, VerificationKey};
 use auth_core::token::{UnverifiedToken, DEFAULT_MAX_TOKEN_BYTES};
+use auth_core::vectors::{signing_input, stand_in};
 use auth_core::verify::{check_signature_native, select_key};
 use auth_core::{Algorithm, IssuerPolicy, Rejection, SignatureJob};
 use serde_json::{json, Value};
@@ -163,23 +164,4 @@ fn token(
         }),
         _ => check(&job),
     }
-}
-
-/// The payload stand-in of `edge-worker/src/conformance.rs` (see there for why).
-fn stand_in(raw: &str) -> Result<Option<String>, Rejection> {
-    if raw.len() > DEFAULT_MAX_TOKEN_BYTES {
-        return Err(Rejection::TooLarge);
-    }
-    let parts: Vec<&str> = raw.split('.').collect();
-    let [header, payload, signature] = parts.as_slice() else {
-        return Ok(None);
-    };
-    if b64url_decode(payload).is_none() {
-        return Err(Rejection::Malformed("payload encoding"));
-    }
-    Ok(Some(format!("{header}.e30.{signature}")))
-}
-
-fn signing_input(raw: &str) -> Option<&str> {
-    raw.rfind('.').and_then(|end| raw.get(..end))
 }
