@@ -21,6 +21,17 @@ pub struct SessionKey<'c> {
     pub session: &'c str,
 }
 
+impl<'c> SessionKey<'c> {
+    /// The session `sid` of a token with tenant claim `tid` from `issuer`: a third-party issuer
+    /// (no `tid`) is its own tenant.
+    pub fn of(tid: Option<&'c str>, issuer: &'c str, sid: &'c str) -> Self {
+        SessionKey {
+            tenant: tid.unwrap_or(issuer),
+            session: sid,
+        }
+    }
+}
+
 /// Which revocation stores a request must consult.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationCheck<'c> {
@@ -46,10 +57,7 @@ pub fn revocation_check(
             Revocation::Eventual => Ok(RevocationCheck::Nothing),
         };
     };
-    let key = SessionKey {
-        tenant: claims.tenant().unwrap_or(claims.issuer()),
-        session,
-    };
+    let key = SessionKey::of(claims.tenant(), claims.issuer(), session);
     Ok(match mode {
         Revocation::Strict => RevocationCheck::DenyListAndLedger(key),
         Revocation::Eventual => RevocationCheck::DenyList(key),

@@ -82,12 +82,12 @@ impl<'t> UnverifiedToken<'t> {
     /// while the signature is checked. The answer may be trusted only for the session the verified
     /// claims name ([`crate::sessions::revocation_check`]).
     pub fn session_hint(&self) -> Option<SessionKey<'_>> {
-        let session = self.claims.get("sid")?.as_str()?;
-        let tenant = match self.claims.get("tid") {
-            Some(tid) => tid.as_str()?,
-            None => self.issuer()?,
+        let sid = self.claims.get("sid")?.as_str()?;
+        let tid = match self.claims.get("tid") {
+            Some(tid) => Some(tid.as_str()?),
+            None => None,
         };
-        Some(SessionKey { tenant, session })
+        Some(SessionKey::of(tid, self.issuer()?, sid))
     }
 
     /// The unverified `kid`, used only to pick a key.

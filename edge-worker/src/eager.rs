@@ -10,6 +10,7 @@
 //! the waker of its first poll (worker's `Delay` does) still wakes the task that drives it later.
 
 use crate::promise;
+use crate::respond::IntoJs;
 use js_sys::Promise;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -106,7 +107,7 @@ fn resume(id: u32, outcome: Result<JsValue, JsValue>) -> JsValue {
     let Some(parked) = PARKED.with(|p| p.borrow_mut().remove(&id)) else {
         // Swept: the wait outlived any sensible bound.
         return crate::respond::error(503, "edge_timeout", "the edge gave up waiting")
-            .map_or(JsValue::UNDEFINED, crate::respond::IntoJs::into_js);
+            .map_or(JsValue::UNDEFINED, IntoJs::into_js);
     };
     *parked.slot.borrow_mut() = Some(outcome);
     step(parked.job, parked.relay)

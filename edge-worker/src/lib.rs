@@ -26,6 +26,7 @@ mod webcrypto;
 pub use durable_objects::TenantSessions;
 
 use incoming::Incoming;
+use respond::IntoJs;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{event, Context, Env};
@@ -41,7 +42,7 @@ fn start() {
 /// to `worker` types on every request and always goes through a promise, which together cost more
 /// than the rest of a cache hit. Here the request stays the runtime's (see `incoming`) and the
 /// handler runs eagerly (see `eager`): a request that needs no I/O of its own answers the
-/// upstream's fetch promise, or its refusal, without a promise of ours.
+/// upstream's fetch promise, or its refusal, without waiting on anything of its own.
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     eager::run(handle(Incoming::new(req), env, Context::new(ctx)))
@@ -54,8 +55,7 @@ async fn handle(req: Incoming, env: Env, ctx: Context) -> JsValue {
         Err(e) => {
             worker::console_error!("edge.internal_error error={}", worker::Error::from(e));
             respond::error(500, "internal_error", "the edge failed to answer")
-                .map(|r| web_sys::Response::from(r).into())
-                .unwrap_or(JsValue::UNDEFINED)
+                .map_or(JsValue::UNDEFINED, IntoJs::into_js)
         }
     }
 }
@@ -63,20 +63,19 @@ async fn handle(req: Incoming, env: Env, ctx: Context) -> JsValue {
 async fn route(req: Incoming, env: Env, ctx: Context) -> Result<JsValue, JsValue> {
     #[cfg(feature = "conformance")]
     if req.path().starts_with("/__conformance/") {
-        return Ok(web_sys::Response::from(conformance::handle(req.into_worker()).await?).into());
+        return Ok(conformance::handle(req.into_worker()).await?.into_js());
     }
-    let now = now_unix();
     let config = match config::for_isolate(&env) {
         Ok(c) => c,
         Err(reason) => {
             worker::console_error!("edge.config_invalid reason={reason}");
             let refusal = respond::error(503, "edge_misconfigured", "the edge is misconfigured")?;
-            return Ok(web_sys::Response::from(refusal).into());
+            return Ok(refusal.into_js());
         }
     };
     if req.path().starts_with(admin::PREFIX) {
-        let answer = admin::handle(req.into_worker(), &env, &config, now).await?;
-        return Ok(web_sys::Response::from(answer).into());
+        let answer = admin::handle(req.into_worker(), &env, &config, now_unix()).await?;
+        return Ok(answer.into_js());
     }
     gate::handle(req, &env, &ctx, &config).await
 }
