@@ -9,6 +9,7 @@
 //! side of that contract.
 
 use crate::claims::VerifiedClaims;
+use crate::reject::Rejection;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -37,24 +38,57 @@ pub fn is_reserved(header_name: &str) -> bool {
 }
 
 /// The identity headers for a verified token (absent claims give no header).
-pub fn headers_for(claims: &VerifiedClaims) -> Vec<(&'static str, String)> {
+///
+/// Every value is printable ASCII, so that it reaches the upstream byte for byte: `sub`, `iss`,
+/// `tid` and `sid` are refused (`claims_invalid`) when they hold anything else, and the scope and
+/// role arrays are JSON with every non-ASCII character escaped.
+pub fn headers_for(claims: &VerifiedClaims) -> Result<Vec<(&'static str, String)>, Rejection> {
     let mut out = vec![
-        (SUBJECT, claims.subject().to_owned()),
-        (ISSUER, claims.issuer().to_owned()),
+        (SUBJECT, header_safe(claims.subject())?),
+        (ISSUER, header_safe(claims.issuer())?),
     ];
     if let Some(t) = claims.tenant() {
-        out.push((TENANT, t.to_owned()));
+        out.push((TENANT, header_safe(t)?));
     }
     if let Some(s) = claims.session() {
-        out.push((SESSION, s.to_owned()));
+        out.push((SESSION, header_safe(s)?));
     }
     let scopes = claims.scopes();
     if !scopes.is_empty() {
-        out.push((SCOPES, serde_json::to_string(&scopes).unwrap_or_default()));
+        out.push((SCOPES, ascii_json(&scopes)));
     }
     let roles = claims.roles();
     if !roles.is_empty() {
-        out.push((ROLES, serde_json::to_string(&roles).unwrap_or_default()));
+        out.push((ROLES, ascii_json(&roles)));
+    }
+    Ok(out)
+}
+
+fn header_safe(value: &str) -> Result<String, Rejection> {
+    if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Ok(value.to_owned())
+    } else {
+        Err(Rejection::ClaimsInvalid(
+            "sub, iss, tid or sid holds a character a header cannot carry",
+        ))
+    }
+}
+
+/// A JSON array of strings in printable ASCII: serde_json already escapes control characters, and
+/// anything past ASCII becomes `\uXXXX` (a UTF-16 pair beyond the BMP), which any JSON parser reads
+/// back as the same string.
+fn ascii_json(items: &[&str]) -> String {
+    let json = serde_json::to_string(items).unwrap_or_default();
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
     }
     out
 }
@@ -174,6 +208,60 @@ mod tests {
             sign_forwarded(SECRET, identity, "GET", "/api/x?y=1", ts),
         ));
         all
+    }
+
+    fn claims(json: serde_json::Value) -> VerifiedClaims {
+        let policy: crate::IssuerPolicy = serde_json::from_value(serde_json::json!({
+            "issuer": "https://id", "jwks_uri": "https://id/jwks", "audiences": ["api"],
+        }))
+        .unwrap();
+        let mut all = serde_json::json!({ "iss": "https://id", "aud": "api", "exp": 2_000 });
+        all.as_object_mut()
+            .unwrap()
+            .extend(json.as_object().unwrap().clone());
+        crate::claims::validate(all.as_object().unwrap().clone(), &policy, 1_000).unwrap()
+    }
+
+    #[test]
+    fn identity_headers_carry_the_claims_in_printable_ascii() {
+        let headers = headers_for(&claims(serde_json::json!({
+            "sub": "u1", "tid": "t1", "sid": "s1",
+            "scope": "read write", "roles": ["admin", "café", "🔑", "line\nbreak"],
+        })))
+        .unwrap();
+        let value = |name| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(value(SUBJECT), Some("u1"));
+        assert_eq!(value(TENANT), Some("t1"));
+        assert_eq!(value(SESSION), Some("s1"));
+        assert_eq!(value(SCOPES), Some(r#"["read","write"]"#));
+        let roles = value(ROLES).unwrap();
+        assert!(roles.bytes().all(|b| (0x20..0x7f).contains(&b)), "{roles}");
+        let parsed: Vec<String> = serde_json::from_str(roles).unwrap();
+        assert_eq!(
+            parsed,
+            ["admin", "café", "🔑", "line\nbreak"],
+            "read back unchanged"
+        );
+    }
+
+    #[test]
+    fn a_claim_no_header_can_carry_is_refused_not_forwarded() {
+        for sub in ["u1\nx-auth-roles: admin", "u1\r", "nul\u{0}", "josé"] {
+            assert_eq!(
+                headers_for(&claims(serde_json::json!({ "sub": sub }))).map(|_| ()),
+                Err(Rejection::ClaimsInvalid(
+                    "sub, iss, tid or sid holds a character a header cannot carry"
+                )),
+                "{sub:?}"
+            );
+        }
+        let sid = serde_json::json!({ "sub": "u1", "sid": "s\n1" });
+        assert!(headers_for(&claims(sid)).is_err());
     }
 
     #[test]

@@ -6,21 +6,22 @@
 //! itself is not forwarded: the upstream gets the verified identity instead, and no copy of the token
 //! lands in its logs.
 //!
-//! This is the hot path, so it works on the runtime's own objects: the client's headers are copied
-//! by the runtime in one call and only the few to drop are touched from here, the upstream's response
-//! goes back as it came unless CORS headers must be added, and redirects are handed to the client,
-//! not followed, as a proxy must.
+//! This is the hot path. What is dropped and what is set is decided here; applying it to the
+//! runtime's objects is one call into `js/forward.js`, because doing it from Rust costs a crossing
+//! and a string copy per header touched. The client's headers are copied by the runtime, the
+//! upstream's response goes back as it came unless CORS headers must be added, and redirects are
+//! handed to the client, not followed, as a proxy must.
 
 use crate::config::EdgeConfig;
 use crate::incoming::Incoming;
 use crate::respond::{self, IntoJs as _};
+use auth_core::identity;
 use auth_core::policy::Cors;
-use auth_core::{identity, VerifiedClaims};
 use js_sys::Promise;
-use wasm_bindgen::prelude::Closure;
+use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, RequestInit, RequestRedirect, Response, ResponseInit, WorkerGlobalScope};
+use web_sys::{Headers, Response, ResponseInit};
 
 /// Hop-by-hop and per-connection headers that must not be relayed (RFC 9110 §7.6.1).
 const NOT_FORWARDED: [&str; 10] = [
@@ -41,10 +42,10 @@ const NOT_FORWARDED: [&str; 10] = [
 pub async fn send(
     req: &Incoming,
     config: &EdgeConfig,
-    claims: Option<&VerifiedClaims>,
+    identity: &[(&str, String)],
     cors: Option<(&Cors, String)>,
 ) -> Result<JsValue, JsValue> {
-    let response = upstream_fetch(req, config, claims)?;
+    let response = upstream_fetch(req, config, identity)?;
     match cors {
         None => Ok(response.into()),
         Some((cors, origin)) => {
@@ -60,38 +61,78 @@ pub async fn send(
 fn upstream_fetch(
     req: &Incoming,
     config: &EdgeConfig,
-    claims: Option<&VerifiedClaims>,
+    identity: &[(&str, String)],
 ) -> Result<Promise, JsValue> {
-    let headers = forwarded_headers(req)?;
-    let identity = claims.map(identity::headers_for).unwrap_or_default();
-    for (name, value) in &identity {
-        headers.set(name, value)?;
+    let mut set = HeaderLines::default();
+    if let Some(host) = req.host() {
+        set.push("x-forwarded-host", host)?;
+    }
+    set.push("x-forwarded-proto", req.scheme())?;
+    for (name, value) in identity {
+        set.push(name, value)?;
     }
     if let Some(secret) = &config.upstream_secret {
-        let now = crate::now_unix();
-        headers.set(identity::TIMESTAMP, &now.to_string())?;
-        headers.set(
+        let now = req.now();
+        set.push(identity::TIMESTAMP, &now.to_string())?;
+        set.push(
             identity::SIGNATURE,
-            &identity::sign_forwarded(secret, &identity, req.method(), req.path_and_query(), now),
+            &identity::sign_forwarded(secret, identity, req.method(), req.path_and_query(), now),
         )?;
     }
-    let init = RequestInit::new();
-    init.set_method(req.method());
-    init.set_headers(&headers);
-    init.set_redirect(RequestRedirect::Manual);
-    if let Some(body) = req.raw.body() {
-        init.set_body(&body);
+    let url = format!("{}{}", config.upstream, req.path_and_query());
+    FORWARDER.with(|f| f.forward(&req.raw, &url, &set.0))
+}
+
+/// Headers to set, as `makeForwarder` takes them: names and values alternating, one per line.
+#[derive(Default)]
+struct HeaderLines(String);
+
+impl HeaderLines {
+    /// Refuses a value with a line break or NUL: no header may hold one, and here it would shift
+    /// every pair after it.
+    fn push(&mut self, name: &str, value: &str) -> Result<(), JsValue> {
+        if value.bytes().any(|b| matches!(b, b'\n' | b'\r' | 0)) {
+            return Err(JsValue::from_str(
+                "a forwarded header value holds a line break",
+            ));
+        }
+        if !self.0.is_empty() {
+            self.0.push('\n');
+        }
+        self.0.push_str(name);
+        self.0.push('\n');
+        self.0.push_str(value);
+        Ok(())
     }
-    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetched = global.fetch_with_str_and_init(
-        &format!("{}{}", config.upstream, req.path_and_query()),
-        &init,
-    );
-    Ok(UPSTREAM_FAILED
-        .with(|on_failure| crate::promise::recover(&fetched, on_failure.as_ref().unchecked_ref())))
+}
+
+#[wasm_bindgen(module = "/js/forward.js")]
+extern "C" {
+    type Forwarder;
+    #[wasm_bindgen(js_name = makeForwarder)]
+    fn make_forwarder(
+        not_forwarded: &js_sys::Array,
+        reserved_prefix: &str,
+        on_failure: &js_sys::Function,
+    ) -> Forwarder;
+    #[wasm_bindgen(method, catch)]
+    fn forward(
+        this: &Forwarder,
+        request: &web_sys::Request,
+        url: &str,
+        set: &str,
+    ) -> Result<Promise, JsValue>;
 }
 
 thread_local! {
+    /// Made once per isolate, with what Rust decides is never relayed.
+    static FORWARDER: Forwarder = {
+        let names: js_sys::Array = NOT_FORWARDED.iter().map(|n| JsValue::from_str(n)).collect();
+        UPSTREAM_FAILED.with(|on_failure| {
+            make_forwarder(&names, identity::IDENTITY_HEADER_PREFIX, on_failure.as_ref().unchecked_ref())
+        })
+    };
+
     /// Turns a failed upstream fetch into our 502. Made once per isolate: a closure per request
     /// would cost a JS function and its bookkeeping every time.
     static UPSTREAM_FAILED: Closure<dyn FnMut(JsValue) -> JsValue> = Closure::new(|e: JsValue| {
@@ -103,23 +144,6 @@ thread_local! {
         );
         answer.map_or(JsValue::UNDEFINED, |r| r.into_js())
     });
-}
-
-/// The client's headers, less the hop-by-hop ones, its credentials and any `x-auth-*` it sent, plus
-/// `x-forwarded-host` and `-proto`.
-fn forwarded_headers(req: &Incoming) -> Result<Headers, JsValue> {
-    let headers = Headers::new_with_headers(&req.headers)?;
-    let names = js_sys::Array::from(&headers.keys());
-    for name in names.iter().filter_map(|n| n.as_string()) {
-        if identity::is_reserved(&name) || NOT_FORWARDED.contains(&name.as_str()) {
-            headers.delete(&name)?;
-        }
-    }
-    if let Some(host) = req.host() {
-        headers.set("x-forwarded-host", host)?;
-    }
-    headers.set("x-forwarded-proto", req.scheme())?;
-    Ok(headers)
 }
 
 /// The upstream's response with the route's CORS headers added (a fetched response's headers are

@@ -13,7 +13,7 @@ use crate::{forward, jwks, respond, token_cache, webcrypto};
 use auth_core::policy::{Access, Cors, Denial, RequestFacts, Revocation, RouteDecision};
 use auth_core::sessions::{revocation_check, RevocationCheck};
 use auth_core::verify::{select_issuer, select_key};
-use auth_core::{Rejection, UnverifiedToken, VerifiedClaims};
+use auth_core::{identity, Rejection, UnverifiedToken, VerifiedClaims};
 use js_sys::{Array, Promise};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -26,10 +26,9 @@ pub async fn handle(
     config: &EdgeConfig,
 ) -> std::result::Result<JsValue, JsValue> {
     let host = req.host().unwrap_or_default();
-    let origin = req.header("origin");
+    let origin = req.origin();
     if req.method() == "OPTIONS" {
-        if let (Some(origin), Some(asked)) = (&origin, req.header("access-control-request-method"))
-        {
+        if let (Some(origin), Some(asked)) = (origin, req.header("access-control-request-method")) {
             return Ok(preflight(&req, config, host, origin, &asked)?.into_js());
         }
     }
@@ -49,11 +48,9 @@ pub async fn handle(
             .into_js())
         }
     };
-    let cors = origin
-        .as_deref()
-        .and_then(|o| allowed_cors(route.route.cors.as_ref(), o));
+    let cors = origin.and_then(|o| allowed_cors(route.route.cors.as_ref(), o));
     if route.route.access == Access::Public {
-        return forward::send(&req, config, None, cors).await;
+        return forward::send(&req, config, &[], cors).await;
     }
     let (claims, prefetched) = match authenticate(&req, env, ctx, config).await {
         Ok(c) => c,
@@ -74,8 +71,28 @@ pub async fn handle(
         );
         return Ok(respond::denial(&denial, cors)?.into_js());
     }
-    match check_revocation(env, config, &claims, route.route.revocation, prefetched).await {
-        Ok(None) => forward::send(&req, config, Some(&claims), cors).await,
+    let identity = match identity::headers_for(&claims) {
+        Ok(headers) => headers,
+        Err(r) => {
+            worker::console_log!(
+                "edge.refused policy.route={} reason={}",
+                route.route.name,
+                r.code()
+            );
+            return Ok(respond::rejection(&r, cors)?.into_js());
+        }
+    };
+    match check_revocation(
+        env,
+        config,
+        &claims,
+        route.route.revocation,
+        prefetched,
+        req.now(),
+    )
+    .await
+    {
+        Ok(None) => forward::send(&req, config, &identity, cors).await,
         Ok(Some(r)) => Ok(respond::rejection(&r, cors)?.into_js()),
         Err(e) => {
             worker::console_error!(
@@ -153,15 +170,14 @@ async fn authenticate(
     ctx: &Context,
     config: &EdgeConfig,
 ) -> std::result::Result<(Rc<VerifiedClaims>, Option<revocation::Prefetched>), Rejection> {
-    let header = req.header("authorization").ok_or(Rejection::Missing)?;
-    let raw = bearer(&header)?;
+    let raw = bearer(req.authorization().ok_or(Rejection::Missing)?)?;
     if raw.len() > config.max_token_bytes {
         return Err(Rejection::TooLarge);
     }
     let cache_key = (config.token_cache_entries > 0).then(|| token_cache::key_of(raw));
     if let Some(key) = &cache_key {
         // A hit skips parsing and the signature check; the verifying key must still be current.
-        if let Some((claims, kid)) = token_cache::get(key, crate::now_unix()) {
+        if let Some((claims, kid)) = token_cache::get(key, req.now()) {
             if let Some(policy) = config.expectations.issuer(claims.issuer()) {
                 if jwks::current(policy, env, ctx).await?.find(&kid).is_some() {
                     return Ok((claims, None));
@@ -181,13 +197,13 @@ async fn authenticate(
     let job = token.signature_job(policy, key)?;
     let prefetch = token
         .session_hint()
-        .and_then(|s| revocation::prefetch(env, &s, config.revocation_cache_secs));
+        .and_then(|s| revocation::prefetch(env, &s, config.revocation_cache_secs, req.now()));
     let (valid, prefetched) = check_signature(&job, prefetch).await.map_err(|e| {
         worker::console_error!("webcrypto.failed error={}", worker::Error::from(e));
         Rejection::SignatureInvalid
     })?;
     let proof = job.conclude(valid)?;
-    let claims = Rc::new(token.finish(proof, policy, crate::now_unix())?);
+    let claims = Rc::new(token.finish(proof, policy, req.now())?);
     if let Some(key) = cache_key {
         token_cache::put(key, claims.clone(), &kid, config.token_cache_entries);
     }
@@ -233,6 +249,7 @@ async fn check_revocation(
     claims: &VerifiedClaims,
     mode: Revocation,
     prefetched: Option<revocation::Prefetched>,
+    now: i64,
 ) -> Result<Option<Rejection>> {
     let (session, ask_ledger) = match revocation_check(mode, claims) {
         Err(r) => return Ok(Some(r)),
@@ -240,7 +257,9 @@ async fn check_revocation(
         Ok(RevocationCheck::DenyList(s)) => (s, false),
         Ok(RevocationCheck::DenyListAndLedger(s)) => (s, true),
     };
-    if revocation::denied_in_kv(env, &session, config.revocation_cache_secs, prefetched).await? {
+    if revocation::denied_in_kv(env, &session, config.revocation_cache_secs, prefetched, now)
+        .await?
+    {
         return Ok(Some(Rejection::Revoked));
     }
     if ask_ledger && revocation::revoked_in_object(env, &session).await? {

@@ -1,39 +1,54 @@
 //! The incoming request, read where the runtime holds it.
 //!
 //! Every call across the wasm boundary copies strings, and the hot path needs only the method, the URL
-//! and a handful of headers, so the request stays a `web_sys::Request` and is read on demand
-//! (`worker::Request` would eagerly read `cf`, and `Url` would parse a URL the runtime has already
-//! parsed and serialized).
+//! and three headers, so the request stays a `web_sys::Request` and those are read in one call
+//! (`js/incoming.js`). `worker::Request` would eagerly read `cf`, and `Url` would parse a URL the
+//! runtime has already parsed and serialized.
 
-use web_sys::{Headers, Request};
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::Request;
+
+#[wasm_bindgen(module = "/js/incoming.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = readRequest)]
+    fn read_request(request: &Request) -> String;
+}
 
 pub struct Incoming {
     pub raw: Request,
-    pub headers: Headers,
     method: String,
-    /// Read once: routing and forwarding both need it.
-    host: Option<String>,
     url: String,
     /// Where the path starts in `url` (after `scheme://authority`).
     path_at: usize,
     /// Where the query's `?` is in `url`, if there is one.
     query_at: Option<usize>,
+    host: Option<String>,
+    origin: Option<String>,
+    authorization: Option<String>,
+    /// When the request arrived, in Unix seconds: the time its token is judged at.
+    now: i64,
 }
 
 impl Incoming {
     pub fn new(raw: Request) -> Incoming {
-        let url = raw.url();
-        let (path_at, query_at) = split_url(&url);
-        let headers = raw.headers();
+        let read = Read::parse(&read_request(&raw));
+        let (path_at, query_at) = split_url(&read.url);
         Incoming {
-            host: headers.get("host").ok().flatten(),
-            headers,
-            method: raw.method(),
             raw,
-            url,
+            method: read.method,
+            url: read.url,
             path_at,
             query_at,
+            host: read.host,
+            origin: read.origin,
+            authorization: read.authorization,
+            now: crate::now_unix(),
         }
+    }
+
+    /// When the request arrived, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.now
     }
 
     pub fn method(&self) -> &str {
@@ -45,9 +60,20 @@ impl Incoming {
         self.host.as_deref()
     }
 
-    /// A header's value; `None` when absent.
+    /// The `Origin` header.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.as_deref()
+    }
+
+    /// The `Authorization` header.
+    pub fn authorization(&self) -> Option<&str> {
+        self.authorization.as_deref()
+    }
+
+    /// Any other header's value; `None` when absent. Off the hot path: each call crosses into the
+    /// runtime.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).ok().flatten()
+        self.raw.headers().get(name).ok().flatten()
     }
 
     /// The path, still percent-encoded, as the runtime serialized it.
@@ -62,7 +88,10 @@ impl Incoming {
 
     /// `http` or `https`.
     pub fn scheme(&self) -> &str {
-        self.url.split_once("://").map_or("https", |(s, _)| s)
+        match self.url.find(':') {
+            Some(i) if self.url[i..].starts_with("://") => &self.url[..i],
+            _ => "https",
+        }
     }
 
     /// The request converted for the cold paths written against `worker::Request`.
@@ -81,6 +110,31 @@ impl std::fmt::Debug for Incoming {
     }
 }
 
+/// What `readRequest` answers: see `js/incoming.js` for the format.
+#[derive(Debug, Default, PartialEq)]
+struct Read {
+    method: String,
+    url: String,
+    host: Option<String>,
+    origin: Option<String>,
+    authorization: Option<String>,
+}
+
+impl Read {
+    fn parse(text: &str) -> Read {
+        let mut lines = text.split('\n');
+        let mut next = || lines.next().unwrap_or_default();
+        let header = |line: &str| line.strip_prefix(':').map(str::to_owned);
+        Read {
+            method: next().to_owned(),
+            url: next().to_owned(),
+            host: header(next()),
+            origin: header(next()),
+            authorization: header(next()),
+        }
+    }
+}
+
 /// Where the path and the query start in a WHATWG-serialized absolute URL. Serialization puts the
 /// path right after the authority and never leaves it empty for http(s), and a `?` or `#` inside the
 /// path is always percent-encoded, so the first `/` after `://` starts the path and the first `?`
@@ -96,7 +150,26 @@ fn split_url(url: &str) -> (usize, Option<usize>) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_url;
+    use super::{split_url, Read};
+
+    #[test]
+    fn what_the_runtime_read_is_split_into_fields() {
+        let read = Read::parse("GET\nhttps://a.example/x?y\n:a.example\n\n:Bearer t.t.t");
+        assert_eq!(
+            read,
+            Read {
+                method: "GET".into(),
+                url: "https://a.example/x?y".into(),
+                host: Some("a.example".into()),
+                origin: None,
+                authorization: Some("Bearer t.t.t".into()),
+            }
+        );
+        let empty_values = Read::parse("POST\nhttps://b/\n:\n:\n");
+        assert_eq!(empty_values.host.as_deref(), Some(""), "present but empty");
+        assert_eq!(empty_values.origin.as_deref(), Some(""));
+        assert_eq!(empty_values.authorization, None);
+    }
 
     fn parts(url: &str) -> (&str, &str) {
         let (p, q) = split_url(url);

@@ -30,10 +30,11 @@ thread_local! {
 fn with_entry<T>(policy: &IssuerPolicy, f: impl FnOnce(&mut IssuerKeys) -> T) -> T {
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        let entry = c
-            .entry(policy.issuer.clone())
-            .or_insert_with(|| IssuerKeys::new(policy.jwks_cache));
-        f(entry)
+        if let Some(entry) = c.get_mut(&policy.issuer) {
+            return f(entry);
+        }
+        f(c.entry(policy.issuer.clone())
+            .or_insert_with(|| IssuerKeys::new(policy.jwks_cache)))
     })
 }
 

@@ -22,11 +22,13 @@ const MEMO_CAPACITY: usize = 4096;
 
 thread_local! {
     static MEMO: RefCell<Option<DenyListMemo>> = const { RefCell::new(None) };
+    static KV: RefCell<Option<KvNamespace>> = const { RefCell::new(None) };
 }
 
 #[wasm_bindgen]
 extern "C" {
     /// The KV binding itself: one call per lookup, no wrapper objects built per request.
+    #[derive(Clone)]
     type KvNamespace;
     #[wasm_bindgen(method, catch, js_name = get)]
     fn get_text(this: &KvNamespace, key: &str) -> std::result::Result<js_sys::Promise, JsValue>;
@@ -51,8 +53,8 @@ pub async fn denied_in_kv(
     session: &SessionKey<'_>,
     memo_secs: i64,
     prefetched: Option<Prefetched>,
+    now: i64,
 ) -> Result<bool> {
-    let now = crate::now_unix();
     if let Some(denied) = with_memo(memo_secs, |m| m.answer(session, now)) {
         return Ok(denied);
     }
@@ -96,8 +98,7 @@ impl Prefetch {
 }
 
 /// Starts the deny-entry read for `session`, unless this isolate's memo already answers for it.
-pub fn prefetch(env: &Env, session: &SessionKey<'_>, memo_secs: i64) -> Option<Prefetch> {
-    let now = crate::now_unix();
+pub fn prefetch(env: &Env, session: &SessionKey<'_>, memo_secs: i64, now: i64) -> Option<Prefetch> {
     if with_memo(memo_secs, |m| m.answer(session, now)).is_some() {
         return None;
     }
@@ -114,14 +115,20 @@ thread_local! {
         Closure::new(|_: JsValue| JsValue::UNDEFINED);
 }
 
+/// The KV binding, looked up once per isolate: bindings outlive the request that first reads them.
 fn binding(env: &Env) -> Result<KvNamespace> {
+    if let Some(kv) = KV.with(|k| k.borrow().clone()) {
+        return Ok(kv);
+    }
     let binding = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(KV_BINDING))?;
     if binding.is_undefined() {
         return Err(worker::Error::RustError(format!(
             "{KV_BINDING} is not bound"
         )));
     }
-    Ok(binding.unchecked_into())
+    let kv: KvNamespace = binding.unchecked_into();
+    KV.with(|k| *k.borrow_mut() = Some(kv.clone()));
+    Ok(kv)
 }
 
 /// Whether the tenant's Durable Object has the session revoked.

@@ -181,3 +181,38 @@ async fn an_upstream_redirect_goes_back_to_the_client_unfollowed() {
         "/api/new-place"
     );
 }
+
+#[tokio::test]
+async fn a_post_reaches_the_upstream_with_its_body_and_its_own_headers() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let body = r#"{"item":"book","quantity":2}"#;
+    let response = stack
+        .http
+        .post(format!("{}/api/orders?draft=1", stack.edge))
+        .bearer_auth(&user.session.access_token)
+        .header("content-type", "application/json")
+        .header("x-request-id", "req-42")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .body(body)
+        .send()
+        .await
+        .expect("request to the edge");
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    let headers = &echoed["headers"];
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["query"], "draft=1");
+    assert_eq!(echoed["body_bytes"], body.len());
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(headers["x-request-id"], "req-42");
+    assert_eq!(headers["x-forwarded-proto"], "http");
+    assert!(headers["x-forwarded-host"].is_string(), "{headers}");
+    assert_eq!(headers["x-auth-subject"], user.id.as_str());
+    for dropped in ["authorization", "proxy-authorization"] {
+        assert!(
+            headers.get(dropped).is_none(),
+            "{dropped} was relayed: {headers}"
+        );
+    }
+}

@@ -176,6 +176,7 @@ pub fn edge_fingerprint(root: &Path, variant: &str) -> Result<String> {
     for dir in [
         "auth-core/src",
         "durable-objects/src",
+        "edge-worker/js",
         "edge-worker/src",
         "policies",
     ] {

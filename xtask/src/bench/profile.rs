@@ -18,7 +18,7 @@ use tungstenite::{Message, WebSocket};
 /// The Workers profiled: ours with both caches off, ours as configured by default, the baseline.
 pub const WORKERS: [&str; 3] = ["edge-nocache", "edge", "jose"];
 /// Frames listed per table.
-const TOP: usize = 40;
+const TOP: usize = 60;
 /// Sampling interval, µs.
 const INTERVAL_US: u64 = 50;
 
