@@ -9,23 +9,42 @@ fn repo_file(path: &str) -> String {
         .unwrap_or_else(|e| panic!("reading {path}: {e} (build it: cargo xtask build-edge)"))
 }
 
+/// The names a module's last `export {…}` clause exports, and the module it re-exports them from
+/// (`export {…} from "./m.js"`), if any.
+fn exports_of(module: &str) -> (Vec<String>, Option<String>) {
+    let module = module.replace("export {", "export{");
+    let clause = module
+        .rsplit_once("export{")
+        .map(|(_, e)| e)
+        .expect("the module has an export clause");
+    let (names, rest) = clause.split_once('}').unwrap_or((clause, ""));
+    // `local as Exported` (minified) or plain `Exported`.
+    let exported = names
+        .split(',')
+        .filter_map(|e| e.rsplit(" as ").next())
+        .map(|e| e.trim().to_owned())
+        .collect();
+    let from = rest
+        .trim_start()
+        .strip_prefix("from")
+        .and_then(|r| r.trim_start().get(1..))
+        .and_then(|r| r.split(['"', '\'']).next())
+        .map(str::to_owned);
+    (exported, from)
+}
+
 #[test]
 fn the_bundle_exports_every_durable_object_class_that_wrangler_binds() {
     let config: toml::Value =
         toml::from_str(&repo_file("wrangler.toml")).expect("wrangler.toml parses");
     let main = config["main"].as_str().expect("main is set");
-    let bundle = repo_file(main).replace("export {", "export{");
-    let exports = bundle
-        .rsplit_once("export{")
-        .map(|(_, e)| e)
-        .expect("the bundle has an export clause");
-    let exports = exports.split('}').next().unwrap_or_default();
-    // `local as Exported` (minified) or plain `Exported`.
-    let exported: Vec<&str> = exports
-        .split(',')
-        .filter_map(|e| e.rsplit(" as ").next())
-        .map(str::trim)
-        .collect();
+    let (exported, from) = exports_of(&repo_file(main));
+    // A class re-exported by the entry module must be exported by the bundle it names, too.
+    let bundle_exports = from.map(|from| {
+        let dir = main.rsplit_once('/').map_or("", |(d, _)| d);
+        let path = format!("{dir}/{}", from.trim_start_matches("./"));
+        exports_of(&repo_file(&path)).0
+    });
     let bindings = config["durable_objects"]["bindings"]
         .as_array()
         .expect("durable object bindings");
@@ -33,9 +52,15 @@ fn the_bundle_exports_every_durable_object_class_that_wrangler_binds() {
     for binding in bindings {
         let class = binding["class_name"].as_str().expect("class_name");
         assert!(
-            exported.contains(&class),
-            "{class} is bound in wrangler.toml but the bundle exports only {exported:?}"
+            exported.iter().any(|e| e == class),
+            "{class} is bound in wrangler.toml but {main} exports only {exported:?}"
         );
+        if let Some(bundle) = &bundle_exports {
+            assert!(
+                bundle.iter().any(|e| e == class),
+                "{main} re-exports {class}, but the bundle exports only {bundle:?}"
+            );
+        }
     }
     let migrated: Vec<&str> = config["migrations"]
         .as_array()

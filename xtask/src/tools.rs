@@ -189,6 +189,7 @@ pub fn edge_fingerprint(root: &Path, variant: &str) -> Result<String> {
         "durable-objects/Cargo.toml",
         "edge-worker/Cargo.toml",
         "edge-worker/build.rs",
+        "edge-worker/entry.mjs",
         "rust-toolchain.toml",
     ] {
         files.push(root.join(file));
