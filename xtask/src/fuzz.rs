@@ -66,9 +66,21 @@ impl Options {
     }
 }
 
-/// Builds the targets, runs each for `seconds`, prints what each did, and fails on any crash.
+/// Lints the fuzz crate (outside the workspace: it builds only on nightly), builds the targets, runs
+/// each for `seconds`, prints what each did, and fails on any crash.
 pub fn run_targets(root: &Path, targets: &[&str], seconds: u64) -> Result<()> {
     let toolchain = tools::ensure_fuzz_tools(root)?;
+    step("fmt and clippy (fuzz crate; clippy on nightly)");
+    let manifest = root.join("fuzz/Cargo.toml");
+    run(Command::new("cargo")
+        .args(["fmt", "--check", "--manifest-path"])
+        .arg(&manifest))?;
+    run(Command::new("cargo")
+        .arg(format!("+{toolchain}"))
+        .args(["clippy", "--all-targets", "--manifest-path"])
+        .arg(&manifest)
+        .args(["--", "-D", "warnings"])
+        .env_remove("CARGO_TARGET_DIR"))?;
     step("building fuzz targets");
     run(cargo_fuzz(root, &toolchain).arg("build").args(BUILD_FLAGS))?;
     let mut reports = Vec::new();

@@ -50,6 +50,21 @@ pub fn ensure_fuzz_tools(root: &Path) -> Result<String> {
         .filter_map(|l| l.split_whitespace().next())
         .any(|name| name == toolchain || name.starts_with(&host_suffixed))
     {
+        if output(
+            Command::new("cargo")
+                .arg(format!("+{toolchain}"))
+                .args(["clippy", "--version"]),
+        )
+        .is_none()
+        {
+            run(Command::new("rustup").args([
+                "component",
+                "add",
+                "clippy",
+                "--toolchain",
+                &toolchain,
+            ]))?;
+        }
         println!("{toolchain}: ok");
     } else {
         run(Command::new("rustup").args([
@@ -58,6 +73,8 @@ pub fn ensure_fuzz_tools(root: &Path) -> Result<String> {
             &toolchain,
             "--profile",
             "minimal",
+            "--component",
+            "clippy",
         ]))?;
     }
     ensure_cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION, true)?;
