@@ -541,7 +541,8 @@ fn method(fresh_tokens: usize) -> String {
         "\
 - **One workerd process**, started directly from a capnp config (`bench/workerd.capnp.tmpl`), not
   behind `wrangler dev`, whose Node proxy caps throughput. It serves eight Workers on 127.0.0.1:
-  ours twice (`edge-worker/build`: the default configuration, and \"cache off\": both in-isolate
+  ours twice (`edge-worker/entry.mjs` and `edge-worker/build`, as wrangler.toml's `main` loads
+  them: the default configuration, and \"cache off\": both in-isolate
   caches off, `TOKEN_CACHE_ENTRIES` and `REVOCATION_CACHE_SECONDS` `\"0\"`, so that every request
   verifies its signature and reads KV, as the baseline does),
   the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
@@ -551,7 +552,7 @@ fn method(fresh_tokens: usize) -> String {
   EdDSA, `typ` `at+jwt`, audience, 30 s leeway), fetch the same JWKS over the network once and
   cache it, verify through WebCrypto, look up the same KV deny entry (`deny:{{tid}}:{{sid}}`, a
   miss; ours reads it while WebCrypto checks the signature, jose after), and forward the same
-  way (bench/workers/forward.js mirrors edge-worker/src/forward.rs)
+  way (bench/workers/forward.js does what edge-worker/js/forward.js does for ours)
   over the network to the same upstream Worker, which answers 200 with 3 bytes. The pass-through
   does only the forward; \"pass-through + KV lookup\" adds the KV get, the floor under any verifier
   that checks revocation. No `UPSTREAM_SIGNING_SECRET` is set, so ours forwards the identity
