@@ -1,7 +1,8 @@
 // Forwarding as the edge Worker does it (edge-worker/js/forward.js, driven by src/forward.rs), so
 // that the baseline and the pass-through pay for the same forward as ours: drop the client's
 // Authorization, hop-by-hop and x-auth-* headers, add x-forwarded-host/-proto and the verified
-// identity, fetch the upstream over the network. The identity is not signed: the benchmark sets no UPSTREAM_SIGNING_SECRET.
+// identity, fetch the upstream over the network. The identity is not signed: the benchmark sets no
+// UPSTREAM_SIGNING_SECRET.
 
 const NOT_FORWARDED = new Set([
   "authorization",
