@@ -5,7 +5,8 @@
 // construct for every request, behind Proxies that check on every call whether the wasm instance
 // must be rebuilt after a panic. The glue inside the bundle rebuilds it anyway, on the first call
 // after a trap (wasm-bindgen's reset-state function, scheduled by the `worker` crate's abort
-// handler), so the handler is called here from a plain object: no instance and no Proxy per request.
+// handler; `cargo xtask conformance` checks that a panic fails only its own request), so the handler
+// is called here from a plain object: no instance and no Proxy per request.
 import Entrypoint from "./build/index.js";
 
 const handleFetch = Entrypoint.prototype.fetch;

@@ -14,6 +14,8 @@
 //! - `POST /__conformance/jwks`: a JWKS document (object or text), or an array of them: the key-set
 //!   policy and WebCrypto import.
 //! - `GET /__conformance/health`.
+//! - `POST /__conformance/panic`: panics, so that the harness can check that the next request is
+//!   answered by a rebuilt wasm instance (the entry module's promise, `edge-worker/entry.mjs`).
 //!
 //! A verdict is `{stage, valid, detail}`: `stage` is how far the input got (`token_refused`,
 //! `jwk_refused`, `keyset_refused`, `import_failed`, `key_unknown`, `alg_mismatch`, `verify_error`,
@@ -36,6 +38,9 @@ pub async fn handle(mut req: Request) -> Result<Response> {
     let path = req.path();
     match (req.method(), path.as_str()) {
         (Method::Get, "/__conformance/health") => Response::ok("ok"),
+        (Method::Post, "/__conformance/panic") => {
+            panic!("a panic the conformance harness asked for")
+        }
         (Method::Post, "/__conformance/signature") => {
             let body: Value = req.json().await?;
             let mut out = Vec::new();
