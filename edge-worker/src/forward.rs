@@ -42,10 +42,10 @@ const NOT_FORWARDED: [&str; 10] = [
 pub async fn send(
     req: &Incoming,
     config: &EdgeConfig,
-    identity: &[(&str, String)],
+    identity_headers: &[(&str, String)],
     cors: Option<(&Cors, String)>,
 ) -> Result<JsValue, JsValue> {
-    let response = upstream_fetch(req, config, identity)?;
+    let response = upstream_fetch(req, config, identity_headers)?;
     match cors {
         None => Ok(response.into()),
         Some((cors, origin)) => {
@@ -61,14 +61,14 @@ pub async fn send(
 fn upstream_fetch(
     req: &Incoming,
     config: &EdgeConfig,
-    identity: &[(&str, String)],
+    identity_headers: &[(&str, String)],
 ) -> Result<Promise, JsValue> {
     let mut set = HeaderLines::default();
     if let Some(host) = req.host() {
         set.push("x-forwarded-host", host)?;
     }
     set.push("x-forwarded-proto", req.scheme())?;
-    for (name, value) in identity {
+    for (name, value) in identity_headers {
         set.push(name, value)?;
     }
     if let Some(secret) = &config.upstream_secret {
@@ -76,7 +76,13 @@ fn upstream_fetch(
         set.push(identity::TIMESTAMP, &now.to_string())?;
         set.push(
             identity::SIGNATURE,
-            &identity::sign_forwarded(secret, identity, req.method(), req.path_and_query(), now),
+            &identity::sign_forwarded(
+                secret,
+                identity_headers,
+                req.method(),
+                req.path_and_query(),
+                now,
+            ),
         )?;
     }
     let url = format!("{}{}", config.upstream, req.path_and_query());

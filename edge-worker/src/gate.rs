@@ -54,14 +54,7 @@ pub async fn handle(
     }
     let (claims, prefetched) = match authenticate(&req, env, ctx, config).await {
         Ok(c) => c,
-        Err(r) => {
-            worker::console_log!(
-                "edge.refused policy.route={} reason={}",
-                route.route.name,
-                r.code()
-            );
-            return Ok(respond::rejection(&r, cors)?.into_js());
-        }
+        Err(r) => return refused(route.route.name.as_str(), &r, cors),
     };
     if let Err(denial) = route.authorize(&claims) {
         worker::console_log!(
@@ -73,14 +66,7 @@ pub async fn handle(
     }
     let identity = match identity::headers_for(&claims) {
         Ok(headers) => headers,
-        Err(r) => {
-            worker::console_log!(
-                "edge.refused policy.route={} reason={}",
-                route.route.name,
-                r.code()
-            );
-            return Ok(respond::rejection(&r, cors)?.into_js());
-        }
+        Err(r) => return refused(route.route.name.as_str(), &r, cors),
     };
     match check_revocation(
         env,
@@ -107,6 +93,19 @@ pub async fn handle(
             .into_js())
         }
     }
+}
+
+/// A refused token, logged with its route and reason code (never the token).
+fn refused(
+    route: &str,
+    rejection: &Rejection,
+    cors: Option<(&Cors, String)>,
+) -> std::result::Result<JsValue, JsValue> {
+    worker::console_log!(
+        "edge.refused policy.route={route} reason={}",
+        rejection.code()
+    );
+    Ok(respond::rejection(rejection, cors)?.into_js())
 }
 
 /// The CORS rules of a route and the request's origin, when that origin is allowed.

@@ -16,15 +16,11 @@ extern "C" {
 
 pub struct Incoming {
     pub raw: Request,
-    method: String,
-    url: String,
-    /// Where the path starts in `url` (after `scheme://authority`).
+    read: Read,
+    /// Where the path starts in the URL (after `scheme://authority`).
     path_at: usize,
-    /// Where the query's `?` is in `url`, if there is one.
+    /// Where the query's `?` is in the URL, if there is one.
     query_at: Option<usize>,
-    host: Option<String>,
-    origin: Option<String>,
-    authorization: Option<String>,
     /// When the request arrived, in Unix seconds: the time its token is judged at.
     now: i64,
 }
@@ -35,13 +31,9 @@ impl Incoming {
         let (path_at, query_at) = split_url(&read.url);
         Incoming {
             raw,
-            method: read.method,
-            url: read.url,
+            read,
             path_at,
             query_at,
-            host: read.host,
-            origin: read.origin,
-            authorization: read.authorization,
             now: crate::now_unix(),
         }
     }
@@ -52,22 +44,22 @@ impl Incoming {
     }
 
     pub fn method(&self) -> &str {
-        &self.method
+        &self.read.method
     }
 
     /// The `Host` header.
     pub fn host(&self) -> Option<&str> {
-        self.host.as_deref()
+        self.read.host.as_deref()
     }
 
     /// The `Origin` header.
     pub fn origin(&self) -> Option<&str> {
-        self.origin.as_deref()
+        self.read.origin.as_deref()
     }
 
     /// The `Authorization` header.
     pub fn authorization(&self) -> Option<&str> {
-        self.authorization.as_deref()
+        self.read.authorization.as_deref()
     }
 
     /// Any other header's value; `None` when absent. Off the hot path: each call crosses into the
@@ -78,18 +70,19 @@ impl Incoming {
 
     /// The path, still percent-encoded, as the runtime serialized it.
     pub fn path(&self) -> &str {
-        &self.url[self.path_at..self.query_at.unwrap_or(self.url.len())]
+        &self.read.url[self.path_at..self.query_at.unwrap_or(self.read.url.len())]
     }
 
     /// Path and query (`/a/b?c=d`): what the upstream is asked for.
     pub fn path_and_query(&self) -> &str {
-        &self.url[self.path_at..]
+        &self.read.url[self.path_at..]
     }
 
     /// `http` or `https`.
     pub fn scheme(&self) -> &str {
-        match self.url.find(':') {
-            Some(i) if self.url[i..].starts_with("://") => &self.url[..i],
+        let url = &self.read.url;
+        match url.find(':') {
+            Some(i) if url[i..].starts_with("://") => &url[..i],
             _ => "https",
         }
     }
@@ -104,14 +97,16 @@ impl std::fmt::Debug for Incoming {
     // Only what routing sees: headers may hold credentials.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Incoming")
-            .field("method", &self.method)
+            .field("method", &self.read.method)
             .field("path", &self.path())
             .finish_non_exhaustive()
     }
 }
 
-/// What `readRequest` answers: see `js/incoming.js` for the format.
-#[derive(Debug, Default, PartialEq)]
+/// What `readRequest` answers: see `js/incoming.js` for the format. Debug only in tests: it holds
+/// the bearer token.
+#[derive(PartialEq)]
+#[cfg_attr(test, derive(Debug))]
 struct Read {
     method: String,
     url: String,
