@@ -14,7 +14,7 @@ use auth_core::policy::{Access, Cors, Denial, RequestFacts, Revocation, RouteDec
 use auth_core::sessions::{revocation_check, RevocationCheck};
 use auth_core::verify::{select_issuer, select_key};
 use auth_core::{identity, Rejection, UnverifiedToken, VerifiedClaims};
-use js_sys::{Array, Promise};
+use js_sys::Array;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Context, Env, Result};
@@ -214,12 +214,12 @@ async fn check_signature(
     job: &auth_core::SignatureJob<'_, '_>,
     prefetch: Option<revocation::Prefetch>,
 ) -> std::result::Result<(bool, Option<revocation::Prefetched>), JsValue> {
-    let verdict = webcrypto::start_check(job).await?;
+    let started = webcrypto::start_check(job, prefetch.as_ref().map(|p| &p.promise)).await?;
+    let settled = eager::settled(started).await?;
     let Some(prefetch) = prefetch else {
-        return Ok((eager::settled(verdict).await?.as_bool() == Some(true), None));
+        return Ok((settled.as_bool() == Some(true), None));
     };
-    let both = eager::settled(Promise::all(&Array::of2(&verdict, &prefetch.promise))).await?;
-    let both: Array = both.unchecked_into();
+    let both: Array = settled.unchecked_into();
     Ok((
         both.get(0).as_bool() == Some(true),
         Some(prefetch.answered(&both.get(1))),

@@ -8,8 +8,6 @@ use wasm_bindgen::{JsCast, JsValue};
 extern "C" {
     #[wasm_bindgen(extends = Promise)]
     type Chainable;
-    #[wasm_bindgen(method, js_name = catch)]
-    fn catch_with(this: &Chainable, handler: &Function) -> Promise;
     #[wasm_bindgen(method, js_name = then)]
     fn then_with(this: &Chainable, fulfilled: &Function, rejected: &Function) -> Promise;
 
@@ -19,14 +17,9 @@ extern "C" {
     fn bind_with(this: &Bindable, this_arg: &JsValue, first: u32) -> Function;
 }
 
-/// `promise.catch(handler)`, where what the handler returns becomes the promise's value (js-sys's
-/// `catch` takes a handler returning nothing). Pass a handler made once per isolate: a closure made
-/// per request costs a JS function and its bookkeeping every time.
-pub fn recover(promise: &Promise, handler: &Function) -> Promise {
-    promise.unchecked_ref::<Chainable>().catch_with(handler)
-}
-
-/// `promise.then(fulfilled, rejected)`, the handlers' results becoming the new promise's value.
+/// `promise.then(fulfilled, rejected)`, the handlers' results becoming the new promise's value
+/// (js-sys's `then2` takes handlers returning nothing). Pass handlers made once per isolate: a
+/// closure made per request costs a JS function and its bookkeeping every time.
 pub fn then(promise: &Promise, fulfilled: &Function, rejected: &Function) -> Promise {
     promise
         .unchecked_ref::<Chainable>()

@@ -11,7 +11,7 @@ use auth_core::notice::RevocationNotice;
 use auth_core::sessions::{DenyListMemo, SessionKey};
 use durable_objects::{RevokeRequest, SessionStatus};
 use std::cell::RefCell;
-use wasm_bindgen::prelude::{wasm_bindgen, Closure};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{Env, Headers, Method, Request, RequestInit, Result};
 
@@ -32,7 +32,16 @@ extern "C" {
     type KvNamespace;
     #[wasm_bindgen(method, catch, js_name = get)]
     fn get_text(this: &KvNamespace, key: &str) -> std::result::Result<js_sys::Promise, JsValue>;
+}
 
+#[wasm_bindgen(module = "/js/kv.js")]
+extern "C" {
+    /// `kv.get(key)`, resolving to `undefined` where the read fails (see `js/kv.js`).
+    #[wasm_bindgen(js_name = readOrUndefined, catch)]
+    fn read_or_undefined(
+        kv: &KvNamespace,
+        key: &str,
+    ) -> std::result::Result<js_sys::Promise, JsValue>;
 }
 
 fn with_memo<T>(ttl_secs: i64, f: impl FnOnce(&mut DenyListMemo) -> T) -> T {
@@ -103,16 +112,9 @@ pub fn prefetch(env: &Env, session: &SessionKey<'_>, memo_secs: i64, now: i64) -
         return None;
     }
     let kv_key = kv_key(session);
-    let read = binding(env).ok()?.get_text(&kv_key).ok()?;
-    let promise =
-        KV_READ_FAILED.with(|f| crate::promise::recover(&read, f.as_ref().unchecked_ref()));
+    // A failed read resolves to `undefined` instead of failing what it is awaited with.
+    let promise = read_or_undefined(&binding(env).ok()?, &kv_key).ok()?;
     Some(Prefetch { kv_key, promise })
-}
-
-thread_local! {
-    /// A failed prefetch resolves to `undefined` instead of failing what it is awaited with.
-    static KV_READ_FAILED: Closure<dyn FnMut(JsValue) -> JsValue> =
-        Closure::new(|_: JsValue| JsValue::UNDEFINED);
 }
 
 /// The KV binding, looked up once per isolate: bindings outlive the request that first reads them.

@@ -143,40 +143,76 @@ impl Scenario {
 
 /// Every scenario of a round, in the order of the first round.
 fn scenarios() -> Vec<Scenario> {
+    blocks().concat()
+}
+
+/// The scenarios in the groups that run back to back in every round. Ours (cache off) and jose,
+/// whose ratio is the verification target, are neighbours in their group: whatever the machine is
+/// doing in that minute, both meet it (see [`round_order`]).
+fn blocks() -> Vec<Vec<Scenario>> {
     let mut all = Vec::new();
     for connections in CONNECTIONS {
         for alg in Alg::ALL {
-            for (worker, tokens) in [
-                (Worker::EdgeNoCache, Tokens::Fresh),
-                (Worker::Edge, Tokens::Same),
-                (Worker::Jose, Tokens::Fresh),
-            ] {
-                all.push(Scenario {
+            all.push(
+                [
+                    (Worker::EdgeNoCache, Tokens::Fresh),
+                    (Worker::Jose, Tokens::Fresh),
+                    (Worker::Edge, Tokens::Same),
+                ]
+                .map(|(worker, tokens)| Scenario {
                     worker,
                     alg,
                     tokens,
                     connections,
-                });
-            }
+                })
+                .to_vec(),
+            );
         }
         // The floors. They ignore the token; it is sent so that requests are the same size.
-        for worker in [Worker::Passthrough, Worker::PassthroughKv] {
-            all.push(Scenario {
-                worker,
-                alg: Alg::Es256,
-                tokens: Tokens::Same,
-                connections,
-            });
-        }
+        all.push(
+            [Worker::Passthrough, Worker::PassthroughKv]
+                .map(|worker| Scenario {
+                    worker,
+                    alg: Alg::Es256,
+                    tokens: Tokens::Same,
+                    connections,
+                })
+                .to_vec(),
+        );
     }
     // The overhead figure: the whole pipeline with a verification on every request.
-    all.push(Scenario {
+    all.push(vec![Scenario {
         worker: Worker::Edge,
         alg: Alg::Es256,
         tokens: Tokens::Fresh,
         connections: 1,
-    });
+    }]);
     all
+}
+
+/// The order of round `round` of `rounds`, as indices into [`scenarios`]: the groups of [`blocks`]
+/// rotated so that no group always follows the same neighbour, and each group's own order reversed
+/// every other round, so that neither of two neighbours always goes first.
+fn round_order(round: usize, rounds: usize) -> Vec<usize> {
+    let blocks = blocks();
+    let mut starts = Vec::with_capacity(blocks.len());
+    let mut next = 0;
+    for b in &blocks {
+        starts.push(next);
+        next += b.len();
+    }
+    let offset = round * blocks.len() / rounds.max(1);
+    let mut order = Vec::with_capacity(next);
+    for k in 0..blocks.len() {
+        let b = (k + offset) % blocks.len();
+        let members: Vec<usize> = (starts[b]..starts[b] + blocks[b].len()).collect();
+        if round % 2 == 1 {
+            order.extend(members.into_iter().rev());
+        } else {
+            order.extend(members);
+        }
+    }
+    order
 }
 
 /// The signed tokens, as ready-made `Authorization` values.
@@ -325,10 +361,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             scenarios.len(),
             options.seconds
         ));
-        // Interleaved: every scenario once per round, the order rotated so that no scenario always
-        // follows the same neighbour.
-        let offset = round * scenarios.len() / options.rounds;
-        for i in (0..scenarios.len()).map(|k| (k + offset) % scenarios.len()) {
+        // Interleaved: every scenario once per round, in the order of `round_order`.
+        for i in round_order(round, options.rounds) {
             let s = &scenarios[i];
             runtime.check_alive()?;
             let workerd_before = cpu::used(Some(runtime.pid()))?;
@@ -469,6 +503,52 @@ mod tests {
         assert!(Options::parse(&args("edge --fast")).is_err());
         let o = Options::parse(&args("edge --profile --seconds 3")).unwrap();
         assert!(o.profile && o.seconds == 3);
+    }
+
+    #[test]
+    fn every_round_runs_every_scenario_once_with_ours_next_to_jose() {
+        let all = scenarios();
+        for rounds in [1, 3, 5] {
+            let mut firsts = Vec::new();
+            for round in 0..rounds {
+                let order = round_order(round, rounds);
+                let mut sorted = order.clone();
+                sorted.sort_unstable();
+                assert_eq!(sorted, (0..all.len()).collect::<Vec<_>>(), "round {round}");
+                firsts.push(order[0]);
+                for (k, &i) in order.iter().enumerate() {
+                    if all[i].worker != Worker::EdgeNoCache {
+                        continue;
+                    }
+                    let neighbours = [k.checked_sub(1), Some(k + 1)]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|n| order.get(n))
+                        .map(|&n| all[n])
+                        .collect::<Vec<_>>();
+                    assert!(
+                        neighbours.iter().any(|n| n.worker == Worker::Jose
+                            && n.alg == all[i].alg
+                            && n.connections == all[i].connections),
+                        "round {round}: {:?} is not next to its jose run",
+                        all[i]
+                    );
+                }
+            }
+            if rounds > 1 {
+                assert_ne!(firsts[0], firsts[1], "the order rotates between rounds");
+            }
+        }
+        // Every other round reverses each group: ours goes first, then jose does.
+        let first = round_order(0, 2);
+        let second = round_order(1, 2);
+        let pos = |order: &[usize], w: Worker| {
+            order.iter().position(|&i| {
+                all[i].worker == w && all[i].connections == 1 && all[i].alg == Alg::Es256
+            })
+        };
+        assert!(pos(&first, Worker::EdgeNoCache) < pos(&first, Worker::Jose));
+        assert!(pos(&second, Worker::EdgeNoCache) > pos(&second, Worker::Jose));
     }
 
     #[test]
