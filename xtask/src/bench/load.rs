@@ -54,11 +54,30 @@ pub struct Summary {
     pub errors: u64,
     /// The first error seen, for the report.
     pub first_error: Option<String>,
+    /// The measured window's latencies, sorted, and its length: what [`Summary::combine`] needs.
+    pub latencies_us: Vec<u32>,
+    pub measured: Duration,
 }
 
 impl Summary {
     pub fn is_valid(&self) -> bool {
         self.errors == 0 && self.requests > 0
+    }
+
+    /// One summary of runs of the same scenario measured one after another (slices): the rate over
+    /// their total measured time, the percentiles over all their latencies, every error counted.
+    pub fn combine(parts: Vec<Summary>) -> Summary {
+        let measured = parts.iter().map(|p| p.measured).sum::<Duration>();
+        let mut latencies = Vec::new();
+        let (mut completed, mut errors, mut first_error) = (0, 0, None);
+        for p in parts {
+            latencies.extend(p.latencies_us);
+            completed += p.completed;
+            errors += p.errors;
+            first_error = first_error.or(p.first_error);
+        }
+        latencies.sort_unstable();
+        summary(latencies, completed, errors, first_error, measured)
     }
 }
 
@@ -325,15 +344,27 @@ fn summarise(stats: Vec<ConnStats>, measured: Duration) -> Summary {
         }
     }
     latencies.sort_unstable();
-    let requests = latencies.len() as u64;
+    summary(latencies, completed, errors, first_error, measured)
+}
+
+fn summary(
+    sorted_us: Vec<u32>,
+    completed: u64,
+    errors: u64,
+    first_error: Option<String>,
+    measured: Duration,
+) -> Summary {
+    let requests = sorted_us.len() as u64;
     Summary {
         requests,
         completed,
         per_sec: requests as f64 / measured.as_secs_f64(),
-        p50: percentile(&latencies, 50.0),
-        p99: percentile(&latencies, 99.0),
+        p50: percentile(&sorted_us, 50.0),
+        p99: percentile(&sorted_us, 99.0),
         errors,
         first_error,
+        latencies_us: sorted_us,
+        measured,
     }
 }
 
@@ -374,6 +405,30 @@ mod tests {
         );
         assert!(!s.is_valid());
         assert_eq!((s.requests, s.completed), (2, 3));
+    }
+
+    #[test]
+    fn slices_combine_into_one_rate_over_their_time_and_percentiles_over_all_latencies() {
+        let slice = |latencies_us: Vec<u32>, errors, first: Option<&str>| {
+            summarise(
+                vec![ConnStats {
+                    completed: latencies_us.len() as u64 + 5,
+                    latencies_us,
+                    errors,
+                    first_error: first.map(str::to_owned),
+                }],
+                Duration::from_secs(1),
+            )
+        };
+        let fast = slice((1..=30).collect(), 0, None);
+        let slow = slice((101..=110).collect(), 2, Some("status 503"));
+        let both = Summary::combine(vec![fast, slow]);
+        assert_eq!((both.requests, both.completed, both.errors), (40, 50, 2));
+        assert_eq!(both.per_sec, 20.0, "40 requests over 2 s");
+        assert_eq!(both.p50, Duration::from_micros(20));
+        assert_eq!(both.p99, Duration::from_micros(110));
+        assert_eq!(both.first_error.as_deref(), Some("status 503"));
+        assert!(!both.is_valid());
     }
 
     #[test]

@@ -76,6 +76,15 @@ impl Options {
         Ok(options)
     }
 
+    /// One slice of a run measured in slices of a second (the verification pair, see `run`).
+    fn slice_plan(&self, connections: usize) -> Plan {
+        Plan {
+            connections,
+            warmup: Duration::from_millis(200),
+            measure: Duration::from_secs(1),
+        }
+    }
+
     fn plan(&self, connections: usize) -> Plan {
         let measure = Duration::from_secs(self.seconds);
         Plan {
@@ -190,10 +199,10 @@ fn blocks() -> Vec<Vec<Scenario>> {
     all
 }
 
-/// The order of round `round` of `rounds`, as indices into [`scenarios`]: the groups of [`blocks`]
-/// rotated so that no group always follows the same neighbour, and each group's own order reversed
-/// every other round, so that neither of two neighbours always goes first.
-fn round_order(round: usize, rounds: usize) -> Vec<usize> {
+/// The order of round `round` of `rounds`, as groups of indices into [`scenarios`]: the groups of
+/// [`blocks`] rotated so that no group always follows the same neighbour, and each group's own
+/// order reversed every other round, so that neither of two neighbours always goes first.
+fn round_order(round: usize, rounds: usize) -> Vec<Vec<usize>> {
     let blocks = blocks();
     let mut starts = Vec::with_capacity(blocks.len());
     let mut next = 0;
@@ -202,17 +211,27 @@ fn round_order(round: usize, rounds: usize) -> Vec<usize> {
         next += b.len();
     }
     let offset = round * blocks.len() / rounds.max(1);
-    let mut order = Vec::with_capacity(next);
-    for k in 0..blocks.len() {
-        let b = (k + offset) % blocks.len();
-        let members: Vec<usize> = (starts[b]..starts[b] + blocks[b].len()).collect();
-        if round % 2 == 1 {
-            order.extend(members.into_iter().rev());
-        } else {
-            order.extend(members);
-        }
-    }
-    order
+    (0..blocks.len())
+        .map(|k| {
+            let b = (k + offset) % blocks.len();
+            let members = starts[b]..starts[b] + blocks[b].len();
+            if round % 2 == 1 {
+                members.rev().collect()
+            } else {
+                members.collect()
+            }
+        })
+        .collect()
+}
+
+/// The two scenarios of a group whose ratio is the verification target (ours, cache off, and jose),
+/// in the group's order, if it has them.
+fn verification_pair(group: &[usize], all: &[Scenario]) -> Option<[usize; 2]> {
+    let mut pair = group
+        .iter()
+        .copied()
+        .filter(|&i| matches!(all[i].worker, Worker::EdgeNoCache | Worker::Jose));
+    Some([pair.next()?, pair.next()?])
 }
 
 /// The signed tokens, as ready-made `Authorization` values.
@@ -352,7 +371,24 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     let mut results: Vec<Vec<Run>> = vec![Vec::new(); scenarios.len()];
     let measuring = Instant::now();
     let busy_before = cpu::machine_busy()?;
-    let ours_before = cpu::used(Some(runtime.pid()))? + cpu::used(None)?;
+    let pid = runtime.pid();
+    let ours_before = cpu::used(Some(pid))? + cpu::used(None)?;
+    let mut measure = |s: &Scenario, plan: Plan| -> Result<Measured> {
+        runtime.check_alive()?;
+        let workerd_before = cpu::used(Some(pid))?;
+        let client_before = cpu::used(None)?;
+        let load = load::run(
+            &target(s, &ports),
+            pools.for_scenario(s),
+            plan,
+            &interrupted,
+        )?;
+        Ok(Measured {
+            workerd_cpu: cpu::used(Some(pid))? - workerd_before,
+            client_cpu: cpu::used(None)? - client_before,
+            load,
+        })
+    };
     for round in 0..options.rounds {
         step(&format!(
             "round {}/{}: {} scenarios of {} s",
@@ -361,52 +397,46 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             scenarios.len(),
             options.seconds
         ));
-        // Interleaved: every scenario once per round, in the order of `round_order`.
-        for i in round_order(round, options.rounds) {
-            let s = &scenarios[i];
-            runtime.check_alive()?;
-            let workerd_before = cpu::used(Some(runtime.pid()))?;
-            let client_before = cpu::used(None)?;
-            let summary = load::run(
-                &target(s, &ports),
-                pools.for_scenario(s),
-                options.plan(s.connections),
-                &interrupted,
-            )?;
-            let per_request = |d: Duration| d.as_secs_f64() * 1e6 / summary.completed.max(1) as f64;
-            let run = Run {
-                workerd_cpu_us: per_request(cpu::used(Some(runtime.pid()))? - workerd_before),
-                client_cpu_us: per_request(cpu::used(None)? - client_before),
-                load: summary.clone(),
-            };
-            println!(
-                "  {:<38} {:<5} {} conn: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  \
-                 cpu {:>4.0} µs/req{}",
-                s.label(),
-                s.alg.name(),
-                s.connections,
-                summary.per_sec,
-                summary.p50.as_secs_f64() * 1e3,
-                summary.p99.as_secs_f64() * 1e3,
-                run.workerd_cpu_us,
-                if summary.is_valid() {
-                    String::new()
-                } else {
-                    format!(
-                        "  INVALID: {} errors, first: {}",
-                        summary.errors,
-                        summary.first_error.clone().unwrap_or_default()
-                    )
+        // Interleaved: every scenario once per round, in the order of `round_order`. The
+        // verification pair alternates in slices of a second: ours, jose, ours, jose, ...
+        for group in round_order(round, options.rounds) {
+            let pair = verification_pair(&group, &scenarios);
+            for i in group {
+                let runs = match pair {
+                    Some(pair) if i == pair[0] => {
+                        let plan = options.slice_plan(scenarios[i].connections);
+                        let mut parts: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
+                        for _ in 0..options.seconds {
+                            for (k, &j) in pair.iter().enumerate() {
+                                parts[k].push(measure(&scenarios[j], plan)?);
+                            }
+                        }
+                        let [a, b] = parts;
+                        vec![
+                            (pair[0], Measured::combine(a)),
+                            (pair[1], Measured::combine(b)),
+                        ]
+                    }
+                    // Measured in slices with the pair's first.
+                    Some(pair) if i == pair[1] => continue,
+                    _ => vec![(
+                        i,
+                        measure(&scenarios[i], options.plan(scenarios[i].connections))?,
+                    )],
+                };
+                for (j, measured) in runs {
+                    let run = measured.into_run();
+                    print_run(&scenarios[j], &run);
+                    results[j].push(run);
                 }
-            );
-            results[i].push(run);
-            if interrupted.load(Ordering::SeqCst) {
-                bail!("interrupted");
+                if interrupted.load(Ordering::SeqCst) {
+                    bail!("interrupted");
+                }
             }
         }
     }
     // What the rest of the machine used meanwhile, in cores: the noise under every figure.
-    let ours = cpu::used(Some(runtime.pid()))? + cpu::used(None)? - ours_before;
+    let ours = cpu::used(Some(pid))? + cpu::used(None)? - ours_before;
     let others = cpu::machine_busy()?.saturating_sub(busy_before + ours);
     let other_cores = others.as_secs_f64() / measuring.elapsed().as_secs_f64();
     if options.profile {
@@ -441,6 +471,59 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
     step(&format!("written to {}", out.display()));
     println!("{}", report.summary_for_terminal());
     Ok(())
+}
+
+/// One scenario's run before it becomes a [`Run`]: what the load generator saw and the CPU time
+/// workerd and the load generator spent meanwhile.
+struct Measured {
+    load: load::Summary,
+    workerd_cpu: Duration,
+    client_cpu: Duration,
+}
+
+impl Measured {
+    /// Slices of one scenario as one run.
+    fn combine(parts: Vec<Measured>) -> Measured {
+        let workerd_cpu = parts.iter().map(|p| p.workerd_cpu).sum();
+        let client_cpu = parts.iter().map(|p| p.client_cpu).sum();
+        Measured {
+            load: load::Summary::combine(parts.into_iter().map(|p| p.load).collect()),
+            workerd_cpu,
+            client_cpu,
+        }
+    }
+
+    fn into_run(self) -> Run {
+        let per_request = |d: Duration| d.as_secs_f64() * 1e6 / self.load.completed.max(1) as f64;
+        Run {
+            workerd_cpu_us: per_request(self.workerd_cpu),
+            client_cpu_us: per_request(self.client_cpu),
+            load: self.load,
+        }
+    }
+}
+
+fn print_run(s: &Scenario, run: &Run) {
+    let summary = &run.load;
+    println!(
+        "  {:<38} {:<5} {} conn: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {:>4.0} µs/req{}",
+        s.label(),
+        s.alg.name(),
+        s.connections,
+        summary.per_sec,
+        summary.p50.as_secs_f64() * 1e3,
+        summary.p99.as_secs_f64() * 1e3,
+        run.workerd_cpu_us,
+        if summary.is_valid() {
+            String::new()
+        } else {
+            format!(
+                "  INVALID: {} errors, first: {}",
+                summary.errors,
+                summary.first_error.clone().unwrap_or_default()
+            )
+        }
+    );
 }
 
 fn target(s: &Scenario, ports: &Ports) -> Target {
@@ -506,33 +589,32 @@ mod tests {
     }
 
     #[test]
-    fn every_round_runs_every_scenario_once_with_ours_next_to_jose() {
+    fn every_round_runs_every_scenario_once_and_pairs_ours_with_jose() {
         let all = scenarios();
         for rounds in [1, 3, 5] {
             let mut firsts = Vec::new();
             for round in 0..rounds {
-                let order = round_order(round, rounds);
-                let mut sorted = order.clone();
-                sorted.sort_unstable();
-                assert_eq!(sorted, (0..all.len()).collect::<Vec<_>>(), "round {round}");
-                firsts.push(order[0]);
-                for (k, &i) in order.iter().enumerate() {
-                    if all[i].worker != Worker::EdgeNoCache {
-                        continue;
-                    }
-                    let neighbours = [k.checked_sub(1), Some(k + 1)]
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|n| order.get(n))
-                        .map(|&n| all[n])
-                        .collect::<Vec<_>>();
-                    assert!(
-                        neighbours.iter().any(|n| n.worker == Worker::Jose
-                            && n.alg == all[i].alg
-                            && n.connections == all[i].connections),
-                        "round {round}: {:?} is not next to its jose run",
-                        all[i]
-                    );
+                let groups = round_order(round, rounds);
+                let mut flat = groups.concat();
+                firsts.push(flat[0]);
+                flat.sort_unstable();
+                assert_eq!(flat, (0..all.len()).collect::<Vec<_>>(), "round {round}");
+                let pairs: Vec<[usize; 2]> = groups
+                    .iter()
+                    .filter_map(|g| verification_pair(g, &all))
+                    .collect();
+                assert_eq!(
+                    pairs.len(),
+                    4,
+                    "one pair per algorithm and connection count"
+                );
+                for [a, b] in pairs {
+                    let (a, b) = (all[a], all[b]);
+                    let mut workers = [a.worker, b.worker];
+                    workers.sort_by_key(|w| *w == Worker::Jose);
+                    assert_eq!(workers, [Worker::EdgeNoCache, Worker::Jose]);
+                    assert_eq!((a.alg, a.connections), (b.alg, b.connections));
+                    assert_eq!(a.tokens, Tokens::Fresh);
                 }
             }
             if rounds > 1 {
@@ -540,15 +622,14 @@ mod tests {
             }
         }
         // Every other round reverses each group: ours goes first, then jose does.
-        let first = round_order(0, 2);
-        let second = round_order(1, 2);
-        let pos = |order: &[usize], w: Worker| {
-            order.iter().position(|&i| {
-                all[i].worker == w && all[i].connections == 1 && all[i].alg == Alg::Es256
-            })
+        let first_of_pair = |round| {
+            round_order(round, 2)
+                .iter()
+                .find_map(|g| verification_pair(g, &all))
+                .map(|[first, _]| all[first].worker)
         };
-        assert!(pos(&first, Worker::EdgeNoCache) < pos(&first, Worker::Jose));
-        assert!(pos(&second, Worker::EdgeNoCache) > pos(&second, Worker::Jose));
+        assert_eq!(first_of_pair(0), Some(Worker::EdgeNoCache));
+        assert_eq!(first_of_pair(1), Some(Worker::Jose));
     }
 
     #[test]

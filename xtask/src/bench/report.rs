@@ -426,8 +426,9 @@ impl Report {
         let _ = writeln!(md, "## Results\n");
         let _ = writeln!(
             md,
-            "Medians over {} rounds of {} s each (after {} ms of unmeasured warm-up per run). \
-             Every request is `GET /api/bench` with a bearer token.\n",
+            "Medians over {} rounds of {} s each (after {} ms of unmeasured warm-up per run; ours \
+             with the cache off and jose alternate in slices of a second, see the method). Every \
+             request is `GET /api/bench` with a bearer token.\n",
             self.rounds,
             self.seconds,
             self.warmup.as_millis()
@@ -610,11 +611,12 @@ fn method(fresh_tokens: usize) -> String {
   the upstream's, the JWKS's and the KV stub's share, which is the same on every path.
 - **Interleaved rounds**: every scenario runs once per round. Ours (cache off), jose and ours with
   a cache hit, for one algorithm and connection count, run back to back as a group; the groups'
-  order rotates between rounds, and each group runs in reverse every other round, so that neither
-  ours nor jose always goes first. Each figure in the results is the median over rounds. Each
-  throughput target is the median of the rounds' ratios of ours to jose: this VM's speed drifts by
-  ±20 % over minutes, which a ratio of two runs a few seconds apart mostly cancels and a ratio of
-  medians taken minutes apart does not.
+  order rotates between rounds, and each group runs in reverse every other round. Ours (cache off)
+  and jose, whose ratio is the verification target, alternate within their group in slices of a
+  second (200 ms of unmeasured warm-up each), ours, jose, ours, jose, ..., until each has had its
+  measured seconds: this VM's speed drifts by tens of per cent within a minute, and alternation
+  makes both meet the same drift. Each figure in the results is the median over rounds. Each
+  throughput target is the median of the rounds' ratios of ours to jose.
 "
     )
 }
@@ -638,6 +640,8 @@ mod tests {
                 p99: Duration::from_secs_f64(p50_ms * 2.0 / 1e3),
                 errors,
                 first_error: (errors > 0).then(|| "status 401: nope".to_owned()),
+                latencies_us: Vec::new(),
+                measured: Duration::from_secs(10),
             },
             workerd_cpu_us: cpu,
             client_cpu_us: 40.0,
