@@ -76,7 +76,7 @@ impl Options {
         Ok(options)
     }
 
-    /// One slice of a run measured in slices of a second (the verification pair, see `run`).
+    /// One slice of a run measured in slices of a second (the groups compared with jose, see `run`).
     fn slice_plan(&self, connections: usize) -> Plan {
         Plan {
             connections,
@@ -224,14 +224,10 @@ fn round_order(round: usize, rounds: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// The two scenarios of a group whose ratio is the verification target (ours, cache off, and jose),
-/// in the group's order, if it has them.
-fn verification_pair(group: &[usize], all: &[Scenario]) -> Option<[usize; 2]> {
-    let mut pair = group
-        .iter()
-        .copied()
-        .filter(|&i| matches!(all[i].worker, Worker::EdgeNoCache | Worker::Jose));
-    Some([pair.next()?, pair.next()?])
+/// Whether a group's scenarios are compared with jose (the throughput targets): such a group runs
+/// in alternating slices of a second (see `run`).
+fn compared_with_jose(group: &[usize], all: &[Scenario]) -> bool {
+    group.iter().any(|&i| all[i].worker == Worker::Jose)
 }
 
 /// The signed tokens, as ready-made `Authorization` values.
@@ -397,41 +393,39 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             scenarios.len(),
             options.seconds
         ));
-        // Interleaved: every scenario once per round, in the order of `round_order`. The
-        // verification pair alternates in slices of a second: ours, jose, ours, jose, ...
+        // Interleaved: every scenario once per round, in the order of `round_order`. A group
+        // compared with jose alternates in slices of a second (ours, jose, ours with a cache hit,
+        // ours, jose, ...), so that every ratio divides runs that met the same drift of the machine.
         for group in round_order(round, options.rounds) {
-            let pair = verification_pair(&group, &scenarios);
-            for i in group {
-                let runs = match pair {
-                    Some(pair) if i == pair[0] => {
-                        let plan = options.slice_plan(scenarios[i].connections);
-                        let mut parts: [Vec<Measured>; 2] = [Vec::new(), Vec::new()];
-                        for _ in 0..options.seconds {
-                            for (k, &j) in pair.iter().enumerate() {
-                                parts[k].push(measure(&scenarios[j], plan)?);
-                            }
-                        }
-                        let [a, b] = parts;
-                        vec![
-                            (pair[0], Measured::combine(a)),
-                            (pair[1], Measured::combine(b)),
-                        ]
+            let runs: Vec<(usize, Measured)> = if compared_with_jose(&group, &scenarios) {
+                let mut slices: Vec<Vec<Measured>> = group.iter().map(|_| Vec::new()).collect();
+                for _ in 0..options.seconds {
+                    for (k, &i) in group.iter().enumerate() {
+                        let s = &scenarios[i];
+                        slices[k].push(measure(s, options.slice_plan(s.connections))?);
                     }
-                    // Measured in slices with the pair's first.
-                    Some(pair) if i == pair[1] => continue,
-                    _ => vec![(
-                        i,
-                        measure(&scenarios[i], options.plan(scenarios[i].connections))?,
-                    )],
-                };
-                for (j, measured) in runs {
-                    let run = measured.into_run();
-                    print_run(&scenarios[j], &run);
-                    results[j].push(run);
                 }
-                if interrupted.load(Ordering::SeqCst) {
-                    bail!("interrupted");
-                }
+                group
+                    .iter()
+                    .copied()
+                    .zip(slices.into_iter().map(Measured::combine))
+                    .collect()
+            } else {
+                group
+                    .iter()
+                    .map(|&i| {
+                        let s = &scenarios[i];
+                        Ok((i, measure(s, options.plan(s.connections))?))
+                    })
+                    .collect::<Result<_>>()?
+            };
+            for (i, measured) in runs {
+                let run = measured.into_run();
+                print_run(&scenarios[i], &run);
+                results[i].push(run);
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                bail!("interrupted");
             }
         }
     }
@@ -589,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn every_round_runs_every_scenario_once_and_pairs_ours_with_jose() {
+    fn every_round_runs_every_scenario_once_and_each_of_ours_alternates_with_its_jose() {
         let all = scenarios();
         for rounds in [1, 3, 5] {
             let mut firsts = Vec::new();
@@ -599,37 +593,54 @@ mod tests {
                 firsts.push(flat[0]);
                 flat.sort_unstable();
                 assert_eq!(flat, (0..all.len()).collect::<Vec<_>>(), "round {round}");
-                let pairs: Vec<[usize; 2]> = groups
+                let compared: Vec<&Vec<usize>> = groups
                     .iter()
-                    .filter_map(|g| verification_pair(g, &all))
+                    .filter(|g| compared_with_jose(g, &all))
                     .collect();
-                assert_eq!(
-                    pairs.len(),
-                    4,
-                    "one pair per algorithm and connection count"
-                );
-                for [a, b] in pairs {
-                    let (a, b) = (all[a], all[b]);
-                    let mut workers = [a.worker, b.worker];
-                    workers.sort_by_key(|w| *w == Worker::Jose);
-                    assert_eq!(workers, [Worker::EdgeNoCache, Worker::Jose]);
-                    assert_eq!((a.alg, a.connections), (b.alg, b.connections));
-                    assert_eq!(a.tokens, Tokens::Fresh);
+                assert_eq!(compared.len(), 4, "one per algorithm and connection count");
+                for group in compared {
+                    let jose = group
+                        .iter()
+                        .map(|&i| all[i])
+                        .find(|s| s.worker == Worker::Jose);
+                    let jose = jose.expect("the group has jose");
+                    let mut ours: Vec<(Worker, Tokens)> = group
+                        .iter()
+                        .map(|&i| all[i])
+                        .filter(|s| s.worker != Worker::Jose)
+                        .inspect(|s| {
+                            assert_eq!((s.alg, s.connections), (jose.alg, jose.connections));
+                        })
+                        .map(|s| (s.worker, s.tokens))
+                        .collect();
+                    ours.sort_by_key(|(w, _)| *w == Worker::Edge);
+                    assert_eq!(
+                        ours,
+                        [
+                            (Worker::EdgeNoCache, Tokens::Fresh),
+                            (Worker::Edge, Tokens::Same)
+                        ]
+                    );
                 }
+                // The floors and the overhead run on their own, in full runs.
+                let alone = groups.iter().filter(|g| !compared_with_jose(g, &all));
+                assert!(alone
+                    .flatten()
+                    .all(|&i| all[i].worker != Worker::EdgeNoCache));
             }
             if rounds > 1 {
                 assert_ne!(firsts[0], firsts[1], "the order rotates between rounds");
             }
         }
-        // Every other round reverses each group: ours goes first, then jose does.
-        let first_of_pair = |round| {
+        // Every other round reverses each group: ours goes first, then last.
+        let first_of_a_compared_group = |round| {
             round_order(round, 2)
                 .iter()
-                .find_map(|g| verification_pair(g, &all))
-                .map(|[first, _]| all[first].worker)
+                .find(|g| compared_with_jose(g, &all))
+                .map(|g| all[g[0]].worker)
         };
-        assert_eq!(first_of_pair(0), Some(Worker::EdgeNoCache));
-        assert_eq!(first_of_pair(1), Some(Worker::Jose));
+        assert_eq!(first_of_a_compared_group(0), Some(Worker::EdgeNoCache));
+        assert_eq!(first_of_a_compared_group(1), Some(Worker::Edge));
     }
 
     #[test]

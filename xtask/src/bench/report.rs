@@ -426,8 +426,8 @@ impl Report {
         let _ = writeln!(md, "## Results\n");
         let _ = writeln!(
             md,
-            "Medians over {} rounds of {} s each (after {} ms of unmeasured warm-up per run; ours \
-             with the cache off and jose alternate in slices of a second, see the method). Every \
+            "Medians over {} rounds of {} s each (after {} ms of unmeasured warm-up per run; the \
+             scenarios compared with jose alternate in slices of a second, see the method). Every \
              request is `GET /api/bench` with a bearer token.\n",
             self.rounds,
             self.seconds,
@@ -610,13 +610,13 @@ fn method(fresh_tokens: usize) -> String {
   moves between rounds with the machine otherwise idle (compare the req/s by round). It includes
   the upstream's, the JWKS's and the KV stub's share, which is the same on every path.
 - **Interleaved rounds**: every scenario runs once per round. Ours (cache off), jose and ours with
-  a cache hit, for one algorithm and connection count, run back to back as a group; the groups'
-  order rotates between rounds, and each group runs in reverse every other round. Ours (cache off)
-  and jose, whose ratio is the verification target, alternate within their group in slices of a
-  second (200 ms of unmeasured warm-up each), ours, jose, ours, jose, ..., until each has had its
-  measured seconds: this VM's speed drifts by tens of per cent within a minute, and alternation
-  makes both meet the same drift. Each figure in the results is the median over rounds. Each
-  throughput target is the median of the rounds' ratios of ours to jose.
+  a cache hit, for one algorithm and connection count, form a group that alternates in slices of a
+  second (200 ms of unmeasured warm-up each), one after another, until each has had its measured
+  seconds: this VM's speed drifts by tens of per cent within a minute, and alternation makes all
+  three meet the same drift. The floors and the overhead scenario run whole. The groups' order
+  rotates between rounds, and each group's order is reversed every other round. Each figure in the
+  results is the median over rounds; each throughput target is the median of the rounds' ratios of
+  ours to jose.
 "
     )
 }
