@@ -76,15 +76,6 @@ impl Options {
         Ok(options)
     }
 
-    /// One slice of a run measured in slices of a second (the groups compared with jose, see `run`).
-    fn slice_plan(&self, connections: usize) -> Plan {
-        Plan {
-            connections,
-            warmup: Duration::from_millis(200),
-            measure: Duration::from_secs(1),
-        }
-    }
-
     fn plan(&self, connections: usize) -> Plan {
         let measure = Duration::from_secs(self.seconds);
         Plan {
@@ -155,9 +146,9 @@ fn scenarios() -> Vec<Scenario> {
     blocks().concat()
 }
 
-/// The scenarios in the groups that run back to back in every round. Ours (cache off) and jose,
-/// whose ratio is the verification target, are neighbours in their group: whatever the machine is
-/// doing in that minute, both meet it (see [`round_order`]).
+/// The scenarios in the groups that run together in every round. A group compared with jose (ours
+/// with the cache off, jose, ours with a cache hit) alternates in slices of a second, so that
+/// whatever the machine is doing in that minute, all three meet it (see `run`).
 fn blocks() -> Vec<Vec<Scenario>> {
     let mut all = Vec::new();
     for connections in CONNECTIONS {
@@ -222,6 +213,15 @@ fn round_order(round: usize, rounds: usize) -> Vec<Vec<usize>> {
             }
         })
         .collect()
+}
+
+/// One slice of a run measured in slices of a second (the groups compared with jose, see `run`).
+fn slice_plan(connections: usize) -> Plan {
+    Plan {
+        connections,
+        warmup: Duration::from_millis(200),
+        measure: Duration::from_secs(1),
+    }
 }
 
 /// Whether a group's scenarios are compared with jose (the throughput targets): such a group runs
@@ -402,7 +402,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
                 for _ in 0..options.seconds {
                     for (k, &i) in group.iter().enumerate() {
                         let s = &scenarios[i];
-                        slices[k].push(measure(s, options.slice_plan(s.connections))?);
+                        slices[k].push(measure(s, slice_plan(s.connections))?);
                     }
                 }
                 group

@@ -409,8 +409,8 @@ impl Report {
         let _ = writeln!(
             md,
             "\nA throughput ratio is met only if it is met at both connection counts. Ratios are \
-             paired: each round's ours ÷ jose, the two measured back to back; the cell gives the \
-             median over rounds and, in brackets, the lowest and highest round. Jose is measured \
+             paired: each round's ours ÷ jose, the two measured in alternating slices; the cell \
+             gives the median over rounds and, in brackets, the lowest and highest round. Jose is measured \
              with fresh tokens in both ratios (it has no token cache, so a repeated token costs \
              it the same). The \"for information\" CPU \
              lines divide jose's workerd CPU per request by ours: above 1.0× ours is cheaper.\n"
