@@ -29,7 +29,7 @@ pub struct UnverifiedToken<'t> {
 }
 
 impl<'t> UnverifiedToken<'t> {
-    /// Parses a compact JWS, refusing every form we do not verify (RFC 8725; `../shared/EDGE.md` §4).
+    /// Parses a compact JWS, refusing every form we do not verify (RFC 8725).
     pub fn parse(raw: &'t str, max_bytes: usize) -> Result<Self, Rejection> {
         if raw.len() > max_bytes {
             return Err(Rejection::TooLarge);

@@ -1,12 +1,13 @@
 //! RSA keys with the ROCA fingerprint (CVE-2017-15361) are refused at import; other RSA keys are not.
-//! Reads Wycheproof's JWK vectors from `../shared/vectors/` (native only: the wasm32 run has no files).
+//! Reads Wycheproof's JWK vectors vendored in `conformance/vectors/` (native only: the wasm32 run has
+//! no files).
 
 use auth_core::keys::{JwkError, VerificationKey};
 use serde_json::Value;
 
 fn vectors(name: &str) -> Value {
     let path = format!(
-        "{}/../../shared/vectors/wycheproof/{name}",
+        "{}/../conformance/vectors/wycheproof/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

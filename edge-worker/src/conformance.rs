@@ -3,7 +3,7 @@
 //! Compiled only with the `conformance` cargo feature; the production bundle never contains them.
 //! `cargo xtask conformance` builds a separate bundle with the feature, runs it under `wrangler dev`
 //! and feeds every vector through these endpoints and through the native mirror of the same steps
-//! (`xtask/src/conformance/native.rs`); any difference between the two is a finding.
+//! (`conformance/src/native.rs`); any difference between the two is a finding.
 //!
 //! - `POST /__conformance/signature`: `{jwk, alg, signing_input, signature}` (signature in base64url),
 //!   or an array of them: core JWK import, WebCrypto import, the algorithm agreement that

@@ -1,7 +1,8 @@
 //! Signature checks through the runtime's WebCrypto (`crypto.subtle`).
 //!
 //! P-256 arithmetic compiled to wasm costs ~1.5 ms of CPU per verification; the runtime's native
-//! implementation costs a fraction of that (`../shared/EDGE.md` §2). Each public key is imported once
+//! implementation costs a fraction of that (616 against 4,074 ES256 req/s in one measured workerd
+//! run on two cores). Each public key is imported once
 //! per isolate and cached as a `CryptoKey`, keyed by its key material and algorithm (not its `kid`,
 //! which an issuer could reuse).
 

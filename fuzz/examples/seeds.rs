@@ -4,7 +4,7 @@
 //! Seeds are small valid inputs that mutations start from: tokens valid at `NOW`, the fixture JWKS,
 //! and the shipped route policy.
 
-use auth_core_fuzz::{Signer, AUDIENCE, FIXTURE, ISSUER, NOW, TOKEN_TYPE};
+use fuzz::{Signer, AUDIENCE, FIXTURE, ISSUER, NOW, TOKEN_TYPE};
 use serde_json::json;
 use std::path::Path;
 

@@ -13,7 +13,7 @@
 #![no_main]
 
 use auth_core::{KeySet, VerificationKey};
-use auth_core_fuzz::assert_message_style;
+use fuzz::assert_message_style;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

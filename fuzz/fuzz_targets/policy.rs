@@ -20,7 +20,7 @@
 #![no_main]
 
 use auth_core::policy::{Access, Policy, RequestFacts, Revocation, RouteDecision};
-use auth_core_fuzz::assert_message_style;
+use fuzz::assert_message_style;
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
 

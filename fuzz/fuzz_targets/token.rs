@@ -26,7 +26,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use auth_core::token::{UnverifiedToken, DEFAULT_MAX_TOKEN_BYTES};
 use auth_core::verify::verify_native;
 use auth_core::{IssuerPolicy, Rejection, VerifiedClaims};
-use auth_core_fuzz::{
+use fuzz::{
     assert_rejection_shape, Signer, AUDIENCE, ED25519_KID, ES256_KID, FIXTURE, ISSUER, LEEWAY_SECS,
     NOW, TOKEN_TYPE,
 };
@@ -641,7 +641,7 @@ fn tamper(token: &str, how: &Tamper) -> String {
                     if let Some(b) = sig.get_mut(usize::from(*at) % len) {
                         *b ^= 1 << (bit % 8);
                     }
-                    return format!("{input}.{}", auth_core_fuzz::b64(&sig));
+                    return format!("{input}.{}", fuzz::b64(&sig));
                 }
             }
         }

@@ -1,14 +1,14 @@
 //! `cargo xtask test`: every check and test, in the order that fails fastest. `.ci/run` calls this.
 
 use crate::postgres::Postgres;
-use crate::process::run;
 use crate::secrets::Secrets;
-use crate::stack::{self, Ports, Stack, StackConfig};
-use crate::{step, tools};
+use crate::stack::{Ports, Stack, StackConfig};
 use anyhow::{Context as _, Result};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
+use xtask::process::run;
+use xtask::{step, tools};
 
 /// Tenants the system tests use: one whose tokens they call the API with, and one more to show that a
 /// tenant's token never passes as another's.
@@ -19,7 +19,7 @@ const UNREACHABLE_ISSUER: &str = "https://unreachable-issuer.invalid";
 pub fn run_all(root: &Path) -> Result<()> {
     let started = Instant::now();
     // Keep running on Ctrl-C until children have stopped, so the stack is torn down by Drop.
-    let _interrupted = stack::interrupt_flag()?;
+    let _interrupted = xtask::interrupt_flag()?;
     tools::ensure(root)?;
 
     step("cargo fmt --check");
@@ -55,7 +55,7 @@ pub fn run_all(root: &Path) -> Result<()> {
 
     step("unit and integration tests (native; origin against real Postgres)");
     run(Command::new("cargo")
-        .args(["test", "--workspace", "--exclude", "system-tests"])
+        .args(["test", "--workspace", "--exclude", "tests"])
         .env("DATABASE_URL", postgres.server_url()))?;
 
     step("core validation tests on wasm32 (wasm-bindgen-test-runner under node)");
@@ -75,7 +75,7 @@ pub fn run_all(root: &Path) -> Result<()> {
         ))?;
 
     step("conformance: outside vectors and a differential test, native vs WebCrypto");
-    crate::conformance::run(root)?;
+    crate::run_tool(root, "conformance", &[])?;
 
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
@@ -100,7 +100,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     let result = (|| -> Result<()> {
         let stack = Stack::start(root, &cfg)?;
         run(Command::new("cargo")
-            .args(["test", "-p", "system-tests"])
+            .args(["test", "-p", "tests"])
             .env("EDGE_URL", &stack.edge_url)
             .env("ORIGIN_URL", &stack.origin_url)
             .env("UPSTREAM_URL", &stack.upstream_url)

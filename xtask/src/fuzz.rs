@@ -6,13 +6,13 @@
 //! (`fuzz/corpus/<target>`, git-ignored); crashes are saved under `fuzz/artifacts/<target>`.
 //! `cargo xtask test` runs every target for [`SMOKE_SECONDS`].
 
-use crate::process::run;
-use crate::{step, tools};
 use anyhow::{bail, ensure, Context as _, Result};
 use std::fmt;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, ExitStatus};
+use xtask::process::run;
+use xtask::{step, tools};
 
 pub const TARGETS: [&str; 3] = ["token", "policy", "jwks"];
 /// Long enough to load the seeds and take a few hundred thousand steps, short enough for every CI run.

@@ -4,23 +4,21 @@
 //!   and the Worker under `wrangler dev` in the foreground until Ctrl-C.
 //! - `cargo xtask test`: the same set-up, then every check and test (what CI runs).
 //!
-//! Also: `cargo xtask build-edge` (the Worker bundle alone) and `cargo xtask tools` (install tools).
-//! `cargo xtask bench edge [--seconds N] [--rounds N]` benchmarks the Worker (docs/benchmarks.md).
-//! `cargo xtask conformance` runs outside vectors and a differential test through the native and the
-//! WebCrypto signature paths (docs/conformance.md).
+//! Also: `cargo xtask build-edge` (the Worker bundle alone), `cargo xtask tools` (install tools),
+//! `cargo xtask fuzz`. `cargo xtask bench edge [--seconds N] [--rounds N] [--profile]` and
+//! `cargo xtask conformance` run the binaries of the `bench` and `conformance` crates.
 
-mod bench;
 mod checks;
-mod conformance;
 mod fuzz;
 mod postgres;
-mod process;
 mod secrets;
 mod stack;
-mod tools;
 
 use anyhow::{bail, Result};
-use std::path::PathBuf;
+use std::path::Path;
+use std::process::Command;
+use xtask::process::run;
+use xtask::{edge, repo_root, tools};
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,25 +29,26 @@ fn main() -> Result<()> {
         Some("test") => checks::run_all(&root),
         Some("build-edge") => {
             tools::ensure(&root)?;
-            tools::build_edge(&root)
+            edge::build_production(&root)
         }
         Some("tools") => tools::ensure(&root),
-        Some("conformance") => conformance::command(&root),
-        Some("bench") => bench::run(&root, &args[1..]),
+        Some(tool @ ("conformance" | "bench")) => {
+            // Ctrl-C reaches the tool too: it stops what it started, and we wait for it.
+            let _interrupted = xtask::interrupt_flag()?;
+            run_tool(&root, tool, &args[1..])
+        }
         Some("fuzz") => fuzz::main(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <dev|test|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N]|fuzz [--seconds N] [TARGET...]>"
+            "usage: cargo xtask <dev|test|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile]|fuzz [--seconds N] [TARGET...]>"
         ),
     }
 }
 
-/// The workspace root: xtask lives one level below it.
-fn repo_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
-}
-
-/// Prints a step header, so a long run shows where it is.
-pub fn step(what: &str) {
-    println!("\n==> {what}");
+/// Runs the binary of the tooling crate `package` (its own crate, so that xtask stays the thin
+/// orchestration of the stack), with cargo's progress visible while it compiles.
+pub fn run_tool(root: &Path, package: &str, args: &[String]) -> Result<()> {
+    run(Command::new("cargo")
+        .args(["run", "--package", package, "--"])
+        .args(args)
+        .current_dir(root))
 }

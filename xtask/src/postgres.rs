@@ -2,13 +2,13 @@
 //! answers; else a throwaway cluster under `.dev/postgres` made with the system's `initdb`/`pg_ctl`
 //! (installing Debian's `postgresql` package if they are absent).
 
-use crate::process::{output, run};
-use crate::step;
 use anyhow::{bail, Context as _, Result};
 use sqlx::{Connection as _, Executor as _, PgConnection};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use xtask::process::{output, run};
+use xtask::step;
 
 const LOCAL_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const CLUSTER_PORT: u16 = 5433;

@@ -3,16 +3,15 @@
 //! the foreground) and by `cargo xtask test` (free ports, a fresh database, then the system tests).
 
 use crate::postgres::Postgres;
-use crate::process::{run, wait_ready, Service};
 use crate::secrets::{self, Secrets};
-use crate::{step, tools};
 use anyhow::{bail, Context as _, Result};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+use xtask::process::{run, wait_ready, Service};
+use xtask::{edge, step, tools};
 
 /// Where each service listens.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +90,7 @@ impl Stack {
             "-p",
             "demo-upstream",
         ]))?;
-        tools::build_edge(root)?;
+        edge::build_production(root)?;
         std::fs::create_dir_all(&cfg.state_dir)?;
         let target = target_dir(root);
         let origin_url = format!("http://127.0.0.1:{}", cfg.ports.origin);
@@ -181,7 +180,7 @@ impl Stack {
             .arg(cfg.state_dir.join("wrangler-state"))
             .arg("--env-file")
             .arg(&env_file);
-        tools::edge_env(root, &mut cmd);
+        edge::offline_env(root, &mut cmd);
         let mut edge = Service::spawn("wrangler dev", cmd, &log)?;
         wait_ready(
             &mut edge,
@@ -268,19 +267,9 @@ fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
     Ok(())
 }
 
-/// Installs a Ctrl-C / SIGTERM handler that only raises a flag, so that the stack is stopped by
-/// `Drop` instead of the process dying with its children still running.
-pub fn interrupt_flag() -> Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    ctrlc::set_handler(move || f.store(true, Ordering::SeqCst))
-        .context("installing the Ctrl-C handler")?;
-    Ok(flag)
-}
-
 /// `cargo xtask dev`.
 pub fn dev(root: &Path) -> Result<()> {
-    let interrupted = interrupt_flag()?;
+    let interrupted = xtask::interrupt_flag()?;
     tools::ensure(root)?;
     let postgres = Postgres::provision(root)?;
     let database_url = postgres.dev_database()?;

@@ -7,8 +7,6 @@
 use crate::process::{output, run};
 use crate::step;
 use anyhow::{bail, Context as _, Result};
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -152,85 +150,4 @@ pub fn cargo_bin(name: &str) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from(".cargo"));
     home.join("bin").join(name)
-}
-
-/// Environment that keeps worker-build and wrangler offline: local wasm-bindgen, wasm-opt and esbuild,
-/// no metrics, no account lookups.
-pub fn edge_env(root: &Path, cmd: &mut Command) {
-    cmd.env("WASM_BINDGEN_BIN", cargo_bin("wasm-bindgen"))
-        .env("WASM_OPT_BIN", root.join("node_modules/.bin/wasm-opt"))
-        .env("ESBUILD_BIN", root.join("node_modules/.bin/esbuild"))
-        .env("WRANGLER_SEND_METRICS", "false")
-        .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-        .env("NO_UPDATE_NOTIFIER", "1");
-}
-
-/// Builds the Worker bundle into `edge-worker/build`, unless its inputs are unchanged since the last
-/// build (wrangler's `[build]` hook calls this on every start).
-pub fn build_edge(root: &Path) -> Result<()> {
-    let stamp_path = root.join("edge-worker/build/.inputs-fingerprint");
-    let stamp = edge_fingerprint(root, "production")?;
-    let bundle = root.join("edge-worker/build/index.js");
-    if bundle.exists()
-        && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
-    {
-        println!("edge bundle is up to date");
-        return Ok(());
-    }
-    step("building the edge Worker (worker-build --release)");
-    let mut cmd = Command::new(cargo_bin("worker-build"));
-    cmd.arg("--release").current_dir(root.join("edge-worker"));
-    edge_env(root, &mut cmd);
-    run(&mut cmd)?;
-    std::fs::write(&stamp_path, stamp)?;
-    Ok(())
-}
-
-/// A hash of everything an edge bundle is built from; `variant` tells bundles of different features
-/// apart (the production bundle, the conformance one).
-pub fn edge_fingerprint(root: &Path, variant: &str) -> Result<String> {
-    let mut files = Vec::new();
-    for dir in [
-        "auth-core/src",
-        "durable-objects/src",
-        "edge-worker/js",
-        "edge-worker/src",
-        "policies",
-    ] {
-        collect(&root.join(dir), &mut files)?;
-    }
-    for file in [
-        "Cargo.lock",
-        "Cargo.toml",
-        "auth-core/Cargo.toml",
-        "durable-objects/Cargo.toml",
-        "edge-worker/Cargo.toml",
-        "edge-worker/build.rs",
-        "edge-worker/entry.mjs",
-        "rust-toolchain.toml",
-    ] {
-        files.push(root.join(file));
-    }
-    files.sort();
-    let mut hasher = DefaultHasher::new();
-    variant.hash(&mut hasher);
-    for f in files {
-        f.hash(&mut hasher);
-        std::fs::read(&f)
-            .with_context(|| format!("reading {}", f.display()))?
-            .hash(&mut hasher);
-    }
-    Ok(format!("{:016x}", hasher.finish()))
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

@@ -139,7 +139,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn rsa_key(root: &Path, bits: usize) -> Result<RsaPrivateKey> {
-    let path = root.join(format!("xtask/src/conformance/rsa-{bits}.jwk.json"));
+    let path = root.join(format!("conformance/fixtures/rsa-{bits}.jwk.json"));
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let jwk: Value = serde_json::from_str(&text)?;

@@ -8,9 +8,7 @@
 //! decision: one sentence per rule says why the divergence is right.
 
 use super::{Case, CaseResult, Expected};
-use crate::conformance::vectors::{
-    ED25519, JWC, JWK, JWS, RFC7520, RFC7797, RFC8037, RSA_PKCS1, RSA_PSS,
-};
+use crate::vectors::{ED25519, JWC, JWK, JWS, RFC7520, RFC7797, RFC8037, RSA_PKCS1, RSA_PSS};
 use std::fmt;
 
 /// Which cases a rule is about.
@@ -88,7 +86,7 @@ pub const RULES: &[Rule] = &[
         observed: Observed::BothRefuse(TOKEN_POLICY),
         reason: "A JWS in JSON serialization (RFC 7515 §7.2) is not a bearer token: access tokens are \
                  compact (RFC 7519 §7.2, RFC 6750), and the parser refuses any token that starts with \
-                 `{` (`../shared/EDGE.md` §4).",
+                 `{`.",
     },
     Rule {
         suites: &[RFC7797],
@@ -96,14 +94,14 @@ pub const RULES: &[Rule] = &[
         observed: Observed::BothRefuse(TOKEN_POLICY),
         reason: "Unencoded payloads (`b64: false`, RFC 7797) are refused: a bearer token's payload is \
                  base64url, and the parser refuses the `b64` header and JSON serialization alike \
-                 (`../shared/EDGE.md` §4); these examples are HS256 besides.",
+                 (the README's edge rules, step 2); these examples are HS256 besides.",
     },
     Rule {
         suites: &[JWC],
         scope: Scope::Group("jwe_"),
         observed: Observed::BothRefuse(TOKEN_POLICY),
         reason: "An encrypted token (JWE, five parts) is not a form the edge verifies; the parser \
-                 refuses it before any key is consulted (`../shared/EDGE.md` §4).",
+                 refuses it before any key is consulted (the README's edge rules, step 2).",
     },
     Rule {
         suites: &[JWS],
@@ -235,7 +233,7 @@ fn matches(rule: &Rule, case: &Case, result: &CaseResult) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::{Input, Outcome};
+    use crate::{Input, Outcome};
 
     fn case(expected: Expected) -> Case {
         Case {

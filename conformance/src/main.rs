@@ -7,9 +7,9 @@
 //! expected result, and the two paths with each other. A divergence passes only if the reviewed table
 //! in [`justify`] explains it; anything else fails the command. The report is `docs/conformance.md`.
 //!
-//! Vectors are read from `../shared/vectors/` ([`vectors`]), never copied into the repository; the
-//! differential cases ([`differential`]) are generated here from a fixed seed, so the report is the
-//! same on every run.
+//! The outside vectors are vendored in `conformance/vectors/` (sources and licences in its README) and
+//! read by [`vectors`]; the differential cases ([`differential`]) are generated here from a fixed
+//! seed, so the report is the same on every run.
 
 mod differential;
 mod justify;
@@ -18,27 +18,28 @@ mod report;
 mod vectors;
 mod worker;
 
-use crate::{step, tools};
 use anyhow::{bail, Context as _, Result};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
 use std::time::Instant;
+use xtask::{edge, repo_root, step, tools};
 
-/// `cargo xtask conformance` on its own: tools first, then [`run`].
-pub fn command(root: &Path) -> Result<()> {
+/// `cargo xtask conformance`: tools first, then [`run`].
+fn main() -> Result<()> {
     // Keep running on Ctrl-C until the Worker has stopped, so it is torn down by Drop.
-    let _interrupted = crate::stack::interrupt_flag()?;
-    tools::ensure(root)?;
-    run(root)
+    let _interrupted = xtask::interrupt_flag()?;
+    let root = repo_root();
+    tools::ensure(&root)?;
+    run(&root)
 }
 
 /// Runs every suite through both paths, writes `docs/conformance.md`, and fails on any divergence
 /// the justification table does not explain.
-pub fn run(root: &Path) -> Result<()> {
+fn run(root: &Path) -> Result<()> {
     let started = Instant::now();
     step("conformance: loading vectors and generating differential tokens");
-    let vectors_dir = root.join("../shared/vectors");
+    let vectors_dir = root.join(VECTORS);
     let mut cases = vectors::load(&vectors_dir)
         .with_context(|| format!("reading the vectors in {}", vectors_dir.display()))?;
     let generating = Instant::now();
@@ -53,7 +54,7 @@ pub fn run(root: &Path) -> Result<()> {
         generating.elapsed()
     );
 
-    let bundle = worker::build(root)?;
+    let bundle = edge::build_variant(root, "conformance", &["conformance"])?;
     step("conformance: running every case through both paths");
     let edge = worker::Edge::start(root, &bundle)?;
     // First, so that every case below runs on the wasm instance rebuilt after the panic.
@@ -102,12 +103,15 @@ pub fn run(root: &Path) -> Result<()> {
         }
         bail!(
             "{} unexplained conformance divergences (listed in docs/conformance.md): fix the path \
-             or add a reviewed justification in xtask/src/conformance/justify.rs",
+             or add a reviewed justification in conformance/src/justify.rs",
             unexplained.len()
         );
     }
     Ok(())
 }
+
+/// The vendored outside vectors, relative to the workspace root.
+const VECTORS: &str = "conformance/vectors";
 
 type Outcomes = Vec<Option<Outcome>>;
 

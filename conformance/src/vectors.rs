@@ -1,4 +1,4 @@
-//! Reads the outside vectors (`../shared/vectors/`, see its README) into [`Case`]s.
+//! Reads the vendored outside vectors (`conformance/vectors/`, see its README) into [`Case`]s.
 //!
 //! How each suite is driven:
 //! - Wycheproof JWS, JSON Web Crypto and JWK files: each test's compact text is a token, checked
@@ -41,10 +41,7 @@ const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 
 pub fn load(dir: &Path) -> Result<Vec<Case>> {
     if !dir.join("README.md").exists() {
-        bail!(
-            "no vectors at {}: they are expected beside the repository (../shared/vectors)",
-            dir.display()
-        );
+        bail!("no vectors at {}", dir.display());
     }
     let wycheproof = dir.join("wycheproof");
     let mut cases = Vec::new();
@@ -100,7 +97,12 @@ pub fn sources(dir: &Path) -> String {
         .filter_map(|line| {
             let cell = line.split('|').nth(2)?.trim();
             let (repo, commit) = cell.split_once(" @ ")?;
-            let commit: String = commit.trim().chars().take(7).collect();
+            // A commit is hex: the header row ("source repository @ commit") is not a source.
+            let commit = commit.trim();
+            if commit.is_empty() || !commit.chars().all(|c| c.is_ascii_hexdigit()) {
+                return None;
+            }
+            let commit: String = commit.chars().take(7).collect();
             Some(format!("{} @ {commit}", repo.trim()))
         })
         .collect();
@@ -346,6 +348,22 @@ mod tests {
         let mut y = [0u8; 32];
         y[31] = 1;
         assert_eq!(decode("y"), y);
+    }
+
+    #[test]
+    fn every_suite_loads_from_the_vendored_vectors_with_its_source() {
+        let dir = xtask::repo_root().join(crate::VECTORS);
+        let cases = load(&dir).expect("the vendored vectors load");
+        for suite in SUITES {
+            assert!(
+                cases.iter().any(|c| c.suite == suite),
+                "{suite} has no case"
+            );
+        }
+        assert_eq!(
+            sources(&dir),
+            "C2SP/wycheproof @ dac1dd4, ietf-jose/cookbook @ 13692b6"
+        );
     }
 
     #[test]

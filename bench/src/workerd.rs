@@ -1,12 +1,13 @@
-//! The benchmark's runtime: one workerd process started directly from a capnp config (no wrangler
-//! proxy in front, see `../shared/EDGE.md` §1), serving our Worker twice (cache on and off), the jose
-//! baseline, the pass-through (with and without a KV lookup), the upstream, the JWKS and the KV stub.
+//! The benchmark's runtime: one workerd process started directly from a capnp config, serving our
+//! Worker twice (cache on and off), the jose baseline, the pass-through (with and without a KV
+//! lookup), the upstream, the JWKS and the KV stub. No `wrangler dev` in front: its Node proxy caps
+//! throughput near ~900 req/s on two cores, below what the Workers behind it can answer.
 
-use crate::process::{run, wait_ready, Service};
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use xtask::process::{run, wait_ready, Service};
 
 pub const WORKERD: &str = "node_modules/@cloudflare/workerd-linux-64/bin/workerd";
 const TEMPLATE: &str = "bench/workerd.capnp.tmpl";
@@ -108,7 +109,7 @@ impl Workerd {
 
 /// `workerd --version`, e.g. `workerd 2026-04-26`.
 pub fn version(root: &Path) -> String {
-    crate::process::output(Command::new(root.join(WORKERD)).arg("--version"))
+    xtask::process::output(Command::new(root.join(WORKERD)).arg("--version"))
         .unwrap_or_else(|| "unknown".into())
 }
 

@@ -1,55 +1,23 @@
 //! The WebCrypto path: the edge Worker built with the `conformance` feature, under `wrangler dev`.
 //!
-//! The bundle goes to its own directory with its own cargo target directory, so it never replaces
-//! the production bundle (`edge-worker/build`) nor invalidates its build. Its configuration is a
+//! The bundle goes to a directory of its own (`xtask::edge::build_variant`), so it never replaces the
+//! production bundle (`edge-worker/build`). Its configuration is a
 //! throwaway `wrangler.toml` under `.dev/conformance/` with the production bindings and the
 //! production `compatibility_date`, so the runtime behaves as it does in production.
 
 use super::{Case, Input, KeySource, Outcome};
-use crate::process::{run, wait_ready, Service};
-use crate::{step, tools};
 use anyhow::{bail, ensure, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use xtask::edge;
+use xtask::process::{wait_ready, Service};
 
 /// Cases per request: large enough that the proxy in front of workerd is not the bottleneck, small
 /// enough that one slow request does not hide which batch failed.
 const BATCH: usize = 256;
-
-/// Builds the conformance bundle unless its inputs are unchanged; returns the directory that holds
-/// it as production lays it out: `entry.mjs` (a copy of edge-worker's) beside `build/`.
-pub fn build(root: &Path) -> Result<PathBuf> {
-    let target = root.join("target/conformance");
-    let entry = target.join("entry.mjs");
-    std::fs::create_dir_all(&target)?;
-    std::fs::copy(root.join("edge-worker/entry.mjs"), &entry)
-        .with_context(|| format!("copying the entry module to {}", entry.display()))?;
-    let bundle = target.join("build");
-    let stamp_path = bundle.join(".inputs-fingerprint");
-    let stamp = tools::edge_fingerprint(root, "conformance")?;
-    if bundle.join("index.js").exists()
-        && std::fs::read_to_string(&stamp_path).ok().as_deref() == Some(stamp.as_str())
-    {
-        println!("conformance bundle is up to date");
-        return Ok(target);
-    }
-    step("building the conformance Worker (worker-build --release, feature `conformance`)");
-    let mut cmd = Command::new(tools::cargo_bin("worker-build"));
-    // worker-build must run from the crate; arguments after `--` go to `cargo build`.
-    cmd.current_dir(root.join("edge-worker"))
-        .arg("--release")
-        .arg("--out-dir")
-        .arg(&bundle)
-        .args(["--", "--features", "conformance"])
-        .env("CARGO_TARGET_DIR", &target);
-    tools::edge_env(root, &mut cmd);
-    run(&mut cmd)?;
-    std::fs::write(&stamp_path, stamp)?;
-    Ok(target)
-}
 
 /// The conformance Worker, running; stopped (with its whole process group) on drop.
 #[derive(Debug)]
@@ -86,7 +54,7 @@ impl Edge {
             .args(["--inspector-port", &inspector.to_string()])
             .arg("--persist-to")
             .arg(dir.join("state"));
-        tools::edge_env(root, &mut cmd);
+        edge::offline_env(root, &mut cmd);
         let mut service = Service::spawn("wrangler dev (conformance)", cmd, &log)?;
         let url = format!("http://127.0.0.1:{port}");
         wait_ready(

@@ -1,5 +1,6 @@
-//! `cargo xtask bench edge`: our Worker against a `jose` baseline and a pass-through, all in one
-//! workerd process, driven by the load generator in [`load`]; writes `docs/benchmarks.md`.
+//! `cargo xtask bench edge` (this crate's binary): our Worker against a `jose` baseline and a
+//! pass-through, all in one workerd process, driven by the load generator in [`load`]; writes
+//! `docs/benchmarks.md`.
 //!
 //! Flow: build the bundle, sign the token pools, start workerd, prove every Worker accepts a good
 //! token and refuses a bad one (so no scenario measures a fast refusal), warm up, then run every
@@ -13,8 +14,6 @@ mod smoke;
 mod tokens;
 mod workerd;
 
-use crate::stack::interrupt_flag;
-use crate::{step, tools};
 use anyhow::{bail, ensure, Context as _, Result};
 use load::{Plan, Target};
 use report::{Facts, Report, Row, Run};
@@ -24,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokens::{Alg, Issuer, Subject};
 use workerd::{Ports, Settings, Workerd};
+use xtask::{edge, interrupt_flag, repo_root, step, tools};
 
 /// Distinct tokens per algorithm: ten times an in-isolate cache of ~1,000 entries, so with the pool
 /// sent round robin a cache never holds the next token.
@@ -280,10 +280,16 @@ impl Pools {
 }
 
 /// `cargo xtask bench <args>`.
-pub fn run(root: &Path, args: &[String]) -> Result<()> {
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = repo_root();
+    run(&root, &args)
+}
+
+fn run(root: &Path, args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     tools::ensure(root)?;
-    tools::build_edge(root)?;
+    edge::build_production(root)?;
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
