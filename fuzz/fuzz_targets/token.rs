@@ -26,12 +26,12 @@ use arbitrary::{Arbitrary, Unstructured};
 use auth_core::token::{UnverifiedToken, DEFAULT_MAX_TOKEN_BYTES};
 use auth_core::verify::verify_native;
 use auth_core::{IssuerPolicy, Rejection, VerifiedClaims};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use fuzz::{
     assert_rejection_shape, Signer, AUDIENCE, ED25519_KID, ES256_KID, FIXTURE, ISSUER, LEEWAY_SECS,
     NOW, TOKEN_TYPE,
 };
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 use std::cell::Cell;
