@@ -1,9 +1,10 @@
 //! Extractors for the two kinds of caller: the operator (admin token) and a signed-in user (one of
 //! our own access tokens, verified by `auth-core` exactly as the edge verifies it).
 
+use crate::clock::now_unix;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
-use crate::state::{now_unix, AppState};
+use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use crate::tokens::ACCESS_TOKEN_TYPE;
 use auth_core::claims::DEFAULT_LEEWAY_SECS;

@@ -1,28 +1,41 @@
-//! Pushing revocations to the edge, and retrying what the edge has not acknowledged.
+//! Pushing notices to the edge, and retrying what the edge has not acknowledged.
 //!
-//! A revocation is committed together with a row in `revocation_outbox`. The handler pushes right
-//! after commit and deletes the row on a 2xx; whatever is left is retried by
-//! [`run_outbox_retries`]. Notices are idempotent at the edge (revoking twice keeps the later
-//! expiry), so a notice delivered twice — by the handler and a concurrent retry — is harmless.
+//! A revocation is committed together with its rows in `revocation_outbox`, each already claimed by
+//! the request that wrote it; the request pushes right after commit and deletes a row on a 2xx.
+//! Whatever is left is retried by [`run_outbox_retries`]: a pass *claims* rows (a committed lease on
+//! the database's clock), then pushes them holding no lock and no transaction, then settles each
+//! row. Two passes, on one instance or several, never push the same row at once; a claim whose
+//! holder crashed lapses after [`CLAIM_LEASE`] and the row is retried. Notices are idempotent at the
+//! edge (revoking twice keeps the later expiry), so a row pushed again after a lapse is harmless.
 
+use crate::clock::now_unix;
 use crate::config::EdgePushConfig;
-use crate::state::now_unix;
 use anyhow::Context as _;
 use auth_core::notice::{self, RevocationNotice};
 use auth_core::sessions::RETENTION_AFTER_EXPIRY_SECS;
+use futures_util::stream::{self, StreamExt as _};
 use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{PgExecutor, PgPool};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// How long one push may take before it counts as failed.
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
-/// Outbox rows retried per pass. The pass holds their row locks while it pushes.
+/// How long a claim on outbox rows holds. Invariant: a claimant starts no push later than
+/// `CLAIM_LEASE - PUSH_TIMEOUT` after claiming, so every push it makes ends before its claim lapses
+/// and nobody else can push the same row meanwhile.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
+/// Outbox rows claimed per retry pass.
 const RETRY_BATCH: i64 = 20;
+/// Pushes in flight at once, per pass or per request.
+const PUSH_CONCURRENCY: usize = 8;
 /// `last_error` is for operators; keep it short.
 const MAX_ERROR_CHARS: usize = 500;
 
-/// Sends signed revocation notices to the edge.
+/// Sends signed notices to the edge.
 #[derive(Debug, Clone)]
 pub struct EdgePusher {
     client: reqwest::Client,
@@ -53,14 +66,12 @@ impl EdgePusher {
         })
     }
 
-    /// Posts one notice, signed at `now`. Only a 2xx counts as delivered.
-    pub async fn push(&self, revocation: &RevocationNotice, now: i64) -> Result<(), PushError> {
-        let body =
-            serde_json::to_vec(revocation).map_err(|e| PushError::Transport(e.to_string()))?;
+    /// Posts one notice body, signed at `now`. Only a 2xx counts as delivered.
+    pub async fn push(&self, kind: NoticeKind, body: Vec<u8>, now: i64) -> Result<(), PushError> {
         let signature = notice::sign(self.secret.expose_secret().as_bytes(), now, &body);
         let response = self
             .client
-            .post(&self.url)
+            .post(self.url_for(kind))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(notice::TIMESTAMP_HEADER, now.to_string())
             .header(notice::SIGNATURE_HEADER, signature)
@@ -75,60 +86,226 @@ impl EdgePusher {
             Err(PushError::Status(response.status().as_u16()))
         }
     }
-}
 
-/// A revocation waiting in the outbox.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct OutboxEntry {
-    pub id: i64,
-    pub tenant_id: Uuid,
-    pub session_id: Uuid,
-    pub expires_at: i64,
-}
-
-impl OutboxEntry {
-    pub fn notice(&self) -> RevocationNotice {
-        RevocationNotice {
-            tenant_id: self.tenant_id.to_string(),
-            session_id: self.session_id.to_string(),
-            expires_at: self.expires_at,
+    /// Where a kind of notice goes. Every kind the edge understands today shares one endpoint.
+    fn url_for(&self, kind: NoticeKind) -> &str {
+        match kind {
+            NoticeKind::SessionRevoked => &self.url,
         }
     }
 }
 
-/// Queues a notice; call inside the transaction that revokes the session.
-pub async fn enqueue(
-    executor: impl PgExecutor<'_>,
-    tenant_id: Uuid,
-    session_id: Uuid,
-    expires_at: i64,
-) -> Result<OutboxEntry, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO revocation_outbox (tenant_id, session_id, expires_at) VALUES ($1, $2, $3) RETURNING id",
-    )
-    .bind(tenant_id)
-    .bind(session_id)
-    .bind(expires_at)
-    .fetch_one(executor)
-    .await?;
-    Ok(OutboxEntry {
-        id,
-        tenant_id,
-        session_id,
-        expires_at,
-    })
+/// The kinds of notice the outbox carries (its `kind` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A [`RevocationNotice`]: one session is revoked.
+    SessionRevoked,
 }
 
-/// Pushes one queued notice and settles its row: deleted when delivered, `attempts`/`last_error`
-/// updated when not. Returns whether it was delivered.
-pub async fn deliver(
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::SessionRevoked => "session_revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "session_revoked" => Some(NoticeKind::SessionRevoked),
+            _ => None,
+        }
+    }
+}
+
+/// A notice for the edge, before it is queued.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub tenant_id: Uuid,
+    /// The JSON body the edge receives.
+    pub payload: Value,
+    /// Unix seconds after which the notice protects nothing: the retry pass may drop it then.
+    pub expires_at: i64,
+}
+
+impl Notice {
+    pub fn session_revoked(tenant_id: Uuid, session_id: Uuid, expires_at: i64) -> Self {
+        let body = RevocationNotice {
+            tenant_id: tenant_id.to_string(),
+            session_id: session_id.to_string(),
+            expires_at,
+        };
+        Notice {
+            kind: NoticeKind::SessionRevoked,
+            tenant_id,
+            payload: serde_json::json!(body),
+            expires_at,
+        }
+    }
+}
+
+/// A queued notice, claimed by whoever holds it.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: i64,
+    pub claim: Uuid,
+    pub notice: Notice,
+}
+
+/// Queues notices claimed by `claim`; call inside the transaction that makes them true, then
+/// [`deliver_all`] after it commits. Until the claim lapses, no retry pass pushes them.
+pub async fn enqueue(
+    conn: &mut sqlx::PgConnection,
+    claim: Uuid,
+    notices: Vec<Notice>,
+) -> Result<Vec<OutboxEntry>, sqlx::Error> {
+    let mut entries = Vec::with_capacity(notices.len());
+    for notice in notices {
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO revocation_outbox (tenant_id, kind, payload, expires_at, claim, claimed_until)
+             VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+             RETURNING id",
+        )
+        .bind(notice.tenant_id)
+        .bind(notice.kind.as_str())
+        .bind(Json(&notice.payload))
+        .bind(notice.expires_at)
+        .bind(claim)
+        .bind(CLAIM_LEASE.as_secs_f64())
+        .fetch_one(&mut *conn)
+        .await?;
+        entries.push(OutboxEntry { id, claim, notice });
+    }
+    Ok(entries)
+}
+
+#[derive(sqlx::FromRow)]
+struct ClaimedRow {
+    id: i64,
+    tenant_id: Uuid,
+    kind: String,
+    payload: Json<Value>,
+    expires_at: i64,
+}
+
+/// Claims up to `limit` rows nobody holds (unclaimed, or whose claim lapsed), oldest first, and
+/// commits the claim before returning: the caller pushes holding no lock.
+pub async fn claim_pending(
     db: impl PgExecutor<'_>,
+    claim: Uuid,
+    limit: i64,
+) -> Result<Vec<OutboxEntry>, sqlx::Error> {
+    // SKIP LOCKED: a concurrent pass claiming the same rows is skipped rather than waited for; a row
+    // it has claimed and committed no longer matches the lease condition when rechecked.
+    let rows: Vec<ClaimedRow> = sqlx::query_as(
+        "UPDATE revocation_outbox
+         SET claim = $1, claimed_until = now() + make_interval(secs => $2)
+         WHERE id IN (
+             SELECT id FROM revocation_outbox
+             WHERE claimed_until IS NULL OR claimed_until <= now()
+             ORDER BY id LIMIT $3
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id, tenant_id, kind, payload, expires_at",
+    )
+    .bind(claim)
+    .bind(CLAIM_LEASE.as_secs_f64())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let mut entries: Vec<OutboxEntry> = rows
+        .into_iter()
+        .filter_map(|row| {
+            let Some(kind) = NoticeKind::parse(&row.kind) else {
+                // The CHECK constraint makes this unreachable unless a newer schema wrote it.
+                tracing::error!(outbox.id = row.id, outbox.kind = %row.kind, "outbox row of an unknown kind left claimed");
+                return None;
+            };
+            Some(OutboxEntry {
+                id: row.id,
+                claim,
+                notice: Notice {
+                    kind,
+                    tenant_id: row.tenant_id,
+                    payload: row.payload.0,
+                    expires_at: row.expires_at,
+                },
+            })
+        })
+        .collect();
+    entries.sort_by_key(|e| e.id);
+    Ok(entries)
+}
+
+/// What became of a batch of claimed notices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub delivered: usize,
+    pub failed: usize,
+    /// Released unpushed for a later pass: after a failure the edge is likely down, and near the end
+    /// of the lease no push may start.
+    pub deferred: usize,
+}
+
+enum Outcome {
+    Delivered,
+    Failed,
+    Deferred,
+}
+
+/// Pushes claimed notices, a few at a time, and settles each row: deleted when delivered, its
+/// attempt recorded and its claim released when not. Stops starting pushes after the first failure
+/// or once the lease is too short for another, and releases the rest.
+pub async fn deliver_all(
+    db: &PgPool,
+    pusher: &EdgePusher,
+    entries: Vec<OutboxEntry>,
+) -> Result<Delivery, sqlx::Error> {
+    let claimed_at = Instant::now();
+    let last_start = CLAIM_LEASE.saturating_sub(PUSH_TIMEOUT);
+    let stop = AtomicBool::new(false);
+    let outcomes: Vec<Result<Outcome, sqlx::Error>> = stream::iter(entries)
+        .map(|entry| {
+            let stop = &stop;
+            async move {
+                if stop.load(Ordering::Relaxed) || claimed_at.elapsed() >= last_start {
+                    release(db, &entry).await?;
+                    return Ok(Outcome::Deferred);
+                }
+                let delivered = deliver(db, pusher, &entry, now_unix()).await?;
+                if delivered {
+                    Ok(Outcome::Delivered)
+                } else {
+                    stop.store(true, Ordering::Relaxed);
+                    Ok(Outcome::Failed)
+                }
+            }
+        })
+        .buffer_unordered(PUSH_CONCURRENCY)
+        .collect()
+        .await;
+    let mut delivery = Delivery::default();
+    for outcome in outcomes {
+        match outcome? {
+            Outcome::Delivered => delivery.delivered += 1,
+            Outcome::Failed => delivery.failed += 1,
+            Outcome::Deferred => delivery.deferred += 1,
+        }
+    }
+    Ok(delivery)
+}
+
+/// Pushes one claimed notice and settles its row. Returns whether it was delivered.
+pub async fn deliver(
+    db: &PgPool,
     pusher: &EdgePusher,
     entry: &OutboxEntry,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
-    match pusher.push(&entry.notice(), now).await {
+    // A `Value` always serialises (its keys are strings).
+    let body = serde_json::to_vec(&entry.notice.payload).unwrap_or_default();
+    match pusher.push(entry.notice.kind, body, now).await {
         Ok(()) => {
+            // Delivered is delivered, even if the claim lapsed meanwhile.
             sqlx::query("DELETE FROM revocation_outbox WHERE id = $1")
                 .bind(entry.id)
                 .execute(db)
@@ -138,19 +315,37 @@ pub async fn deliver(
         Err(e) => {
             let message: String = e.to_string().chars().take(MAX_ERROR_CHARS).collect();
             tracing::warn!(
-                tenant.id = %entry.tenant_id,
-                session.id = %entry.session_id,
+                tenant.id = %entry.notice.tenant_id,
+                outbox.id = entry.id,
+                outbox.kind = entry.notice.kind.as_str(),
                 error.cause = %message,
-                "revocation push failed; left in the outbox"
+                "edge push failed; left in the outbox"
             );
-            sqlx::query("UPDATE revocation_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
-                .bind(entry.id)
-                .bind(message)
-                .execute(db)
-                .await?;
+            // Only while the claim is still ours: after a lapse the row belongs to its new claimant.
+            sqlx::query(
+                "UPDATE revocation_outbox
+                 SET attempts = attempts + 1, last_error = $3, claim = NULL, claimed_until = NULL
+                 WHERE id = $1 AND claim = $2",
+            )
+            .bind(entry.id)
+            .bind(entry.claim)
+            .bind(message)
+            .execute(db)
+            .await?;
             Ok(false)
         }
     }
+}
+
+async fn release(db: &PgPool, entry: &OutboxEntry) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE revocation_outbox SET claim = NULL, claimed_until = NULL WHERE id = $1 AND claim = $2",
+    )
+    .bind(entry.id)
+    .bind(entry.claim)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// What one retry pass did.
@@ -158,53 +353,40 @@ pub async fn deliver(
 pub struct RetryReport {
     pub delivered: usize,
     pub failed: usize,
-    /// Entries dropped undelivered because no token of their session can pass validation anymore.
+    pub deferred: usize,
+    /// Entries dropped undelivered because no token they protect against can pass validation anymore.
     pub expired: u64,
 }
 
-/// One pass over the outbox: drops moot entries, pushes up to a batch of the rest, oldest first.
-/// Rows are locked with `SKIP LOCKED`, so several origin instances share the work without overlap.
+/// One pass over the outbox: drops moot entries, claims up to a batch of the rest, oldest first, and
+/// pushes them.
 pub async fn retry_pending(db: &PgPool, pusher: &EdgePusher) -> anyhow::Result<RetryReport> {
-    let now = now_unix();
-    let mut tx = db.begin().await.context("starting the outbox pass")?;
     // Invariant (auth_core::sessions): once `expires_at` plus the largest leeway has passed, no token
     // of the session validates anywhere, so the notice no longer protects anything.
     let expired = sqlx::query("DELETE FROM revocation_outbox WHERE expires_at < $1")
-        .bind(now.saturating_sub(RETENTION_AFTER_EXPIRY_SECS))
-        .execute(&mut *tx)
+        .bind(now_unix().saturating_sub(RETENTION_AFTER_EXPIRY_SECS))
+        .execute(db)
         .await
         .context("dropping moot outbox entries")?
         .rows_affected();
     if expired > 0 {
         tracing::warn!(
             outbox.expired = expired,
-            "dropped revocations the edge never acknowledged; they have lapsed"
+            "dropped notices the edge never acknowledged; they have lapsed"
         );
     }
-    let entries: Vec<OutboxEntry> = sqlx::query_as(
-        "SELECT id, tenant_id, session_id, expires_at FROM revocation_outbox
-         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
-    )
-    .bind(RETRY_BATCH)
-    .fetch_all(&mut *tx)
-    .await
-    .context("reading the outbox")?;
-    let mut report = RetryReport {
+    let entries = claim_pending(db, Uuid::new_v4(), RETRY_BATCH)
+        .await
+        .context("claiming outbox entries")?;
+    let delivery = deliver_all(db, pusher, entries)
+        .await
+        .context("settling outbox entries")?;
+    Ok(RetryReport {
+        delivered: delivery.delivered,
+        failed: delivery.failed,
+        deferred: delivery.deferred,
         expired,
-        ..RetryReport::default()
-    };
-    for entry in &entries {
-        if deliver(&mut *tx, pusher, entry, now_unix())
-            .await
-            .context("settling an outbox entry")?
-        {
-            report.delivered += 1;
-        } else {
-            report.failed += 1;
-        }
-    }
-    tx.commit().await.context("committing the outbox pass")?;
-    Ok(report)
+    })
 }
 
 /// Retries the outbox every `every`, forever (spawned by `serve`).
@@ -218,6 +400,7 @@ pub async fn run_outbox_retries(db: PgPool, pusher: EdgePusher, every: Duration)
                 tracing::info!(
                     outbox.delivered = report.delivered,
                     outbox.failed = report.failed,
+                    outbox.deferred = report.deferred,
                     "outbox retried"
                 );
             }

@@ -11,6 +11,7 @@
 //! [`serve`] runs.
 
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod edge_push;

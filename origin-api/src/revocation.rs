@@ -1,16 +1,16 @@
-//! Revoking a session: in Postgres first, then at the edge.
+//! Revoking sessions: in Postgres first, then at the edge.
 
-use crate::edge_push::{self, OutboxEntry};
+use crate::edge_push::{self, Notice, OutboxEntry};
 use crate::state::AppState;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// A session revoked in the current transaction, with the notice to push once it commits.
-#[derive(Debug)]
+/// Sessions revoked in the current transaction, with the notices to push once it commits.
+#[derive(Debug, Default)]
 pub(crate) struct Revoked {
-    /// `None` when pushes are disabled.
-    pub pending: Option<OutboxEntry>,
+    /// Empty when pushes are disabled.
+    pub pending: Vec<OutboxEntry>,
 }
 
 /// Marks a session of `user_id` and its refresh tokens revoked and, when pushes are enabled, queues
@@ -47,16 +47,19 @@ pub(crate) async fn revoke_in_tx(
     .execute(&mut *conn)
     .await?;
     if state.edge().is_none() {
-        return Ok(Some(Revoked { pending: None }));
+        return Ok(Some(Revoked::default()));
     }
     // The latest expiry of any access token the session could still hold: one minted just now.
     let expires_at = now
         .unix_timestamp()
         .saturating_add(state.access_token_ttl_secs());
-    let entry = edge_push::enqueue(&mut *conn, tenant_id, session_id, expires_at).await?;
-    Ok(Some(Revoked {
-        pending: Some(entry),
-    }))
+    let pending = edge_push::enqueue(
+        conn,
+        Uuid::new_v4(),
+        vec![Notice::session_revoked(tenant_id, session_id, expires_at)],
+    )
+    .await?;
+    Ok(Some(Revoked { pending }))
 }
 
 /// Where the edge stands after a revocation.
@@ -64,22 +67,22 @@ pub(crate) async fn revoke_in_tx(
 pub(crate) enum EdgeOutcome {
     /// Pushes are disabled.
     Disabled,
+    /// Every notice was acknowledged.
     Delivered,
-    /// Left in the outbox for the retry task.
+    /// Some notices are left in the outbox for the retry task.
     Pending,
 }
 
-/// Pushes a queued notice after its transaction committed.
+/// Pushes queued notices after their transaction committed.
 pub(crate) async fn push_committed(
     state: &AppState,
     revoked: Revoked,
 ) -> Result<EdgeOutcome, sqlx::Error> {
-    let (Some(pusher), Some(entry)) = (state.edge(), revoked.pending) else {
+    let Some(pusher) = state.edge() else {
         return Ok(EdgeOutcome::Disabled);
     };
-    let delivered =
-        edge_push::deliver(state.db(), pusher, &entry, crate::state::now_unix()).await?;
-    Ok(if delivered {
+    let delivery = edge_push::deliver_all(state.db(), pusher, revoked.pending).await?;
+    Ok(if delivery.failed + delivery.deferred == 0 {
         EdgeOutcome::Delivered
     } else {
         EdgeOutcome::Pending

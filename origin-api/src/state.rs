@@ -78,8 +78,3 @@ impl AppState {
         digest.ct_eq(&self.inner.admin_token_digest).into()
     }
 }
-
-/// The current time as Unix seconds.
-pub(crate) fn now_unix() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}

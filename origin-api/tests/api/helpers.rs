@@ -204,9 +204,11 @@ impl TestApp {
         KeySet::from_jwks_json(&response.bytes().await.unwrap()).unwrap()
     }
 
+    /// `(tenant_id, session_id, expires_at, attempts, last_error)` of every outbox row, oldest first.
     pub async fn outbox_rows(&self) -> Vec<(String, String, i64, i32, Option<String>)> {
         sqlx::query_as(
-            "SELECT tenant_id::text, session_id::text, expires_at, attempts, last_error FROM revocation_outbox ORDER BY id",
+            "SELECT tenant_id::text, payload->>'session_id', expires_at, attempts, last_error
+             FROM revocation_outbox ORDER BY id",
         )
         .fetch_all(&self.db)
         .await
@@ -256,6 +258,13 @@ pub fn now_unix() -> i64 {
 pub struct EdgeReceiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
+    /// Every push waits for a read guard before it is answered: a test holding the write guard
+    /// keeps pushes in flight.
+    gate: Arc<tokio::sync::RwLock<()>>,
+    /// Session ids whose push is being answered right now, and how often one arrived while another
+    /// push of the same session was still in flight.
+    in_flight: Arc<Mutex<Vec<String>>>,
+    overlaps: Arc<Mutex<usize>>,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +287,9 @@ impl EdgeReceiver {
         let receiver = EdgeReceiver {
             url,
             received: Arc::default(),
+            gate: Arc::default(),
+            in_flight: Arc::default(),
+            overlaps: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/__auth/revocations", axum::routing::post(receive))
@@ -299,6 +311,27 @@ impl EdgeReceiver {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
     }
+
+    /// Holds every push until the guard is dropped.
+    pub async fn hold(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.gate.clone().write_owned().await
+    }
+
+    /// How many pushes arrived while a push of the same session was still being answered.
+    pub fn overlapping_pushes(&self) -> usize {
+        *self.overlaps.lock().unwrap()
+    }
+
+    /// Waits (up to 10 s) until at least `n` pushes have arrived.
+    pub async fn wait_for(&self, n: usize) {
+        for _ in 0..1000 {
+            if self.received.lock().unwrap().len() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} pushes never arrived");
+    }
 }
 
 async fn receive(
@@ -319,10 +352,28 @@ async fn receive(
     } else {
         StatusCode::UNAUTHORIZED
     };
+    let session = opened
+        .as_ref()
+        .map(|n| n.session_id.clone())
+        .unwrap_or_default();
+    {
+        let mut in_flight = receiver.in_flight.lock().unwrap();
+        if in_flight.contains(&session) {
+            *receiver.overlaps.lock().unwrap() += 1;
+        }
+        in_flight.push(session.clone());
+    }
     receiver.received.lock().unwrap().push(Received {
         notice: opened,
         content_type: header("content-type").map(str::to_owned),
     });
+    drop(receiver.gate.read().await);
+    {
+        let mut in_flight = receiver.in_flight.lock().unwrap();
+        if let Some(i) = in_flight.iter().position(|s| s == &session) {
+            in_flight.remove(i);
+        }
+    }
     status
 }
 

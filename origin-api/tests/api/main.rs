@@ -8,6 +8,7 @@ mod errors;
 mod health;
 mod helpers;
 mod me;
+mod outbox;
 mod revocation;
 mod sessions;
 mod users;

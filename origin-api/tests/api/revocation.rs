@@ -111,6 +111,7 @@ async fn the_retry_pass_delivers_pending_revocations_once_the_edge_is_up(db: PgP
         RetryReport {
             delivered: 0,
             failed: 1,
+            deferred: 0,
             expired: 0
         }
     );
@@ -123,6 +124,7 @@ async fn the_retry_pass_delivers_pending_revocations_once_the_edge_is_up(db: PgP
         RetryReport {
             delivered: 1,
             failed: 0,
+            deferred: 0,
             expired: 0
         }
     );
@@ -163,6 +165,7 @@ async fn the_retry_pass_drops_revocations_whose_tokens_have_all_lapsed(db: PgPoo
         RetryReport {
             delivered: 0,
             failed: 0,
+            deferred: 0,
             expired: 1
         }
     );
