@@ -2,7 +2,9 @@
 //!
 //! Secrets are wrapped so that they never show up in `Debug` output or logs.
 
+use crate::client_ip::{self, ClientIpSource};
 use crate::keys::KeyEncryptionKey;
+use axum::http::header::HeaderName;
 use secrecy::{ExposeSecret as _, SecretString};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -30,6 +32,10 @@ pub struct Config {
     /// `None` when `EDGE_PUSH_URL` is unset: revocations are then not pushed.
     pub edge_push: Option<EdgePushConfig>,
     pub access_token_ttl: Duration,
+    /// `ORIGIN_CLIENT_IP_HEADER` + `ORIGIN_TRUSTED_PROXIES`: where client addresses come from.
+    pub client_ip: ClientIpSource,
+    /// `ORIGIN_HASH_WORKERS`: concurrent password hashes; `None` is one per core.
+    pub hash_workers: Option<usize>,
 }
 
 /// Where revocations are pushed and the secret that authenticates them.
@@ -134,6 +140,42 @@ impl Config {
                 ))?,
         };
 
+        let client_ip = match (
+            get("ORIGIN_CLIENT_IP_HEADER"),
+            get("ORIGIN_TRUSTED_PROXIES"),
+        ) {
+            (None, None) => ClientIpSource::Peer,
+            (Some(header), Some(proxies)) => ClientIpSource::Header {
+                header: HeaderName::try_from(header.trim()).map_err(|_| {
+                    ConfigError::Invalid("ORIGIN_CLIENT_IP_HEADER", "expected a header name")
+                })?,
+                trusted_proxies: client_ip::parse_trusted_proxies(&proxies).ok_or(
+                    ConfigError::Invalid(
+                        "ORIGIN_TRUSTED_PROXIES",
+                        "expected comma-separated ip addresses or cidr networks",
+                    ),
+                )?,
+            },
+            // A header without proxies would be believed from anyone; proxies without a header
+            // would do nothing the operator can see.
+            (Some(_), None) => return Err(ConfigError::Missing("ORIGIN_TRUSTED_PROXIES")),
+            (None, Some(_)) => return Err(ConfigError::Missing("ORIGIN_CLIENT_IP_HEADER")),
+        };
+
+        let hash_workers = match get("ORIGIN_HASH_WORKERS") {
+            None => None,
+            Some(v) => Some(
+                v.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or(ConfigError::Invalid(
+                        "ORIGIN_HASH_WORKERS",
+                        "expected a whole number between 1 and 256",
+                    ))?,
+            ),
+        };
+
         Ok(Config {
             database_url,
             addr,
@@ -142,6 +184,8 @@ impl Config {
             key_encryption_key,
             edge_push,
             access_token_ttl: Duration::from_secs(ttl),
+            client_ip,
+            hash_workers,
         })
     }
 }
@@ -324,6 +368,37 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_client_ip_header_is_read_only_with_trusted_proxies_named() {
+        let mut vars = base();
+        assert_eq!(parse(&vars).unwrap().client_ip, ClientIpSource::Peer);
+        vars.insert("ORIGIN_CLIENT_IP_HEADER", "X-Forwarded-For".to_owned());
+        assert_eq!(
+            parse(&vars).unwrap_err(),
+            ConfigError::Missing("ORIGIN_TRUSTED_PROXIES")
+        );
+        vars.insert("ORIGIN_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1".to_owned());
+        let ClientIpSource::Header {
+            header,
+            trusted_proxies,
+        } = parse(&vars).unwrap().client_ip
+        else {
+            panic!("a header source");
+        };
+        assert_eq!(header, "x-forwarded-for");
+        assert_eq!(trusted_proxies.len(), 2);
+        vars.insert("ORIGIN_TRUSTED_PROXIES", "10.0.0.0/33".to_owned());
+        assert!(matches!(
+            parse(&vars),
+            Err(ConfigError::Invalid("ORIGIN_TRUSTED_PROXIES", _))
+        ));
+        vars.remove("ORIGIN_CLIENT_IP_HEADER");
+        assert_eq!(
+            parse(&vars).unwrap_err(),
+            ConfigError::Missing("ORIGIN_CLIENT_IP_HEADER")
+        );
     }
 
     #[test]

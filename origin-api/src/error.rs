@@ -4,6 +4,8 @@
 //! of the public contract; rename none of them. A 5xx body says only that something failed on our side:
 //! the cause travels in a response extension to [`log_errors`], which logs it once.
 
+use crate::hashing::HashError;
+use crate::throttle::Throttled;
 use auth_core::Rejection;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::rejection::PathRejection;
@@ -71,6 +73,12 @@ pub enum ApiError {
     #[error("{0}")]
     Token(Rejection),
 
+    // Load and abuse.
+    #[error("too many failed attempts; retry later")]
+    TooManyAttempts(Throttled),
+    #[error("the server is busy; retry shortly")]
+    ServerBusy,
+
     /// Our fault. The cause is logged, never shown.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
@@ -116,6 +124,8 @@ impl ApiError {
             ApiError::SessionRevoked => "session_revoked",
             ApiError::SessionNotFound => "session_not_found",
             ApiError::Token(r) => r.code(),
+            ApiError::TooManyAttempts(_) => "too_many_attempts",
+            ApiError::ServerBusy => "server_busy",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -145,6 +155,8 @@ impl ApiError {
             ApiError::Token(r) => {
                 StatusCode::from_u16(r.status()).unwrap_or(StatusCode::UNAUTHORIZED)
             }
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -178,6 +190,24 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
+            ApiError::TooManyAttempts(throttled) => {
+                let headers = response.headers_mut();
+                for (name, value) in [
+                    ("retry-after", throttled.retry_after_secs.to_string()),
+                    ("ratelimit-policy", throttled.policy_field()),
+                    ("ratelimit", throttled.limit_field()),
+                ] {
+                    if let Ok(value) = HeaderValue::from_str(&value) {
+                        headers.insert(name, value);
+                    }
+                }
+            }
+            ApiError::ServerBusy => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+                );
+            }
             ApiError::Internal(cause) => {
                 response
                     .extensions_mut()
@@ -186,6 +216,18 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
+    }
+}
+
+/// What a 503 `server_busy` asks: the hashing queue drains in well under a second.
+const BUSY_RETRY_AFTER_SECS: &str = "1";
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => ApiError::ServerBusy,
+            HashError::Internal(e) => ApiError::Internal(e),
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! Password hashing with argon2id, off the async runtime and bounded.
 //!
-//! Each hash costs tens of milliseconds of CPU and 19 MiB of memory. Hashes run on the blocking pool
-//! and at most [`MAX_CONCURRENT_HASHES`] at once, so a burst of sign-ins queues instead of starving
-//! the runtime or the machine's memory.
+//! Each hash costs tens of milliseconds of CPU and 19 MiB of memory. Hashes run on the blocking pool,
+//! one per core at most, so a burst of sign-ins cannot starve the runtime or the machine's memory.
+//! The queue in front of them is bounded too: when it is full the caller is told at once
+//! ([`HashError::Busy`], answered 503 with `Retry-After`) instead of waiting ever longer.
 
 use anyhow::Context as _;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -16,8 +17,18 @@ use tokio::sync::Semaphore;
 const MEMORY_KIB: u32 = 19_456;
 const ITERATIONS: u32 = 2;
 const PARALLELISM: u32 = 1;
-/// Concurrent hashes allowed (Rauthy's bound): each holds 19 MiB and a core for ~40 ms.
-pub const MAX_CONCURRENT_HASHES: usize = 2;
+/// Requests that may wait for a hash, per worker. A hash takes ~40 ms, so a full queue is at most
+/// ~160 ms of waiting; past that, telling the client to come back is better than holding it.
+pub const QUEUE_PER_WORKER: usize = 4;
+
+/// Why no hash was computed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("every password hashing worker is busy and the queue is full")]
+    Busy,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
 
 fn argon2() -> anyhow::Result<Argon2<'static>> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
@@ -55,23 +66,52 @@ fn verify_blocking(password: &[u8], stored: Option<&str>) -> anyhow::Result<bool
     Ok(exists && matches)
 }
 
-/// Hashes and verifies passwords on the blocking pool, a bounded number at a time.
+/// Hashes and verifies passwords on the blocking pool, a bounded number at a time behind a bounded
+/// queue.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    /// One per worker: held while hashing.
+    workers: Arc<Semaphore>,
+    /// One per worker or queue place: held from admission to the end of the hash.
+    admitted: Arc<Semaphore>,
 }
 
 impl Default for PasswordHasher {
+    /// One worker per core the process may use.
     fn default() -> Self {
-        Self::new(MAX_CONCURRENT_HASHES)
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        Self::new(workers, workers * QUEUE_PER_WORKER)
     }
 }
 
 impl PasswordHasher {
-    pub fn new(max_concurrent: usize) -> Self {
+    pub fn new(workers: usize, queue: usize) -> Self {
+        let workers = workers.max(1);
         PasswordHasher {
-            permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+            workers: Arc::new(Semaphore::new(workers)),
+            admitted: Arc::new(Semaphore::new(workers + queue)),
         }
+    }
+
+    /// Runs `work` on the blocking pool once a worker is free, or answers `Busy` at once when the
+    /// queue is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _admitted = self
+            .admitted
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| HashError::Busy)?;
+        let _worker = self
+            .workers
+            .acquire()
+            .await
+            .context("the hashing semaphore is closed")?;
+        Ok(tokio::task::spawn_blocking(work)
+            .await
+            .context("the hashing task failed")??)
     }
 
     /// Computes the dummy hash now, so the first sign-in of an unknown user does not take twice as
@@ -83,15 +123,9 @@ impl PasswordHasher {
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`) for a new password.
-    pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
-        let _permit = self
-            .permits
-            .acquire()
+    pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
+        self.run(move || hash_blocking(password.expose_secret().as_bytes()))
             .await
-            .context("the hashing semaphore is closed")?;
-        tokio::task::spawn_blocking(move || hash_blocking(password.expose_secret().as_bytes()))
-            .await
-            .context("the hashing task failed")?
     }
 
     /// Checks `password` against `stored`; with `None` (no such user) a dummy hash is checked
@@ -100,17 +134,9 @@ impl PasswordHasher {
         &self,
         password: SecretString,
         stored: Option<String>,
-    ) -> anyhow::Result<bool> {
-        let _permit = self
-            .permits
-            .acquire()
+    ) -> Result<bool, HashError> {
+        self.run(move || verify_blocking(password.expose_secret().as_bytes(), stored.as_deref()))
             .await
-            .context("the hashing semaphore is closed")?;
-        tokio::task::spawn_blocking(move || {
-            verify_blocking(password.expose_secret().as_bytes(), stored.as_deref())
-        })
-        .await
-        .context("the verification task failed")?
     }
 }
 
@@ -141,6 +167,33 @@ mod tests {
             .verify(secret("correct horse battery stapler"), Some(hash))
             .await
             .unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_busy_at_once_and_frees_up_afterwards() {
+        let hasher = PasswordHasher::new(1, 1);
+        // Both places taken, as by a hash running and one waiting.
+        let held = hasher.admitted.clone().try_acquire_many_owned(2).unwrap();
+        assert!(matches!(
+            hasher.hash(secret("correct horse battery staple")).await,
+            Err(HashError::Busy)
+        ));
+        drop(held);
+        assert!(hasher
+            .hash(secret("correct horse battery staple"))
+            .await
+            .is_ok());
+    }
+
+    #[test]
+    fn the_default_pool_has_a_worker_per_core_and_a_bounded_queue() {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let hasher = PasswordHasher::default();
+        assert_eq!(hasher.workers.available_permits(), cores);
+        assert_eq!(
+            hasher.admitted.available_permits(),
+            cores * (1 + QUEUE_PER_WORKER)
+        );
     }
 
     #[tokio::test]

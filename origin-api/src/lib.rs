@@ -11,6 +11,7 @@
 //! [`serve`] runs.
 
 pub mod auth;
+pub mod client_ip;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -23,6 +24,7 @@ mod revocation;
 pub mod routes;
 mod state;
 pub mod tenants;
+pub mod throttle;
 pub mod tokens;
 
 pub use config::Config;
@@ -47,6 +49,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How often `serve` retries revocations the edge has not acknowledged.
 pub const OUTBOX_RETRY_INTERVAL: Duration = Duration::from_secs(5);
+/// How often `serve` purges forgotten brute-force counts.
+pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(300);
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
@@ -93,6 +97,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Deletes brute-force counts that no longer matter, every `every`, forever (spawned by `serve`).
+async fn run_maintenance(db: PgPool, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match throttle::purge_forgotten(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(throttle.purged = n, "forgotten attempt counts purged"),
+            Err(e) => tracing::warn!(error.cause = %e, "purging attempt counts failed"),
+        }
+    }
+}
+
 /// Connects to Postgres. The url is not echoed in errors: it may carry a password.
 pub async fn connect(database_url: &SecretString) -> anyhow::Result<PgPool> {
     PgPoolOptions::new()
@@ -119,7 +137,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     match state.edge() {
         Some(pusher) => {
             tokio::spawn(edge_push::run_outbox_retries(
-                db,
+                db.clone(),
                 pusher.clone(),
                 OUTBOX_RETRY_INTERVAL,
             ));
@@ -132,7 +150,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(server.addr = %listener.local_addr().context("reading the bound address")?, "origin-api listening");
-    axum::serve(listener, router(state))
+    tokio::spawn(run_maintenance(db, MAINTENANCE_INTERVAL));
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving http")

@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::client_ip::ClientIpSource;
 use crate::config::Config;
 use crate::edge_push::EdgePusher;
 use crate::hashing::PasswordHasher;
@@ -25,6 +26,7 @@ struct Inner {
     hasher: PasswordHasher,
     edge: Option<EdgePusher>,
     access_token_ttl_secs: i64,
+    client_ip: ClientIpSource,
 }
 
 impl AppState {
@@ -37,10 +39,16 @@ impl AppState {
                 admin_token_digest: Sha256::digest(config.admin_token.expose_secret().as_bytes())
                     .into(),
                 kek: config.key_encryption_key.clone(),
-                hasher: PasswordHasher::default(),
+                hasher: match config.hash_workers {
+                    Some(workers) => {
+                        PasswordHasher::new(workers, workers * crate::hashing::QUEUE_PER_WORKER)
+                    }
+                    None => PasswordHasher::default(),
+                },
                 edge,
                 access_token_ttl_secs: i64::try_from(config.access_token_ttl.as_secs())
                     .unwrap_or(i64::MAX),
+                client_ip: config.client_ip.clone(),
             }),
         })
     }
@@ -60,6 +68,10 @@ impl AppState {
 
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
+    }
+
+    pub fn client_ip_source(&self) -> &ClientIpSource {
+        &self.inner.client_ip
     }
 
     pub fn access_token_ttl_secs(&self) -> i64 {

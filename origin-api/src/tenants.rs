@@ -1,6 +1,7 @@
 //! Tenants as stored, and how handlers find the one a path names.
 
 use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use uuid::Uuid;
 
@@ -11,11 +12,99 @@ pub struct Tenant {
     pub slug: String,
     pub name: String,
     pub audience: String,
+    #[sqlx(flatten)]
+    pub throttle: ThrottleSettings,
 }
+
+/// A tenant's brute-force knobs (columns `throttle_*`; the rule is in `throttle::policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ThrottleSettings {
+    /// Failures per account before delays begin.
+    #[sqlx(rename = "throttle_account_failures")]
+    pub account_failures: i32,
+    /// Failures per client address before delays begin.
+    #[sqlx(rename = "throttle_ip_failures")]
+    pub ip_failures: i32,
+    /// Seconds after the last failure (and its delay) when a count is forgotten.
+    #[sqlx(rename = "throttle_window_secs")]
+    pub window_secs: i32,
+    /// The longest delay.
+    #[sqlx(rename = "throttle_max_delay_secs")]
+    pub max_delay_secs: i32,
+}
+
+impl Default for ThrottleSettings {
+    /// The schema's defaults: 5 failures per account, 30 per address, 15 minutes, 15 minutes.
+    fn default() -> Self {
+        ThrottleSettings {
+            account_failures: 5,
+            ip_failures: 30,
+            window_secs: 900,
+            max_delay_secs: 900,
+        }
+    }
+}
+
+/// Knobs given on tenant creation; each omitted one takes its default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettingsInput {
+    account_failures: Option<i32>,
+    ip_failures: Option<i32>,
+    window_secs: Option<i32>,
+    max_delay_secs: Option<i32>,
+}
+
+impl ThrottleSettingsInput {
+    /// The settings, or 422 `brute_force_invalid` naming the bound (the schema's CHECKs agree).
+    pub fn validate(self) -> Result<ThrottleSettings, ApiError> {
+        let d = ThrottleSettings::default();
+        let field = |value: Option<i32>,
+                     default: i32,
+                     range: std::ops::RangeInclusive<i32>,
+                     message: &'static str| {
+            let v = value.unwrap_or(default);
+            if range.contains(&v) {
+                Ok(v)
+            } else {
+                Err(ApiError::FieldInvalid("brute_force_invalid", message))
+            }
+        };
+        Ok(ThrottleSettings {
+            account_failures: field(
+                self.account_failures,
+                d.account_failures,
+                1..=1000,
+                "brute_force.account_failures must be 1 to 1000",
+            )?,
+            ip_failures: field(
+                self.ip_failures,
+                d.ip_failures,
+                1..=100_000,
+                "brute_force.ip_failures must be 1 to 100000",
+            )?,
+            window_secs: field(
+                self.window_secs,
+                d.window_secs,
+                60..=86_400,
+                "brute_force.window_secs must be 60 to 86400",
+            )?,
+            max_delay_secs: field(
+                self.max_delay_secs,
+                d.max_delay_secs,
+                1..=86_400,
+                "brute_force.max_delay_secs must be 1 to 86400",
+            )?,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
+                       throttle_window_secs, throttle_max_delay_secs";
 
 /// The tenant with this slug, or `tenant_not_found`.
 pub async fn find(executor: impl PgExecutor<'_>, slug: &str) -> Result<Tenant, ApiError> {
-    sqlx::query_as::<_, Tenant>("SELECT id, slug, name, audience FROM tenants WHERE slug = $1")
+    sqlx::query_as::<_, Tenant>(&format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"))
         .bind(slug)
         .fetch_optional(executor)
         .await?

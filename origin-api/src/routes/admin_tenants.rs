@@ -6,7 +6,7 @@ use crate::error::{is_unique_violation, ApiError};
 use crate::extract::ApiJson;
 use crate::keys;
 use crate::state::AppState;
-use crate::tenants;
+use crate::tenants::{self, ThrottleSettings, ThrottleSettingsInput};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,9 @@ pub struct NewTenant {
     slug: String,
     name: String,
     audience: Option<String>,
+    /// Brute-force knobs; omitted ones take their defaults.
+    #[serde(default)]
+    brute_force: ThrottleSettingsInput,
 }
 
 #[derive(Debug, Serialize)]
@@ -31,6 +34,7 @@ pub struct TenantCreated {
     issuer: String,
     jwks_uri: String,
     audience: String,
+    brute_force: ThrottleSettings,
 }
 
 fn printable(s: &str) -> bool {
@@ -59,23 +63,33 @@ pub async fn create(
         ));
     }
 
+    let brute_force = body.brute_force.validate()?;
+
     let id = Uuid::new_v4();
     let signing_key = keys::generate(state.kek(), id).map_err(anyhow::Error::new)?;
     let mut tx = state.db().begin().await?;
-    sqlx::query("INSERT INTO tenants (id, slug, name, audience) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(slug.as_str())
-        .bind(name)
-        .bind(audience)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e, "tenants_slug_key") {
-                ApiError::TenantExists
-            } else {
-                e.into()
-            }
-        })?;
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, name, audience, throttle_account_failures,
+                              throttle_ip_failures, throttle_window_secs, throttle_max_delay_secs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(slug.as_str())
+    .bind(name)
+    .bind(audience)
+    .bind(brute_force.account_failures)
+    .bind(brute_force.ip_failures)
+    .bind(brute_force.window_secs)
+    .bind(brute_force.max_delay_secs)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e, "tenants_slug_key") {
+            ApiError::TenantExists
+        } else {
+            e.into()
+        }
+    })?;
     keys::insert(&mut *tx, id, &signing_key, "current").await?;
     tx.commit().await?;
 
@@ -90,6 +104,7 @@ pub async fn create(
             jwks_uri: tenants::jwks_uri(&issuer),
             issuer,
             audience: audience.to_owned(),
+            brute_force,
         }),
     ))
 }

@@ -5,6 +5,7 @@
 //! session here and at the edge.
 
 use crate::auth::Authenticated;
+use crate::client_ip::ClientIp;
 use crate::domain::Email;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
@@ -12,6 +13,7 @@ use crate::keys::{self, CurrentKey};
 use crate::revocation::{self, EdgeOutcome};
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
+use crate::throttle::{self, Key};
 use crate::tokens::{hash_refresh_token, mint_access_token, AccessTokenRequest, RefreshToken};
 use anyhow::Context as _;
 use axum::extract::State;
@@ -117,12 +119,22 @@ async fn insert_refresh_token(
 }
 
 /// `POST /t/{tenant}/v1/sessions`: sign in with email and password.
+///
+/// The attempt is reserved against the account and the client address before anything else runs;
+/// a blocked one answers 429 `too_many_attempts` without a password check.
 pub async fn sign_in(
     State(state): State<AppState>,
+    client: ClientIp,
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
+    let reservation = throttle::reserve(
+        state.db(),
+        &tenant,
+        vec![Key::ip(client), Key::account(&body.email)],
+    )
+    .await?;
     // A malformed email names no user: same answer, same work as an unknown one.
     let user: Option<(Uuid, String)> = match Email::parse(&body.email) {
         Ok(email) => sqlx::query_as(
@@ -136,10 +148,19 @@ pub async fn sign_in(
     };
     let (user_id, stored_hash) = user.unzip();
     // With no user a dummy hash is checked, so both failures take the same time.
-    let verified = state.hasher().verify(body.password, stored_hash).await?;
+    let verified = match state.hasher().verify(body.password, stored_hash).await {
+        Ok(verified) => verified,
+        Err(e) => {
+            // No check ran (busy) or it broke on our side: not the client's failure.
+            reservation.release(state.db()).await?;
+            return Err(e.into());
+        }
+    };
     let Some(user_id) = user_id.filter(|_| verified) else {
+        // The reservation stays: this failure counts.
         return Err(ApiError::InvalidCredentials);
     };
+    reservation.succeeded(state.db()).await?;
 
     let key = keys::current(state.db(), state.kek(), tenant.id).await?;
     let now = OffsetDateTime::now_utc();
@@ -178,12 +199,28 @@ struct PresentedRefreshToken {
 }
 
 /// `POST /t/{tenant}/v1/sessions/refresh`: trade a refresh token for new tokens of the same session.
+///
+/// Refresh tokens are 256 random bits, so guessing one is hopeless; the per-address limit still
+/// caps how fast anyone may try, and every refusal counts against it.
 pub async fn refresh(
     State(state): State<AppState>,
+    client: ClientIp,
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
+    let reservation = throttle::reserve(state.db(), &tenant, vec![Key::ip(client)]).await?;
+    let response = rotate(&state, &tenant, body).await?;
+    reservation.succeeded(state.db()).await?;
+    Ok(response)
+}
+
+/// The refresh itself: every `Err` leaves the caller's attempt counted.
+async fn rotate(
+    state: &AppState,
+    tenant: &Tenant,
+    body: RefreshRequest,
+) -> Result<Response, ApiError> {
     let hash = hash_refresh_token(body.refresh_token.expose_secret());
     let now = OffsetDateTime::now_utc();
 
@@ -211,7 +248,7 @@ pub async fn refresh(
         // Two parties hold this family: revoke the session, here and at the edge.
         let revoked = revocation::revoke_in_tx(
             &mut tx,
-            &state,
+            state,
             tenant.id,
             presented.user_id,
             presented.session_id,
@@ -223,7 +260,7 @@ pub async fn refresh(
         tracing::warn!(tenant.id = %tenant.id, session.id = %presented.session_id, "refresh token reused; session revoked");
         // The client's answer does not depend on the edge: a failed push stays in the outbox, and
         // even a failure to record that must not turn this refusal into a 500.
-        if let Err(e) = revocation::push_committed(&state, revoked).await {
+        if let Err(e) = revocation::push_committed(state, revoked).await {
             tracing::error!(error.cause = %e, session.id = %presented.session_id, "settling a revocation push failed");
         }
         return Err(ApiError::RefreshTokenReused);
@@ -251,7 +288,7 @@ pub async fn refresh(
         refresh_token: next,
         now,
     };
-    token_response(&state, &tenant, &key, grant, StatusCode::OK)
+    token_response(state, tenant, &key, grant, StatusCode::OK)
 }
 
 /// `DELETE /t/{tenant}/v1/sessions/{session_id}`: sign out one of the caller's sessions.

@@ -1,10 +1,12 @@
 //! `POST /t/{tenant}/v1/users`: sign-up with email and password.
 
+use crate::client_ip::ClientIp;
 use crate::domain::{Email, Password, PasswordError};
 use crate::error::{is_unique_violation, ApiError};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::tenants;
+use crate::throttle::{self, Key};
 use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
@@ -23,8 +25,12 @@ pub struct UserCreated {
     email: String,
 }
 
+/// Shape errors are answered before anything is counted; then the attempt is reserved against the
+/// address and the account before the password is hashed, and `email_taken` counts as a failure
+/// (it is what an enumeration attempt looks for).
 pub async fn create(
     State(state): State<AppState>,
+    client: ClientIp,
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, ApiJson<UserCreated>), ApiError> {
@@ -34,7 +40,19 @@ pub async fn create(
         PasswordError::TooShort => ApiError::PasswordTooShort(e.to_string()),
         PasswordError::TooLong => ApiError::PasswordTooLong(e.to_string()),
     })?;
-    let password_hash = state.hasher().hash(password.into_secret()).await?;
+    let reservation = throttle::reserve(
+        state.db(),
+        &tenant,
+        vec![Key::ip(client), Key::account(email.as_str())],
+    )
+    .await?;
+    let password_hash = match state.hasher().hash(password.into_secret()).await {
+        Ok(hash) => hash,
+        Err(e) => {
+            reservation.release(state.db()).await?;
+            return Err(e.into());
+        }
+    };
 
     let id = Uuid::new_v4();
     // The unique index decides, not a prior lookup: two concurrent sign-ups cannot both win.
@@ -52,6 +70,7 @@ pub async fn create(
                 e.into()
             }
         })?;
+    reservation.succeeded(state.db()).await?;
 
     tracing::info!(tenant.id = %tenant.id, user.id = %id, "user created");
     Ok((

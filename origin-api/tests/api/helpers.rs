@@ -45,6 +45,8 @@ pub fn test_config(edge_url: Option<String>) -> Config {
             secret: SecretString::from(EDGE_SECRET.to_owned()),
         }),
         access_token_ttl: Duration::from_secs(TTL_SECS as u64),
+        client_ip: Default::default(),
+        hash_workers: None,
     }
 }
 
@@ -63,7 +65,7 @@ pub async fn spawn_with(db: PgPool, config: Config) -> TestApp {
     let state = AppState::new(db.clone(), &config).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     TestApp {
         address,

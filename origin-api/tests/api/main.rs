@@ -4,6 +4,7 @@
 //! creates one database per test and applies the migrations.
 
 mod admin_tenants;
+mod brute_force;
 mod errors;
 mod health;
 mod helpers;
