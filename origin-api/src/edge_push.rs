@@ -12,7 +12,6 @@ use crate::clock::now_unix;
 use crate::config::EdgePushConfig;
 use anyhow::Context as _;
 use auth_core::notice::{self, RevocationNotice};
-use auth_core::sessions::RETENTION_AFTER_EXPIRY_SECS;
 use futures_util::stream::{self, StreamExt as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
@@ -28,8 +27,11 @@ pub const PUSH_TIMEOUT: Duration = Duration::from_secs(5);
 /// `CLAIM_LEASE - PUSH_TIMEOUT` after claiming, so every push it makes ends before its claim lapses
 /// and nobody else can push the same row meanwhile.
 pub const CLAIM_LEASE: Duration = Duration::from_secs(30);
-/// Outbox rows claimed per retry pass.
-const RETRY_BATCH: i64 = 20;
+/// Outbox rows claimed at a time by a retry pass.
+const RETRY_BATCH: i64 = 100;
+/// Batches a pass works through while the edge keeps acknowledging (a bulk revocation can leave
+/// thousands of rows), before it yields until the next tick.
+const BATCHES_PER_PASS: usize = 10;
 /// Pushes in flight at once, per pass or per request.
 const PUSH_CONCURRENCY: usize = 8;
 /// `last_error` is for operators; keep it short.
@@ -358,13 +360,13 @@ pub struct RetryReport {
     pub expired: u64,
 }
 
-/// One pass over the outbox: drops moot entries, claims up to a batch of the rest, oldest first, and
-/// pushes them.
+/// One pass over the outbox: drops moot entries, then claims batches of the rest, oldest first, and
+/// pushes them, until the outbox is empty, a push fails or [`BATCHES_PER_PASS`] batches are done.
 pub async fn retry_pending(db: &PgPool, pusher: &EdgePusher) -> anyhow::Result<RetryReport> {
-    // Invariant (auth_core::sessions): once `expires_at` plus the largest leeway has passed, no token
-    // of the session validates anywhere, so the notice no longer protects anything.
+    // Invariant (crate::revocation::notice_expiry): `expires_at` already covers the edge's largest
+    // leeway and a clock-skew margin; past it no token the notice is about passes anywhere.
     let expired = sqlx::query("DELETE FROM revocation_outbox WHERE expires_at < $1")
-        .bind(now_unix().saturating_sub(RETENTION_AFTER_EXPIRY_SECS))
+        .bind(now_unix())
         .execute(db)
         .await
         .context("dropping moot outbox entries")?
@@ -375,18 +377,26 @@ pub async fn retry_pending(db: &PgPool, pusher: &EdgePusher) -> anyhow::Result<R
             "dropped notices the edge never acknowledged; they have lapsed"
         );
     }
-    let entries = claim_pending(db, Uuid::new_v4(), RETRY_BATCH)
-        .await
-        .context("claiming outbox entries")?;
-    let delivery = deliver_all(db, pusher, entries)
-        .await
-        .context("settling outbox entries")?;
-    Ok(RetryReport {
-        delivered: delivery.delivered,
-        failed: delivery.failed,
-        deferred: delivery.deferred,
+    let mut report = RetryReport {
         expired,
-    })
+        ..RetryReport::default()
+    };
+    for _ in 0..BATCHES_PER_PASS {
+        let entries = claim_pending(db, Uuid::new_v4(), RETRY_BATCH)
+            .await
+            .context("claiming outbox entries")?;
+        let claimed = entries.len();
+        let delivery = deliver_all(db, pusher, entries)
+            .await
+            .context("settling outbox entries")?;
+        report.delivered += delivery.delivered;
+        report.failed += delivery.failed;
+        report.deferred += delivery.deferred;
+        if i64::try_from(claimed).unwrap_or(0) < RETRY_BATCH || delivery.delivered < claimed {
+            break;
+        }
+    }
+    Ok(report)
 }
 
 /// Retries the outbox every `every`, forever (spawned by `serve`).

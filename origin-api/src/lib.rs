@@ -20,12 +20,13 @@ pub mod error;
 pub mod extract;
 pub mod hashing;
 pub mod keys;
-mod revocation;
+pub mod revocation;
 pub mod routes;
 mod state;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;
+pub mod user_agent;
 
 pub use config::Config;
 pub use error::ApiError;
@@ -33,7 +34,7 @@ pub use state::AppState;
 
 use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::postgres::PgPoolOptions;
@@ -71,6 +72,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::check))
         .route("/v1/admin/tenants", post(routes::admin_tenants::create))
         .route(
+            "/v1/admin/tenants/{slug}/users/{user_id}/sessions",
+            delete(routes::admin_sessions::revoke_user_sessions),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/sessions/not-before",
+            put(routes::admin_sessions::set_tenant_not_before),
+        )
+        .route(
             "/t/{tenant}/.well-known/openid-configuration",
             get(routes::well_known::openid_configuration),
         )
@@ -79,7 +88,16 @@ pub fn router(state: AppState) -> Router {
             get(routes::well_known::jwks),
         )
         .route("/t/{tenant}/v1/users", post(routes::users::create))
-        .route("/t/{tenant}/v1/sessions", post(routes::sessions::sign_in))
+        .route(
+            "/t/{tenant}/v1/sessions",
+            post(routes::sessions::sign_in)
+                .get(routes::my_sessions::list)
+                .delete(routes::my_sessions::sign_out_everywhere),
+        )
+        .route(
+            "/t/{tenant}/v1/sessions/others",
+            delete(routes::my_sessions::revoke_others),
+        )
         .route(
             "/t/{tenant}/v1/sessions/refresh",
             post(routes::sessions::refresh),

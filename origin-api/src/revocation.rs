@@ -1,65 +1,149 @@
 //! Revoking sessions: in Postgres first, then at the edge.
+//!
+//! Every revocation — one session, all of a user's but one, all of a user's (sign out everywhere),
+//! all of a tenant's before an instant — marks the sessions and their refresh tokens revoked and
+//! queues one edge notice per session that may still hold a valid access token, in one transaction.
+//! The edge understands per-session notices only (today), so that is what it gets even for the
+//! bulk revocations; the not-before instants are recorded on the user and the tenant for the day the
+//! edge learns a not-before notice (a new `kind` in the outbox).
 
 use crate::edge_push::{self, Notice, OutboxEntry};
 use crate::state::AppState;
+use auth_core::claims::MAX_LEEWAY_SECS;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// Seconds a revocation outlives the last instant a token of its session passes validation at the
+/// edge, for the clocks that compute and that expire the edge's records to disagree by.
+///
+/// Invariant (issue 10 §1.1): a notice's `expires_at` is the session's last access-token expiry plus
+/// the largest leeway an edge issuer may have (`MAX_LEEWAY_SECS`) plus this margin; the edge keeps
+/// the revocation until then, and the outbox may drop an undelivered notice only after it.
+pub const CLOCK_SKEW_MARGIN_SECS: i64 = 60;
+
+/// When a revocation of a session whose last access token expires at `access_expires_at` (Unix s)
+/// may be forgotten.
+pub fn notice_expiry(access_expires_at: i64) -> i64 {
+    access_expires_at
+        .saturating_add(MAX_LEEWAY_SECS as i64)
+        .saturating_add(CLOCK_SKEW_MARGIN_SECS)
+}
+
+/// Which sessions of a tenant to revoke.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// One session of a user, revoked or not (revoking again pushes again).
+    One { user_id: Uuid, session_id: Uuid },
+    /// Every live session of a user, but `except` if given.
+    AllOfUser { user_id: Uuid, except: Option<Uuid> },
+    /// Every live session of the tenant created before the instant.
+    CreatedBefore(OffsetDateTime),
+}
+
 /// Sessions revoked in the current transaction, with the notices to push once it commits.
 #[derive(Debug, Default)]
 pub(crate) struct Revoked {
-    /// Empty when pushes are disabled.
+    /// Sessions revoked (or, for [`Target::One`], found).
+    pub count: usize,
+    /// Empty when pushes are disabled or no token of them can pass any more.
     pub pending: Vec<OutboxEntry>,
 }
 
-/// Marks a session of `user_id` and its refresh tokens revoked and, when pushes are enabled, queues
-/// the edge notice. Call inside a transaction. Revoking a revoked session keeps its first
-/// `revoked_at` and still queues a notice. Returns `None` when no such session exists.
+/// Revokes `target`'s sessions and their refresh tokens and queues their edge notices. Call inside
+/// a transaction; a revoked session keeps its first `revoked_at`.
 pub(crate) async fn revoke_in_tx(
     conn: &mut PgConnection,
     state: &AppState,
     tenant_id: Uuid,
-    user_id: Uuid,
-    session_id: Uuid,
+    target: Target,
     now: OffsetDateTime,
-) -> Result<Option<Revoked>, sqlx::Error> {
-    let found = sqlx::query(
-        "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $4)
-         WHERE id = $1 AND tenant_id = $2 AND user_id = $3",
-    )
-    .bind(session_id)
-    .bind(tenant_id)
-    .bind(user_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected()
-        > 0;
-    if !found {
-        return Ok(None);
-    }
-    sqlx::query(
-        "UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(session_id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    if state.edge().is_none() {
-        return Ok(Some(Revoked::default()));
-    }
-    // The latest expiry of any access token the session could still hold: one minted just now.
-    let expires_at = now
-        .unix_timestamp()
-        .saturating_add(state.access_token_ttl_secs());
-    let pending = edge_push::enqueue(
+) -> Result<Revoked, sqlx::Error> {
+    let (condition, user_id, id) = match target {
+        Target::One {
+            user_id,
+            session_id,
+        } => ("user_id = $3 AND id = $4", Some(user_id), Some(session_id)),
+        Target::AllOfUser { user_id, except } => (
+            "user_id = $3 AND revoked_at IS NULL AND ($4::uuid IS NULL OR id <> $4)",
+            Some(user_id),
+            except,
+        ),
+        Target::CreatedBefore(before) => {
+            return revoke_rows(
+                conn,
+                state,
+                tenant_id,
+                sqlx::query_as(
+                    "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
+                     WHERE tenant_id = $1 AND revoked_at IS NULL AND created_at < $3
+                     RETURNING id, floor(extract(epoch FROM access_expires_at))::bigint",
+                )
+                .bind(tenant_id)
+                .bind(now)
+                .bind(before),
+                now,
+            )
+            .await
+        }
+    };
+    let sql = format!(
+        "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2)
+         WHERE tenant_id = $1 AND {condition}
+         RETURNING id, floor(extract(epoch FROM access_expires_at))::bigint"
+    );
+    revoke_rows(
         conn,
-        Uuid::new_v4(),
-        vec![Notice::session_revoked(tenant_id, session_id, expires_at)],
+        state,
+        tenant_id,
+        sqlx::query_as(&sql)
+            .bind(tenant_id)
+            .bind(now)
+            .bind(user_id)
+            .bind(id),
+        now,
     )
+    .await
+}
+
+type RevokedRows<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, (Uuid, i64), sqlx::postgres::PgArguments>;
+
+async fn revoke_rows(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    update: RevokedRows<'_>,
+    now: OffsetDateTime,
+) -> Result<Revoked, sqlx::Error> {
+    let sessions: Vec<(Uuid, i64)> = update.fetch_all(&mut *conn).await?;
+    if sessions.is_empty() {
+        return Ok(Revoked::default());
+    }
+    let ids: Vec<Uuid> = sessions.iter().map(|(id, _)| *id).collect();
+    sqlx::query(
+        "UPDATE refresh_tokens SET revoked_at = $2 WHERE session_id = ANY($1) AND revoked_at IS NULL",
+    )
+    .bind(&ids)
+    .bind(now)
+    .execute(&mut *conn)
     .await?;
-    Ok(Some(Revoked { pending }))
+    let count = sessions.len();
+    if state.edge().is_none() {
+        return Ok(Revoked {
+            count,
+            pending: vec![],
+        });
+    }
+    // A session none of whose tokens can pass any more needs no notice.
+    let notices: Vec<Notice> = sessions
+        .into_iter()
+        .map(|(id, access_expires_at)| (id, notice_expiry(access_expires_at)))
+        .filter(|(_, expires_at)| *expires_at > now.unix_timestamp())
+        .map(|(id, expires_at)| Notice::session_revoked(tenant_id, id, expires_at))
+        .collect();
+    let pending = edge_push::enqueue(conn, Uuid::new_v4(), notices).await?;
+    Ok(Revoked { count, pending })
 }
 
 /// Where the edge stands after a revocation.
@@ -67,7 +151,7 @@ pub(crate) async fn revoke_in_tx(
 pub(crate) enum EdgeOutcome {
     /// Pushes are disabled.
     Disabled,
-    /// Every notice was acknowledged.
+    /// Every notice was acknowledged (or none was needed).
     Delivered,
     /// Some notices are left in the outbox for the retry task.
     Pending,

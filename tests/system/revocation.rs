@@ -70,3 +70,56 @@ async fn signing_out_one_session_leaves_the_users_other_sessions_working() {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn after_sign_out_everywhere_every_token_of_the_user_is_refused_on_both_route_modes() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let mut sessions = vec![user.session.clone()];
+    for _ in 0..2 {
+        sessions.push(
+            stack
+                .sign_in(&user.tenant, &user.email, &user.password)
+                .await,
+        );
+    }
+    let other = stack.signed_in_user(&stack.tenant).await;
+    for session in sessions.iter().chain([&other.session]) {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            let response = stack.edge_get(path, Some(&session.access_token), &[]).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path} before");
+        }
+    }
+
+    let response = stack
+        .http
+        .delete(stack.tenant_url(&user.tenant, "/v1/sessions"))
+        .bearer_auth(&sessions[1].access_token)
+        .send()
+        .await
+        .expect("sign out everywhere");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.expect("json body");
+    assert_eq!(body["revoked"], 3, "{body}");
+
+    for session in &sessions {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            assert_refused(
+                stack.edge_get(path, Some(&session.access_token), &[]).await,
+                StatusCode::UNAUTHORIZED,
+                "token_revoked",
+            )
+            .await;
+        }
+    }
+    for path in ["/api/orders", "/api/strict/orders"] {
+        let response = stack
+            .edge_get(path, Some(&other.session.access_token), &[])
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "another user keeps access"
+        );
+    }
+}

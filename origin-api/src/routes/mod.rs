@@ -1,8 +1,10 @@
 //! One module per resource.
 
+pub mod admin_sessions;
 pub mod admin_tenants;
 pub mod health;
 pub mod me;
+pub mod my_sessions;
 pub mod sessions;
 pub mod users;
 pub mod well_known;

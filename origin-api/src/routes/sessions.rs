@@ -10,14 +10,14 @@ use crate::domain::Email;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::keys::{self, CurrentKey};
-use crate::revocation::{self, EdgeOutcome};
+use crate::revocation::{self, EdgeOutcome, Target};
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use crate::throttle::{self, Key};
 use crate::tokens::{hash_refresh_token, mint_access_token, AccessTokenRequest, RefreshToken};
-use anyhow::Context as _;
+use crate::user_agent;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,7 @@ async fn insert_refresh_token(
 pub async fn sign_in(
     State(state): State<AppState>,
     client: ClientIp,
+    headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
@@ -163,18 +164,38 @@ pub async fn sign_in(
     reservation.succeeded(state.db()).await?;
 
     let key = keys::current(state.db(), state.kek(), tenant.id).await?;
-    let now = OffsetDateTime::now_utc();
+    let client = user_agent::describe(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    );
     let session_id = Uuid::new_v4();
     let refresh_token = RefreshToken::generate();
     let mut tx = state.db().begin().await?;
-    sqlx::query("INSERT INTO sessions (id, tenant_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(session_id)
-        .bind(tenant.id)
-        .bind(user_id)
-        .bind(now)
-        .bind(now + SESSION_LIFETIME)
-        .execute(&mut *tx)
-        .await?;
+    // Waits for a sign-out-everywhere or tenant not-before in progress (they lock these rows for
+    // update), and reads the clock after it: the new session is never swept by one that committed
+    // first, and its tokens are issued after that not-before.
+    sqlx::query(
+        "SELECT 1 FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1 FOR KEY SHARE",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    let now = OffsetDateTime::now_utc();
+    let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_secs());
+    sqlx::query(
+        "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+    )
+    .bind(session_id)
+    .bind(tenant.id)
+    .bind(user_id)
+    .bind(now)
+    .bind(now + SESSION_LIFETIME)
+    .bind(access_expires_at)
+    .bind(&client)
+    .execute(&mut *tx)
+    .await?;
     insert_refresh_token(&mut tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;
     tx.commit().await?;
 
@@ -250,12 +271,13 @@ async fn rotate(
             &mut tx,
             state,
             tenant.id,
-            presented.user_id,
-            presented.session_id,
+            Target::One {
+                user_id: presented.user_id,
+                session_id: presented.session_id,
+            },
             now,
         )
-        .await?
-        .context("the session of a presented refresh token vanished")?;
+        .await?;
         tx.commit().await?;
         tracing::warn!(tenant.id = %tenant.id, session.id = %presented.session_id, "refresh token reused; session revoked");
         // The client's answer does not depend on the edge: a failed push stays in the outbox, and
@@ -277,6 +299,12 @@ async fn rotate(
         .bind(presented.id)
         .bind(now)
         .bind(next_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE sessions SET last_used_at = $2, access_expires_at = $3 WHERE id = $1")
+        .bind(presented.session_id)
+        .bind(now)
+        .bind(now + time::Duration::seconds(state.access_token_ttl_secs()))
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -307,12 +335,16 @@ pub async fn revoke(
         &mut tx,
         &state,
         auth.tenant.id,
-        auth.user_id,
-        session_id,
+        Target::One {
+            user_id: auth.user_id,
+            session_id,
+        },
         now,
     )
-    .await?
-    .ok_or(ApiError::SessionNotFound)?;
+    .await?;
+    if revoked.count == 0 {
+        return Err(ApiError::SessionNotFound);
+    }
     tx.commit().await?;
     tracing::info!(tenant.id = %auth.tenant.id, session.id = %session_id, "session revoked");
 

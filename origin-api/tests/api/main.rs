@@ -3,12 +3,14 @@
 //! Run with `DATABASE_URL` pointing at a server where the user may create databases; `#[sqlx::test]`
 //! creates one database per test and applies the migrations.
 
+mod admin_sessions;
 mod admin_tenants;
 mod brute_force;
 mod errors;
 mod health;
 mod helpers;
 mod me;
+mod my_sessions;
 mod outbox;
 mod revocation;
 mod sessions;

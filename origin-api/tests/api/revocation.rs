@@ -1,6 +1,6 @@
 use crate::helpers::{
     assert_error, now_unix, spawn_app, spawn_app_with_edge, spawn_with, test_config, unused_addr,
-    EdgeReceiver, TTL_SECS,
+    EdgeReceiver,
 };
 use origin_api::edge_push::{retry_pending, RetryReport};
 use secrecy::SecretString;
@@ -13,12 +13,13 @@ async fn deleting_a_session_pushes_an_authenticated_notice_and_returns_204(db: P
     let app = spawn_app_with_edge(db, &edge.url).await;
     let s = app.signed_in("acme", "ursula@example.com").await;
 
-    let before = now_unix();
+    let token_exp = crate::helpers::jwt_part(&s.access_token, 1)["exp"]
+        .as_i64()
+        .unwrap();
     let response = app
         .delete_session("acme", &s.session_id, &s.access_token)
         .await;
     assert_eq!(response.status(), 204);
-    let after = now_unix();
 
     let received = edge.received();
     assert_eq!(received.len(), 1);
@@ -32,10 +33,13 @@ async fn deleting_a_session_pushes_an_authenticated_notice_and_returns_204(db: P
         .expect("the push is signed with the shared secret");
     assert_eq!(notice.tenant_id, s.tenant["id"].as_str().unwrap());
     assert_eq!(notice.session_id, s.session_id);
-    assert!(
-        (before + TTL_SECS..=after + TTL_SECS).contains(&notice.expires_at),
+    // Issue 10 §1.1: the session's last token expiry + the largest leeway + a skew margin.
+    assert_eq!(
+        notice.expires_at,
+        origin_api::revocation::notice_expiry(token_exp),
         "{notice:?}"
     );
+    assert!(notice.expires_at > token_exp + auth_core::claims::MAX_LEEWAY_SECS as i64);
     assert!(
         app.outbox_rows().await.is_empty(),
         "a delivered notice leaves no outbox row"
@@ -153,7 +157,7 @@ async fn the_retry_pass_drops_revocations_whose_tokens_have_all_lapsed(db: PgPoo
         202
     );
     sqlx::query("UPDATE revocation_outbox SET expires_at = $1")
-        .bind(now_unix() - auth_core::sessions::RETENTION_AFTER_EXPIRY_SECS - 1)
+        .bind(now_unix() - 1)
         .execute(&app.db)
         .await
         .unwrap();

@@ -1,0 +1,107 @@
+//! The operator's revocations: every session of a user, every session of a tenant before an instant.
+
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::revocation::{self, Target};
+use crate::routes::my_sessions::{bulk_answer, rfc3339, sign_out_everywhere_in_tx};
+use crate::state::AppState;
+use crate::tenants;
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// `DELETE /v1/admin/tenants/{slug}/users/{user_id}/sessions`: signs a user out everywhere (their
+/// not-before set to now, every session and refresh token revoked).
+pub async fn revoke_user_sessions(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath((slug, raw_user_id)): ApiPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let user_id = Uuid::parse_str(&raw_user_id).map_err(|_| ApiError::UserNotFound)?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.db().begin().await?;
+    let (not_before, revoked) = sign_out_everywhere_in_tx(&mut tx, &state, tenant.id, user_id, now)
+        .await?
+        .ok_or(ApiError::UserNotFound)?;
+    tx.commit().await?;
+    let count = revoked.count;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, sessions.revoked = count, "admin revoked a user's sessions");
+    let outcome = revocation::push_committed(&state, revoked).await?;
+    let mut body = serde_json::Map::new();
+    body.insert("revoked".to_owned(), count.into());
+    body.insert("not_before".to_owned(), rfc3339(not_before)?.into());
+    Ok(bulk_answer(outcome, body))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotBefore {
+    /// RFC 3339; omitted means now. Never in the future.
+    not_before: Option<String>,
+}
+
+/// `PUT /v1/admin/tenants/{slug}/sessions/not-before`: every session of the tenant created before
+/// the instant is revoked (after a breach). The tenant's not-before only moves forward.
+pub async fn set_tenant_not_before(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<NotBefore>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let now = OffsetDateTime::now_utc();
+    let requested = match body.not_before.as_deref() {
+        None => now,
+        Some(raw) => {
+            let at = OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+                ApiError::FieldInvalid(
+                    "not_before_invalid",
+                    "not_before must be an RFC 3339 instant",
+                )
+            })?;
+            if at > now {
+                return Err(ApiError::FieldInvalid(
+                    "not_before_invalid",
+                    "not_before must not be in the future",
+                ));
+            }
+            at
+        }
+    };
+    let mut tx = state.db().begin().await?;
+    // FOR UPDATE conflicts with the key-share lock each sign-in takes on its tenant: no session is
+    // created while the sweep runs.
+    sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
+        .bind(tenant.id)
+        .execute(&mut *tx)
+        .await?;
+    let (not_before,): (OffsetDateTime,) = sqlx::query_as(
+        "UPDATE tenants SET sessions_not_before = GREATEST(COALESCE(sessions_not_before, $2), $2)
+         WHERE id = $1 RETURNING sessions_not_before",
+    )
+    .bind(tenant.id)
+    .bind(requested)
+    .fetch_one(&mut *tx)
+    .await?;
+    let revoked = revocation::revoke_in_tx(
+        &mut tx,
+        &state,
+        tenant.id,
+        Target::CreatedBefore(not_before),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let count = revoked.count;
+    tracing::warn!(tenant.id = %tenant.id, sessions.revoked = count, "tenant not-before set");
+    let outcome = revocation::push_committed(&state, revoked).await?;
+    let mut body = serde_json::Map::new();
+    body.insert("revoked".to_owned(), count.into());
+    body.insert("not_before".to_owned(), rfc3339(not_before)?.into());
+    Ok(bulk_answer(outcome, body))
+}

@@ -1,0 +1,186 @@
+//! A signed-in user's own sessions: list them, sign out the others, sign out everywhere.
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::revocation::{self, EdgeOutcome, Target};
+use crate::state::AppState;
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Sessions listed at most, most recently used first.
+pub const MAX_LISTED_SESSIONS: i64 = 100;
+
+#[derive(Debug, Serialize)]
+pub struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SessionView {
+    id: Uuid,
+    /// RFC 3339, like every instant below.
+    created_at: String,
+    /// The last sign-in or refresh.
+    last_used_at: String,
+    /// When the session ends regardless of use.
+    expires_at: String,
+    /// e.g. "Firefox on Linux".
+    client: String,
+    /// The session of the token this request carries.
+    current: bool,
+}
+
+pub(crate) fn rfc3339(at: OffsetDateTime) -> Result<String, ApiError> {
+    Ok(at.format(&Rfc3339).context("formatting an instant")?)
+}
+
+/// `GET /t/{tenant}/v1/sessions`: the caller's live sessions.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let rows: Vec<(Uuid, OffsetDateTime, OffsetDateTime, OffsetDateTime, String)> = sqlx::query_as(
+        "SELECT id, created_at, last_used_at, expires_at, client FROM sessions
+             WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
+             ORDER BY last_used_at DESC, id LIMIT $3",
+    )
+    .bind(auth.tenant.id)
+    .bind(auth.user_id)
+    .bind(MAX_LISTED_SESSIONS)
+    .fetch_all(state.db())
+    .await?;
+    let sessions = rows
+        .into_iter()
+        .map(|(id, created_at, last_used_at, expires_at, client)| {
+            Ok(SessionView {
+                id,
+                created_at: rfc3339(created_at)?,
+                last_used_at: rfc3339(last_used_at)?,
+                expires_at: rfc3339(expires_at)?,
+                client,
+                current: id == auth.session_id,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        ApiJson(SessionList { sessions }),
+    )
+        .into_response())
+}
+
+/// What a bulk revocation answers: 200 once the edge has every notice (or pushes are off), 202 with
+/// `"edge": "pending"` when some are left to the outbox retry.
+pub(crate) fn bulk_answer(
+    outcome: EdgeOutcome,
+    mut body: serde_json::Map<String, serde_json::Value>,
+) -> Response {
+    match outcome {
+        EdgeOutcome::Disabled | EdgeOutcome::Delivered => {
+            (StatusCode::OK, ApiJson(body)).into_response()
+        }
+        EdgeOutcome::Pending => {
+            body.insert("edge".to_owned(), "pending".into());
+            (StatusCode::ACCEPTED, ApiJson(body)).into_response()
+        }
+    }
+}
+
+/// `DELETE /t/{tenant}/v1/sessions/others`: signs out every session of the caller but this one.
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.db().begin().await?;
+    let revoked = revocation::revoke_in_tx(
+        &mut tx,
+        &state,
+        auth.tenant.id,
+        Target::AllOfUser {
+            user_id: auth.user_id,
+            except: Some(auth.session_id),
+        },
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let count = revoked.count;
+    tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, sessions.revoked = count, "other sessions revoked");
+    let outcome = revocation::push_committed(&state, revoked).await?;
+    let mut body = serde_json::Map::new();
+    body.insert("revoked".to_owned(), count.into());
+    Ok(bulk_answer(outcome, body))
+}
+
+/// Sets a user's not-before to `now` and revokes every session of theirs. Call inside a
+/// transaction; returns `None` when the user does not exist.
+pub(crate) async fn sign_out_everywhere_in_tx(
+    conn: &mut sqlx::PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    now: OffsetDateTime,
+) -> Result<Option<(OffsetDateTime, revocation::Revoked)>, ApiError> {
+    // FOR UPDATE, not the UPDATE's weaker lock: it conflicts with the key-share lock a sign-in takes
+    // on the user, so no session can be created while the sweep runs and escape it.
+    let found: Option<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let (not_before,): (OffsetDateTime,) = sqlx::query_as(
+        "UPDATE users SET sessions_not_before = GREATEST(COALESCE(sessions_not_before, $3), $3)
+         WHERE tenant_id = $1 AND id = $2 RETURNING sessions_not_before",
+    )
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    let revoked = revocation::revoke_in_tx(
+        conn,
+        state,
+        tenant_id,
+        Target::AllOfUser {
+            user_id,
+            except: None,
+        },
+        now,
+    )
+    .await?;
+    Ok(Some((not_before, revoked)))
+}
+
+/// `DELETE /t/{tenant}/v1/sessions`: sign out everywhere. Every session of the caller, this one
+/// included, is revoked with its refresh tokens, and the user's not-before is set to now.
+pub async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.db().begin().await?;
+    let (not_before, revoked) =
+        sign_out_everywhere_in_tx(&mut tx, &state, auth.tenant.id, auth.user_id, now)
+            .await?
+            .ok_or(ApiError::UserNotFound)?;
+    tx.commit().await?;
+    let count = revoked.count;
+    tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, sessions.revoked = count, "signed out everywhere");
+    let outcome = revocation::push_committed(&state, revoked).await?;
+    let mut body = serde_json::Map::new();
+    body.insert("revoked".to_owned(), count.into());
+    body.insert("not_before".to_owned(), rfc3339(not_before)?.into());
+    Ok(bulk_answer(outcome, body))
+}
