@@ -124,15 +124,22 @@ pub async fn reserve(
 ) -> Result<Reservation, ApiError> {
     keys.sort();
     keys.dedup();
+    // Fast path, one query without locks or writes: during a flood nearly every attempt is refused
+    // here. Refusing on what this read shows is sound (the keys were blocked at that instant); an
+    // attempt it lets through is decided again below, under the rows' locks.
+    if let Some(throttled) = blocked_now(db, tenant, &keys).await? {
+        return Err(ApiError::TooManyAttempts(throttled));
+    }
     let mut tx = db.begin().await?;
     for key in &keys {
         // The no-op update locks the row (created if absent) and returns it with the database's
-        // clock, which every instance shares.
+        // clock, which every instance shares: the clock read once the lock is held, not `now()`
+        // (the transaction's start, which can precede the failure the lock holder just wrote).
         let (failures, last_failure_at, now): (i32, i64, i64) = sqlx::query_as(
             "INSERT INTO attempt_throttles (tenant_id, scope, key) VALUES ($1, $2, $3)
              ON CONFLICT (tenant_id, scope, key) DO UPDATE SET failures = attempt_throttles.failures
              RETURNING failures, floor(extract(epoch FROM last_failure_at))::bigint,
-                       floor(extract(epoch FROM now()))::bigint",
+                       floor(extract(epoch FROM clock_timestamp()))::bigint",
         )
         .bind(tenant.id)
         .bind(key.scope.as_str())
@@ -175,25 +182,74 @@ pub async fn reserve(
     })
 }
 
+/// The first of `keys` (in lock order) that must wait at the database's `now`, if any.
+async fn blocked_now(
+    db: &PgPool,
+    tenant: &Tenant,
+    keys: &[Key],
+) -> Result<Option<Throttled>, sqlx::Error> {
+    let scopes: Vec<&str> = keys.iter().map(|k| k.scope.as_str()).collect();
+    let values: Vec<&str> = keys.iter().map(|k| k.value.as_str()).collect();
+    let rows: Vec<(String, String, i32, i64, i64)> = sqlx::query_as(
+        "SELECT a.scope, a.key, a.failures, floor(extract(epoch FROM a.last_failure_at))::bigint,
+                floor(extract(epoch FROM clock_timestamp()))::bigint
+         FROM attempt_throttles a
+         JOIN unnest($2::text[], $3::text[]) AS k (scope, key) ON k.scope = a.scope AND k.key = a.key
+         WHERE a.tenant_id = $1",
+    )
+    .bind(tenant.id)
+    .bind(&scopes)
+    .bind(&values)
+    .fetch_all(db)
+    .await?;
+    for key in keys {
+        let Some((_, _, failures, last_failure_at, now)) = rows
+            .iter()
+            .find(|(scope, value, ..)| scope == key.scope.as_str() && value == &key.value)
+        else {
+            continue;
+        };
+        let policy = key.scope.policy(&tenant.throttle);
+        let record = Record {
+            failures: u32::try_from(*failures).unwrap_or(0),
+            last_failure_at: *last_failure_at,
+        };
+        if let Decision::Blocked { retry_after_secs } = policy.decide(Some(record), *now) {
+            return Ok(Some(Throttled {
+                scope: key.scope,
+                allowed_failures: policy.allowed_failures,
+                window_secs: policy.window_secs,
+                retry_after_secs,
+            }));
+        }
+    }
+    Ok(None)
+}
+
 impl Reservation {
     /// The attempt succeeded: the account's count is reset; a client address gets its attempt back
     /// (a shared address where someone signs in keeps counting the others' failures).
     pub async fn succeeded(self, db: &PgPool) -> Result<(), sqlx::Error> {
-        for key in &self.keys {
-            match key.scope {
-                Scope::Account => {
-                    sqlx::query(
-                        "DELETE FROM attempt_throttles WHERE tenant_id = $1 AND scope = $2 AND key = $3",
-                    )
-                    .bind(self.tenant_id)
-                    .bind(key.scope.as_str())
-                    .bind(&key.value)
-                    .execute(db)
-                    .await?;
-                }
-                Scope::Ip => refund(db, self.tenant_id, key).await?,
-            }
-        }
+        let of = |scope: Scope| -> Vec<&str> {
+            self.keys
+                .iter()
+                .filter(|k| k.scope == scope)
+                .map(|k| k.value.as_str())
+                .collect()
+        };
+        // One statement: this runs on every successful sign-in.
+        sqlx::query(
+            "WITH reset AS (
+                 DELETE FROM attempt_throttles
+                 WHERE tenant_id = $1 AND scope = 'account' AND key = ANY($2))
+             UPDATE attempt_throttles SET failures = greatest(failures - 1, 0)
+             WHERE tenant_id = $1 AND scope = 'ip' AND key = ANY($3)",
+        )
+        .bind(self.tenant_id)
+        .bind(of(Scope::Account))
+        .bind(of(Scope::Ip))
+        .execute(db)
+        .await?;
         Ok(())
     }
 

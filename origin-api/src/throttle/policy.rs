@@ -70,8 +70,13 @@ impl Policy {
         }
     }
 
-    /// Decides one attempt at `now`.
+    /// Decides one attempt at `now`. A failure recorded later than `now` (another transaction's
+    /// clock read a moment later) counts as having happened at `now`.
     pub fn decide(&self, record: Option<Record>, now: i64) -> Decision {
+        let record = record.map(|r| Record {
+            last_failure_at: r.last_failure_at.min(now),
+            ..r
+        });
         let failures = self.live_failures(record, now);
         if failures > 0 {
             let last = record.map_or(now, |r| r.last_failure_at);
@@ -173,12 +178,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_recorded_a_moment_in_the_future_blocks_nothing_below_the_allowance() {
+        let record = Some(Record {
+            failures: 3,
+            last_failure_at: 1_001,
+        });
+        assert!(matches!(
+            P.decide(record, 1_000),
+            Decision::Reserved { remaining: 1, .. }
+        ));
+    }
+
+    #[test]
     fn huge_counts_and_times_never_overflow() {
         let record = Some(Record {
             failures: u32::MAX,
             last_failure_at: i64::MAX - 10,
         });
         assert_eq!(P.delay_after(u32::MAX), 900);
-        assert!(matches!(P.decide(record, 0), Decision::Blocked { .. }));
+        assert!(matches!(
+            P.decide(record, i64::MAX - 5),
+            Decision::Blocked { .. }
+        ));
     }
 }

@@ -369,7 +369,13 @@ async fn a_full_hashing_queue_answers_503_server_busy_and_counts_nothing(db: PgP
                 assert_error(response, 503, "server_busy").await;
                 busy += 1;
             }
-            other => panic!("unexpected {other}"),
+            other => {
+                let limit = response.headers().get("ratelimit").cloned();
+                panic!(
+                    "unexpected {other}: {limit:?} {}",
+                    response.text().await.unwrap()
+                )
+            }
         }
     }
     assert!(created >= 1 && busy >= 1, "created {created}, busy {busy}");
