@@ -318,5 +318,12 @@ fn render(options: &Options, idle: &Phase, attack: &Phase, before: &str, after: 
         attack.attacker_requests as f64 / attack.attacker_seconds.max(f64::EPSILON),
         attack.attacker_checked
     ));
+    out.push_str(
+        "\nReading it: the attackers run closed loops, so the cheaper each refusal, the more of them they \
+         send, until the cores are saturated. The password-hashing pool is not what the legitimate user \
+         waits for (the flood gets only the hashes counted above); what it shares with the flood is the \
+         CPU and the database pool, along with whatever else runs on the machine (the load average \
+         above). A flood of this rate is the edge's rate limit's to stop before it reaches the origin.\n",
+    );
     out
 }
