@@ -53,11 +53,10 @@ pub(crate) fn read_token(arg: Option<&str>, stdin: &mut dyn BufRead) -> anyhow::
         }
     };
     let trimmed = text.trim();
-    let token = match trimmed.get(..7) {
-        Some(scheme) if scheme.eq_ignore_ascii_case("bearer ") => trimmed.get(7..).unwrap_or(""),
-        _ => trimmed,
-    };
-    Ok(token.trim_start().to_owned())
+    // A pasted `Authorization` value is read by the edge's rule; anything else is the token itself.
+    Ok(auth_core::bearer::token(Some(trimmed))
+        .unwrap_or(trimmed)
+        .to_owned())
 }
 
 /// One JSON object: `decision` and `code` always; the verified claims, or the refusal with the

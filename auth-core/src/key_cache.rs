@@ -280,6 +280,34 @@ impl IssuerKeys {
     }
 }
 
+/// The freshness lifetime a JWKS response's `Cache-Control` value asks for, in seconds, before
+/// [`IssuerKeys::ttl_for`] clamps it: `max-age`, or 0 for `no-cache` / `no-store` (some issuers send
+/// those on their JWKS; the clamp then keeps the set for `min_ttl_secs`). `None` when the value names
+/// no lifetime. Directive names are case-insensitive; of several `max-age`s the first counts
+/// (RFC 9111 §4.2.1); a value that is not delta-seconds (digits, optionally quoted) counts as absent.
+pub fn max_age(cache_control: &str) -> Option<i64> {
+    let mut max_age = None;
+    for directive in cache_control.split(',').map(str::trim) {
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        let name = name.trim();
+        if name.eq_ignore_ascii_case("no-cache") || name.eq_ignore_ascii_case("no-store") {
+            return Some(0);
+        }
+        if name.eq_ignore_ascii_case("max-age") && max_age.is_none() {
+            let digits = value.trim();
+            let digits = digits
+                .strip_prefix('"')
+                .and_then(|d| d.strip_suffix('"'))
+                .unwrap_or(digits);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                // Longer than i64 holds: as long as possible, clamped anyway.
+                max_age = Some(digits.parse().unwrap_or(i64::MAX));
+            }
+        }
+    }
+    max_age
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +340,25 @@ mod tests {
         );
         c.fetched(Ok((set("a"), Some(300))), 1);
         assert!(matches!(c.plan(2), Plan::Use(_)));
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        assert_eq!(max_age("public, max-age=300"), Some(300));
+        assert_eq!(max_age("Max-Age=\"120\", public"), Some(120));
+        assert_eq!(
+            max_age("max-age=60, max-age=900"),
+            Some(60),
+            "the first counts"
+        );
+        assert_eq!(max_age("no-cache"), Some(0));
+        assert_eq!(max_age("max-age=300, No-Store"), Some(0));
+        assert_eq!(max_age("public"), None);
+        assert_eq!(max_age("max-age=-5"), None);
+        assert_eq!(max_age("max-age=1e3"), None);
+        assert_eq!(max_age("max-age="), None);
+        assert_eq!(max_age("max-age=99999999999999999999999"), Some(i64::MAX));
+        assert_eq!(max_age(""), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@
     )
 )]
 
+pub mod bearer;
 pub mod claims;
 pub mod encoding;
 pub mod identity;

@@ -30,6 +30,21 @@ impl<'c> SessionKey<'c> {
             session: sid,
         }
     }
+
+    /// The session's deny-entry key in the revocation store (Workers KV):
+    /// `deny:{byte length of tenant}:{tenant}:{session}`.
+    ///
+    /// The length prefix fixes where the tenant ends, so no two (tenant, session) pairs share a key
+    /// whatever characters either holds: `deny:{tenant}:{session}` would give `("a:b", "c")` and
+    /// `("a", "b:c")` the same key, and either could then revoke the other.
+    pub fn deny_entry_key(&self) -> String {
+        format!(
+            "deny:{}:{}:{}",
+            self.tenant.len(),
+            self.tenant,
+            self.session
+        )
+    }
 }
 
 /// Which revocation stores a request must consult.
@@ -89,29 +104,22 @@ impl DenyListMemo {
 
     /// Whether the session was denied, if the store was asked less than `ttl_secs` ago.
     pub fn answer(&mut self, session: &SessionKey<'_>, now: i64) -> Option<bool> {
-        self.answers.get(&memo_key(session), now)
+        self.answers.get(&session.deny_entry_key(), now)
     }
 
     /// Remembers what the store answered at `now`.
     pub fn record(&mut self, session: &SessionKey<'_>, denied: bool, now: i64) {
-        self.answers
-            .insert(memo_key(session), denied, now.saturating_add(self.ttl_secs));
+        self.answers.insert(
+            session.deny_entry_key(),
+            denied,
+            now.saturating_add(self.ttl_secs),
+        );
     }
 
     /// Forgets a session's answer: a revocation was just recorded here.
     pub fn forget(&mut self, session: &SessionKey<'_>) {
-        self.answers.remove(&memo_key(session));
+        self.answers.remove(&session.deny_entry_key());
     }
-}
-
-fn memo_key(session: &SessionKey<'_>) -> String {
-    // Length-prefixed: no two (tenant, session) pairs give the same key.
-    format!(
-        "{}:{}{}",
-        session.tenant.len(),
-        session.tenant,
-        session.session
-    )
 }
 
 /// What the shell must write to storage after a command.
@@ -185,6 +193,44 @@ impl SessionLedger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_different_sessions_never_share_a_deny_entry_key() {
+        // Every pair of strings of up to three characters over an alphabet holding the separator, a
+        // digit (the length prefix) and a multi-byte character: 85 * 85 pairs, 85 * 85 keys.
+        let alphabet = [":", "1", "a", "é"];
+        let mut words = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = words
+                .iter()
+                .flat_map(|w| alphabet.iter().map(move |c| format!("{w}{c}")))
+                .collect();
+            words.extend(longer);
+        }
+        words.sort();
+        words.dedup();
+        let mut seen = std::collections::HashMap::new();
+        for tenant in &words {
+            for session in &words {
+                let key = SessionKey { tenant, session }.deny_entry_key();
+                if let Some(other) = seen.insert(key.clone(), (tenant, session)) {
+                    panic!(
+                        "{key:?} is the key of {other:?} and of {:?}",
+                        (tenant, session)
+                    );
+                }
+            }
+        }
+        assert_eq!(seen.len(), 85 * 85);
+        assert_eq!(
+            SessionKey {
+                tenant: "t1",
+                session: "s:1"
+            }
+            .deny_entry_key(),
+            "deny:2:t1:s:1"
+        );
+    }
 
     #[test]
     fn the_deny_list_memo_answers_for_its_ttl_only() {

@@ -7,6 +7,7 @@ use crate::claims::{self, IssuerPolicy, VerifiedClaims};
 use crate::encoding::{b64url_decode, parse_strict_json};
 use crate::keys::{Algorithm, VerificationKey, MAX_KID_BYTES};
 use crate::reject::Rejection;
+#[cfg(feature = "session-hint")]
 use crate::sessions::SessionKey;
 use serde_json::{Map, Value};
 
@@ -81,6 +82,10 @@ impl<'t> UnverifiedToken<'t> {
     /// The unverified session (`tid`, else `iss`, and `sid`), used only to start a revocation lookup
     /// while the signature is checked. The answer may be trusted only for the session the verified
     /// claims name ([`crate::sessions::revocation_check`]).
+    ///
+    /// Only for the benchmark's ablation of that device (the edge's `unverified-prefetch` feature):
+    /// it lets an unverified token make the edge pay for a storage read, which the edge must not.
+    #[cfg(feature = "session-hint")]
     pub fn session_hint(&self) -> Option<SessionKey<'_>> {
         let sid = self.claims.get("sid")?.as_str()?;
         let tid = match self.claims.get("tid") {
@@ -260,6 +265,7 @@ mod tests {
         assert!(!type_matches("application/", "at+jwt"));
     }
 
+    #[cfg(feature = "session-hint")]
     fn hint_of(claims: &str) -> Option<(String, String)> {
         let raw = format!(
             "{}.{}.AAAA",
@@ -272,6 +278,7 @@ mod tests {
             .map(|s| (s.tenant.to_owned(), s.session.to_owned()))
     }
 
+    #[cfg(feature = "session-hint")]
     #[test]
     fn the_session_hint_names_the_session_revocation_checks_would() {
         let pair = |t: &str, s: &str| Some((t.to_owned(), s.to_owned()));

@@ -289,6 +289,10 @@ AUTH_ISSUERS = '{issuers}'
 binding = "REVOCATIONS"
 id = "conformance-revocations"
 
+[[kv_namespaces]]
+binding = "JWKS"
+id = "conformance-jwks"
+
 [[durable_objects.bindings]]
 name = "TENANT_SESSIONS"
 class_name = "TenantSessions"

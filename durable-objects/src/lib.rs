@@ -1,8 +1,13 @@
-//! Durable Objects shipped inside the edge Worker's bundle.
+//! Durable Objects shipped inside the edge Worker's bundle, and the typed clients the Worker calls
+//! them through.
 //!
-//! Each is a thin shell: storage and the runtime's request plumbing here, the rules in `auth-core`.
-//! The Worker crate re-exports every class so the bundle exports it (see `wrangler.toml`).
+//! Each object is a thin shell: storage and the runtime's request plumbing here, the rules in
+//! `auth-core`. Its protocol (the commands it takes, what it answers) is one set of types beside it,
+//! encoded by its client and decoded by the object, so the two sides cannot drift apart. The Worker
+//! crate re-exports every class so the bundle exports it (see `wrangler.toml`).
 
 mod tenant_sessions;
 
-pub use tenant_sessions::{RevokeRequest, SessionStatus, TenantSessions};
+pub use tenant_sessions::client::TenantSessionsClient;
+pub use tenant_sessions::protocol::{Command, SessionStatus};
+pub use tenant_sessions::TenantSessions;

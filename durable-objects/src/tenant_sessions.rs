@@ -1,29 +1,21 @@
 //! `TenantSessions`: one object per tenant, the strongly consistent record of revoked sessions.
 //!
-//! Internal protocol (called only by the Worker through its binding, never by clients):
-//! - `POST /revoke` with [`RevokeRequest`] → 204;
-//! - `GET /sessions/{session_id}` → [`SessionStatus`].
+//! Called only by the Worker through its binding, never by clients, with the commands of
+//! [`protocol`] (sent by [`client::TenantSessionsClient`]). The rules are `auth_core::sessions`'
+//! [`SessionLedger`]; this shell loads it from SQLite storage, runs commands through
+//! [`protocol::handle`] and writes back what changed.
+
+pub mod client;
+pub mod protocol;
 
 use auth_core::sessions::{SessionLedger, StorageChange};
-use serde::{Deserialize, Serialize};
+use protocol::{Command, Reply};
+use serde::Deserialize;
 use std::cell::RefCell;
 use worker::{
-    durable_object, DurableObject, Env, Method, Request, Response, Result, SqlStorage,
-    SqlStorageValue, State,
+    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
+    State,
 };
-
-/// Body of `POST /revoke`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RevokeRequest {
-    pub session_id: String,
-    pub expires_at: i64,
-}
-
-/// Answer of `GET /sessions/{session_id}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SessionStatus {
-    pub revoked: bool,
-}
 
 #[derive(Debug, Deserialize)]
 struct Row {
@@ -35,7 +27,10 @@ struct Row {
 #[derive(Debug)]
 pub struct TenantSessions {
     sql: SqlStorage,
-    ledger: RefCell<SessionLedger>,
+    /// `None` while the stored state could not be loaded: every command then answers 503 (and the
+    /// next one tries to load again), because an empty ledger would answer "not revoked" for
+    /// sessions that are.
+    ledger: RefCell<Option<SessionLedger>>,
 }
 
 impl DurableObject for TenantSessions {
@@ -43,10 +38,7 @@ impl DurableObject for TenantSessions {
         let sql = state.storage().sql();
         // SQLite storage is synchronous and local to the object: loading here is cheap, and the ledger
         // holds only revocations still inside retention.
-        let ledger = load(&sql).unwrap_or_else(|e| {
-            worker::console_error!("tenant_sessions.load_failed error={e}");
-            SessionLedger::default()
-        });
+        let ledger = load_logged(&sql);
         TenantSessions {
             sql,
             ledger: RefCell::new(ledger),
@@ -54,34 +46,34 @@ impl DurableObject for TenantSessions {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
-        match (req.method(), path.as_str()) {
-            (Method::Post, "/revoke") => {
-                let body: RevokeRequest = match req.json().await {
-                    Ok(b) => b,
-                    Err(_) => return Response::error("malformed revoke request", 400),
-                };
-                let now = now_unix();
-                let changes = {
-                    let mut ledger = self.ledger.borrow_mut();
-                    [
-                        ledger.revoke(&body.session_id, body.expires_at),
-                        ledger.purge(now),
-                    ]
-                };
-                for change in changes.into_iter().flatten() {
-                    apply(&self.sql, change)?;
-                }
-                Ok(Response::empty()?.with_status(204))
-            }
-            (Method::Get, p) if p.starts_with("/sessions/") => {
-                let sid = p.trim_start_matches("/sessions/");
-                let revoked = self.ledger.borrow().is_revoked(sid);
-                Response::from_json(&SessionStatus { revoked })
-            }
-            _ => Response::error("not found", 404),
+        let Ok(command) = req.json::<Command>().await else {
+            return answer(Reply::Malformed);
+        };
+        let mut ledger = self.ledger.borrow_mut();
+        if ledger.is_none() {
+            *ledger = load_logged(&self.sql);
         }
+        let (reply, changes) = protocol::handle(ledger.as_mut(), command, now_unix());
+        for change in changes {
+            apply(&self.sql, change)?;
+        }
+        answer(reply)
     }
+}
+
+fn answer(reply: Reply) -> Result<Response> {
+    match reply {
+        Reply::Status(status) => Response::from_json(&status),
+        Reply::Revoked => Ok(Response::empty()?.with_status(reply.status())),
+        Reply::Malformed => Response::error("not a tenant sessions command", reply.status()),
+        Reply::Unavailable => Response::error("session state unavailable", reply.status()),
+    }
+}
+
+fn load_logged(sql: &SqlStorage) -> Option<SessionLedger> {
+    load(sql)
+        .map_err(|e| worker::console_error!("tenant_sessions.load_failed error={e}"))
+        .ok()
 }
 
 fn load(sql: &SqlStorage) -> Result<SessionLedger> {

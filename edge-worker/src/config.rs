@@ -1,4 +1,5 @@
-//! Edge configuration, read once per isolate from `wrangler.toml` vars and secrets.
+//! Edge configuration, read once per isolate (`isolate::Edge`) from `wrangler.toml` vars and
+//! secrets.
 //!
 //! - `AUTH_ISSUERS`: the trusted issuers (`auth_core::Expectations`), as a TOML table in
 //!   `wrangler.toml` or a JSON string.
@@ -13,7 +14,6 @@
 
 use auth_core::policy::Policy;
 use auth_core::Expectations;
-use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
@@ -39,17 +39,8 @@ pub struct EdgeConfig {
     pub revocation_cache_secs: i64,
 }
 
-thread_local! {
-    static CONFIG: std::cell::OnceCell<Result<Rc<EdgeConfig>, String>> = const { std::cell::OnceCell::new() };
-}
-
-/// The isolate's configuration, parsed on first use. A broken configuration stays broken for the
-/// isolate's life: every request answers 503 rather than running half-configured.
-pub fn for_isolate(env: &Env) -> Result<Rc<EdgeConfig>, String> {
-    CONFIG.with(|cell| cell.get_or_init(|| parse(env).map(Rc::new)).clone())
-}
-
-fn parse(env: &Env) -> Result<EdgeConfig, String> {
+/// The configuration `env` describes, or why it is unusable.
+pub fn parse(env: &Env) -> Result<EdgeConfig, String> {
     let issuers = read_json(env, "AUTH_ISSUERS")?;
     let expectations: Expectations =
         serde_json::from_str(&issuers).map_err(|e| format!("AUTH_ISSUERS: {e}"))?;

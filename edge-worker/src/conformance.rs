@@ -14,6 +14,8 @@
 //! - `POST /__conformance/jwks`: a JWKS document (object or text), or an array of them: the key-set
 //!   policy and WebCrypto import.
 //! - `GET /__conformance/health`.
+//! - `GET /__conformance/adapter-calls`: how many calls each adapter made since the isolate started
+//!   ([`AdapterCalls`]), for the request-path checks.
 //! - `POST /__conformance/panic`: panics, so that the harness can check that the next request is
 //!   answered by a rebuilt wasm instance (the entry module's promise, `edge-worker/entry.mjs`).
 //!
@@ -22,7 +24,9 @@
 //! `verified`, or `bad_request` for a malformed harness request); only `verified` with `valid: true`
 //! is an accepted signature.
 
-use crate::webcrypto;
+use crate::error::EdgeError;
+use crate::isolate::{AdapterCall, Edge};
+use crate::webcrypto::WebCrypto;
 use auth_core::encoding::b64url_decode;
 use auth_core::keys::{KeySet, VerificationKey};
 use auth_core::token::{UnverifiedToken, DEFAULT_MAX_TOKEN_BYTES};
@@ -31,13 +35,26 @@ use auth_core::verify::select_key;
 use auth_core::{Algorithm, IssuerPolicy, Rejection, SignatureJob};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::cell::Cell;
 use wasm_bindgen::JsValue;
 use worker::{Method, Request, Response, Result};
 
-pub async fn handle(mut req: Request) -> Result<Response> {
+/// Answers a conformance request; a failure is a 500 `internal_error` with its cause in the log.
+pub async fn handle(req: Request, edge: &Edge) -> JsValue {
+    match endpoint(req, edge).await {
+        Ok(answer) => web_sys::Response::from(answer).into(),
+        Err(e) => EdgeError::Internal(format!("conformance: {e}")).respond(None, None),
+    }
+}
+
+async fn endpoint(mut req: Request, edge: &Edge) -> Result<Response> {
+    let crypto = &edge.crypto;
     let path = req.path();
     match (req.method(), path.as_str()) {
         (Method::Get, "/__conformance/health") => Response::ok("ok"),
+        (Method::Get, "/__conformance/adapter-calls") => {
+            Response::from_json(&edge.calls.snapshot())
+        }
         (Method::Post, "/__conformance/panic") => {
             panic!("a panic the conformance harness asked for")
         }
@@ -46,7 +63,7 @@ pub async fn handle(mut req: Request) -> Result<Response> {
             let mut out = Vec::new();
             for case in one_or_many(body) {
                 out.push(match serde_json::from_value::<SignatureCase>(case) {
-                    Ok(case) => signature(&case).await,
+                    Ok(case) => signature(crypto, &case).await,
                     Err(e) => Verdict::bad_request(e.to_string()),
                 });
             }
@@ -54,13 +71,13 @@ pub async fn handle(mut req: Request) -> Result<Response> {
         }
         (Method::Post, "/__conformance/token") => {
             let batch: TokenBatch = req.json().await?;
-            Response::from_json(&tokens(&batch).await)
+            Response::from_json(&tokens(crypto, &batch).await)
         }
         (Method::Post, "/__conformance/jwks") => {
             let body: Value = req.json().await?;
             let mut out = Vec::new();
             for document in one_or_many(body) {
-                out.push(match key_set(&document).await {
+                out.push(match key_set(crypto, &document).await {
                     Ok(set) => json!({"accepted": true, "keys": set.keys().len(), "error": null}),
                     Err(v) => json!({"accepted": false, "keys": 0, "error": v.detail}),
                 });
@@ -133,7 +150,7 @@ fn one_or_many(body: Value) -> Vec<Value> {
     }
 }
 
-async fn signature(case: &SignatureCase) -> Verdict {
+async fn signature(crypto: &WebCrypto, case: &SignatureCase) -> Verdict {
     let Some(policy) = policy() else {
         return Verdict::bad_request("conformance policy does not parse");
     };
@@ -141,7 +158,7 @@ async fn signature(case: &SignatureCase) -> Verdict {
         Ok(key) => key,
         Err(e) => return Verdict::refused("jwk_refused", e),
     };
-    if let Err(e) = webcrypto::import(key.material(), key.algorithm()).await {
+    if let Err(e) = crypto.import(key.material(), key.algorithm()).await {
         return Verdict::refused("import_failed", js_text(&e));
     }
     let Some(signature) = b64url_decode(&case.signature) else {
@@ -158,7 +175,7 @@ async fn signature(case: &SignatureCase) -> Verdict {
         signing_input: &case.signing_input,
         signature,
     };
-    check(&job).await
+    check(crypto, &job).await
 }
 
 /// The key a batch of tokens is checked against.
@@ -168,19 +185,19 @@ enum Keys {
     Refused(Verdict),
 }
 
-async fn tokens(batch: &TokenBatch) -> Vec<Verdict> {
+async fn tokens(crypto: &WebCrypto, batch: &TokenBatch) -> Vec<Verdict> {
     let Some(policy) = policy() else {
         return vec![Verdict::bad_request("conformance policy does not parse"); batch.tokens.len()];
     };
     let keys = match (&batch.jwk, &batch.jwks) {
         (Some(jwk), None) => match VerificationKey::from_jwk(jwk) {
-            Ok(key) => match webcrypto::import(key.material(), key.algorithm()).await {
+            Ok(key) => match crypto.import(key.material(), key.algorithm()).await {
                 Ok(()) => Keys::One(Box::new(key)),
                 Err(e) => Keys::Refused(Verdict::refused("import_failed", js_text(&e))),
             },
             Err(e) => Keys::Refused(Verdict::refused("jwk_refused", e)),
         },
-        (None, Some(document)) => match key_set(document).await {
+        (None, Some(document)) => match key_set(crypto, document).await {
             Ok(set) => Keys::Set(set),
             Err(verdict) => Keys::Refused(verdict),
         },
@@ -188,12 +205,18 @@ async fn tokens(batch: &TokenBatch) -> Vec<Verdict> {
     };
     let mut out = Vec::with_capacity(batch.tokens.len());
     for raw in &batch.tokens {
-        out.push(token(raw, batch.opaque_payload, &keys, &policy).await);
+        out.push(token(crypto, raw, batch.opaque_payload, &keys, &policy).await);
     }
     out
 }
 
-async fn token(raw: &str, opaque_payload: bool, keys: &Keys, policy: &IssuerPolicy) -> Verdict {
+async fn token(
+    crypto: &WebCrypto,
+    raw: &str,
+    opaque_payload: bool,
+    keys: &Keys,
+    policy: &IssuerPolicy,
+) -> Verdict {
     let probe = if opaque_payload {
         match stand_in(raw) {
             Ok(probe) => probe,
@@ -221,21 +244,24 @@ async fn token(raw: &str, opaque_payload: bool, keys: &Keys, policy: &IssuerPoli
     };
     match (&probe, signing_input(raw)) {
         (Some(_), Some(signing_input)) => {
-            check(&SignatureJob {
-                alg: job.alg,
-                key: job.key,
-                signing_input,
-                signature: job.signature,
-            })
+            check(
+                crypto,
+                &SignatureJob {
+                    alg: job.alg,
+                    key: job.key,
+                    signing_input,
+                    signature: job.signature,
+                },
+            )
             .await
         }
-        _ => check(&job).await,
+        _ => check(crypto, &job).await,
     }
 }
 
 /// A JWKS document through the key-set policy, then WebCrypto import: keys the runtime refuses are
 /// dropped, as `jwks.rs` does, and a set left empty is refused.
-async fn key_set(document: &Value) -> std::result::Result<KeySet, Verdict> {
+async fn key_set(crypto: &WebCrypto, document: &Value) -> std::result::Result<KeySet, Verdict> {
     let text = match document {
         Value::String(text) => text.clone(),
         other => other.to_string(),
@@ -245,7 +271,7 @@ async fn key_set(document: &Value) -> std::result::Result<KeySet, Verdict> {
     let mut usable = Vec::with_capacity(set.keys().len());
     let mut refused = Vec::new();
     for key in set.keys() {
-        match webcrypto::import(key.material(), key.algorithm()).await {
+        match crypto.import(key.material(), key.algorithm()).await {
             Ok(()) => usable.push(key.clone()),
             Err(e) => refused.push(js_text(&e)),
         }
@@ -258,8 +284,8 @@ async fn key_set(document: &Value) -> std::result::Result<KeySet, Verdict> {
     })
 }
 
-async fn check(job: &SignatureJob<'_, '_>) -> Verdict {
-    match webcrypto::check_signature(job).await {
+async fn check(crypto: &WebCrypto, job: &SignatureJob<'_, '_>) -> Verdict {
+    match crypto.verify(job).await {
         Ok(valid) => Verdict {
             stage: "verified",
             valid,
@@ -278,4 +304,43 @@ fn js_text(value: &JsValue) -> String {
                 .and_then(|m| m.as_string())
         })
         .unwrap_or_else(|| format!("{value:?}"))
+}
+
+/// How many calls each adapter made since the isolate started (`GET /__conformance/adapter-calls`),
+/// so that the conformance run can check what a request made the edge pay for: a token whose
+/// signature was not verified must cost no deny-entry read, no Durable Object call and no fetch
+/// beyond the JWKS lifecycle's own rules.
+#[derive(Debug, Default)]
+pub struct AdapterCalls {
+    deny_entry_reads: Cell<u64>,
+    deny_entry_writes: Cell<u64>,
+    persisted_keys: Cell<u64>,
+    tenant_object: Cell<u64>,
+    jwks_fetches: Cell<u64>,
+    upstream: Cell<u64>,
+}
+
+impl AdapterCalls {
+    pub fn add(&self, call: AdapterCall) {
+        let counter = match call {
+            AdapterCall::DenyEntryRead => &self.deny_entry_reads,
+            AdapterCall::DenyEntryWrite => &self.deny_entry_writes,
+            AdapterCall::PersistedKeys => &self.persisted_keys,
+            AdapterCall::TenantObject => &self.tenant_object,
+            AdapterCall::JwksFetch => &self.jwks_fetches,
+            AdapterCall::Upstream => &self.upstream,
+        };
+        counter.set(counter.get() + 1);
+    }
+
+    fn snapshot(&self) -> Value {
+        json!({
+            "deny_entry_reads": self.deny_entry_reads.get(),
+            "deny_entry_writes": self.deny_entry_writes.get(),
+            "persisted_keys": self.persisted_keys.get(),
+            "tenant_object": self.tenant_object.get(),
+            "jwks_fetches": self.jwks_fetches.get(),
+            "upstream": self.upstream.get(),
+        })
+    }
 }

@@ -1,3 +1,8 @@
+//! A benchmark device, built only with the `eager-executor` feature for the ablation in
+//! `cargo xtask bench edge`: it stays only if it earns its place there. Deleting it is deleting this
+//! module, `promise.rs`, the feature and the lines marked with it (`lib.rs`, `wait.rs`,
+//! `isolate.rs`, `error.rs`).
+//!
 //! Runs a request's future synchronously as far as it goes, and between its waits chains promises
 //! instead of going through a promise executor.
 //!
@@ -9,10 +14,10 @@
 //! handed to `future_to_promise` as it is; its first poll used a relay waker, so a future that keeps
 //! the waker of its first poll (worker's `Delay` does) still wakes the task that drives it later.
 
-use crate::promise;
-use crate::respond::IntoJs;
+use crate::error::EdgeError;
+use crate::{isolate, promise};
 use js_sys::Promise;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -42,16 +47,21 @@ const SWEEP_AT: usize = 256;
 /// ever free it.
 const MAX_PARKED_MS: f64 = 60_000.0;
 
-thread_local! {
+/// The executor's state in the isolate (`isolate::Isolate::executor`).
+#[derive(Default)]
+pub struct Executor {
     /// Set while `step` polls: a [`Settled`] polled then hands its promise to `step`.
-    static STEPPING: Cell<bool> = const { Cell::new(false) };
-    static AWAITED: RefCell<Option<(Promise, Slot)>> = const { RefCell::new(None) };
-    static PARKED: RefCell<HashMap<u32, Parked>> = RefCell::new(HashMap::new());
-    static NEXT_ID: Cell<u32> = const { Cell::new(0) };
-    static RESUME: Closure<dyn FnMut(u32, JsValue) -> JsValue> =
-        Closure::new(|id, value| resume(id, Ok(value)));
-    static RESUME_FAILED: Closure<dyn FnMut(u32, JsValue) -> JsValue> =
-        Closure::new(|id, error| resume(id, Err(error)));
+    stepping: Cell<bool>,
+    awaited: RefCell<Option<(Promise, Slot)>>,
+    parked: RefCell<HashMap<u32, Parked>>,
+    next_id: Cell<u32>,
+    /// The handlers every parked promise is chained to, made on first use (they are JS functions).
+    resume: OnceCell<Resume>,
+}
+
+struct Resume {
+    fulfilled: Closure<dyn FnMut(u32, JsValue) -> JsValue>,
+    rejected: Closure<dyn FnMut(u32, JsValue) -> JsValue>,
 }
 
 /// The future's value if it completes without waiting, else a promise of it.
@@ -61,18 +71,21 @@ pub fn run<F: Future<Output = JsValue> + 'static>(future: F) -> JsValue {
 
 fn step(mut job: Job, relay: Arc<Relay>) -> JsValue {
     let waker = Waker::from(relay.clone());
-    STEPPING.set(true);
+    isolate::with(|i| i.executor.stepping.set(true));
     let polled = job.as_mut().poll(&mut Context::from_waker(&waker));
-    STEPPING.set(false);
-    let awaited = AWAITED.take();
+    let awaited = isolate::with(|i| {
+        i.executor.stepping.set(false);
+        i.executor.awaited.take()
+    });
     match (polled, awaited) {
         (Poll::Ready(value), _) => value,
-        (Poll::Pending, Some((awaited, slot))) => {
-            let id = NEXT_ID.get();
-            NEXT_ID.set(id.wrapping_add(1));
+        (Poll::Pending, Some((awaited, slot))) => isolate::with(|i| {
+            let executor = &i.executor;
+            let id = executor.next_id.get();
+            executor.next_id.set(id.wrapping_add(1));
             let since_ms = js_sys::Date::now();
-            PARKED.with(|p| {
-                let mut parked = p.borrow_mut();
+            {
+                let mut parked = executor.parked.borrow_mut();
                 if parked.len() >= SWEEP_AT {
                     sweep(&mut parked, since_ms);
                 }
@@ -84,12 +97,16 @@ fn step(mut job: Job, relay: Arc<Relay>) -> JsValue {
                         slot,
                         since_ms,
                     },
-                )
+                );
+            }
+            let resume = executor.resume.get_or_init(|| Resume {
+                fulfilled: Closure::new(|id, value| resume(id, Ok(value))),
+                rejected: Closure::new(|id, error| resume(id, Err(error))),
             });
-            let fulfilled = RESUME.with(|f| promise::bind(f.as_ref().unchecked_ref(), id));
-            let rejected = RESUME_FAILED.with(|f| promise::bind(f.as_ref().unchecked_ref(), id));
+            let fulfilled = promise::bind(resume.fulfilled.as_ref().unchecked_ref(), id);
+            let rejected = promise::bind(resume.rejected.as_ref().unchecked_ref(), id);
             promise::then(&awaited, &fulfilled, &rejected).into()
-        }
+        }),
         (Poll::Pending, None) => wasm_bindgen_futures::future_to_promise(async move {
             Ok(Relayed { relay, future: job }.await)
         })
@@ -104,10 +121,10 @@ fn sweep(parked: &mut HashMap<u32, Parked>, now_ms: f64) {
 
 /// A parked wait settled: its value becomes the chained promise's, a promise adopted in turn.
 fn resume(id: u32, outcome: Result<JsValue, JsValue>) -> JsValue {
-    let Some(parked) = PARKED.with(|p| p.borrow_mut().remove(&id)) else {
+    let parked = isolate::with(|i| i.executor.parked.borrow_mut().remove(&id));
+    let Some(parked) = parked else {
         // Swept: the wait outlived any sensible bound.
-        return crate::respond::error(503, "edge_timeout", "the edge gave up waiting")
-            .map_or(JsValue::UNDEFINED, IntoJs::into_js);
+        return EdgeError::Timeout.respond(None, None);
     };
     *parked.slot.borrow_mut() = Some(outcome);
     step(parked.job, parked.relay)
@@ -143,10 +160,19 @@ impl Future for Settled {
             // Handed to `step` and not settled yet.
             return Poll::Pending;
         };
-        if STEPPING.get() && AWAITED.with(|a| a.borrow().is_none()) {
-            AWAITED.set(Some((promise, self.slot.clone())));
+        let slot = self.slot.clone();
+        let unhanded = isolate::with(|i| {
+            let executor = &i.executor;
+            if executor.stepping.get() && executor.awaited.borrow().is_none() {
+                executor.awaited.replace(Some((promise, slot)));
+                None
+            } else {
+                Some(promise)
+            }
+        });
+        let Some(promise) = unhanded else {
             return Poll::Pending;
-        }
+        };
         let mut fallback = JsFuture::from(promise);
         let polled = Pin::new(&mut fallback).poll(cx);
         self.fallback = Some(fallback);

@@ -12,11 +12,10 @@
 //! upstream's response goes back as it came unless CORS headers must be added, and redirects are
 //! handed to the client, not followed, as a proxy must.
 
-use crate::config::EdgeConfig;
+use crate::error::{AllowedCors, EdgeError};
 use crate::incoming::Incoming;
-use crate::respond::{self, IntoJs as _};
+use crate::isolate::{AdapterCall, Edge};
 use auth_core::identity;
-use auth_core::policy::Cors;
 use js_sys::Promise;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
@@ -40,29 +39,34 @@ const NOT_FORWARDED: [&str; 10] = [
 /// Sends the request on. Answers the upstream's fetch promise itself, not awaited here, when no CORS
 /// headers must be added: the runtime then hands the upstream's response straight to the client.
 pub async fn send(
+    edge: &Edge,
     req: &Incoming,
-    config: &EdgeConfig,
     identity_headers: &[(&str, String)],
-    cors: Option<(&Cors, String)>,
-) -> Result<JsValue, JsValue> {
-    let response = upstream_fetch(req, config, identity_headers)?;
+    cors: Option<&AllowedCors<'_>>,
+) -> Result<JsValue, EdgeError> {
+    let internal = |e: JsValue| EdgeError::Internal(format!("forwarding: {e:?}"));
+    edge.count(AdapterCall::Upstream);
+    let response = upstream_fetch(edge, req, identity_headers).map_err(internal)?;
     match cors {
         None => Ok(response.into()),
-        Some((cors, origin)) => {
-            // A `JsFuture`: the upstream may take as long as it likes (`eager::settled` is for
-            // short waits).
-            let response: Response = JsFuture::from(response).await?.unchecked_into();
-            Ok(with_cors(response, cors, &origin)?.into())
+        Some(cors) => {
+            // A `JsFuture` whatever the executor: the upstream may take as long as it likes.
+            let response: Response = JsFuture::from(response)
+                .await
+                .map_err(internal)?
+                .unchecked_into();
+            Ok(with_cors(response, cors).map_err(internal)?.into())
         }
     }
 }
 
 /// A promise of the upstream's response, or of a 502 when it cannot be reached.
 fn upstream_fetch(
+    edge: &Edge,
     req: &Incoming,
-    config: &EdgeConfig,
     identity_headers: &[(&str, String)],
 ) -> Result<Promise, JsValue> {
+    let config = &edge.config;
     let mut set = HeaderLines::default();
     if let Some(host) = req.host() {
         set.push("x-forwarded-host", host)?;
@@ -86,7 +90,7 @@ fn upstream_fetch(
         )?;
     }
     let url = format!("{}{}", config.upstream, req.path_and_query());
-    FORWARDER.with(|f| f.forward(&req.raw, &url, &set.0))
+    edge.forwarder.js.forward(&req.raw, &url, &set.0)
 }
 
 /// Headers to set, as `makeForwarder` takes them: names and values alternating, one per line.
@@ -114,51 +118,53 @@ impl HeaderLines {
 
 #[wasm_bindgen(module = "/js/forward.js")]
 extern "C" {
-    type Forwarder;
+    type JsForwarder;
     #[wasm_bindgen(js_name = makeForwarder)]
     fn make_forwarder(
         not_forwarded: &js_sys::Array,
         reserved_prefix: &str,
         on_failure: &js_sys::Function,
-    ) -> Forwarder;
+    ) -> JsForwarder;
     #[wasm_bindgen(method, catch)]
     fn forward(
-        this: &Forwarder,
+        this: &JsForwarder,
         request: &web_sys::Request,
         url: &str,
         set: &str,
     ) -> Result<Promise, JsValue>;
 }
 
-thread_local! {
-    /// Made once per isolate, with what Rust decides is never relayed.
-    static FORWARDER: Forwarder = {
-        let names: js_sys::Array = NOT_FORWARDED.iter().map(|n| JsValue::from_str(n)).collect();
-        UPSTREAM_FAILED.with(|on_failure| {
-            make_forwarder(&names, identity::IDENTITY_HEADER_PREFIX, on_failure.as_ref().unchecked_ref())
-        })
-    };
+/// The isolate's forwarder (`isolate::Edge::forwarder`): made once, with what Rust decides is
+/// never relayed and the handler that turns a failed upstream fetch into our 502 (a closure per
+/// request would cost a JS function and its bookkeeping every time).
+pub struct Forwarder {
+    js: JsForwarder,
+    _upstream_failed: Closure<dyn FnMut(JsValue) -> JsValue>,
+}
 
-    /// Turns a failed upstream fetch into our 502. Made once per isolate: a closure per request
-    /// would cost a JS function and its bookkeeping every time.
-    static UPSTREAM_FAILED: Closure<dyn FnMut(JsValue) -> JsValue> = Closure::new(|e: JsValue| {
-        worker::console_error!("upstream.unavailable error={}", worker::Error::from(e));
-        let answer = respond::error(
-            502,
-            "upstream_unavailable",
-            "the upstream could not be reached",
+impl Forwarder {
+    pub fn new() -> Forwarder {
+        let names: js_sys::Array = NOT_FORWARDED.iter().map(|n| JsValue::from_str(n)).collect();
+        let upstream_failed = Closure::new(|e: JsValue| {
+            EdgeError::UpstreamUnavailable(format!("{e:?}")).respond(None, None)
+        });
+        let js = make_forwarder(
+            &names,
+            identity::IDENTITY_HEADER_PREFIX,
+            upstream_failed.as_ref().unchecked_ref(),
         );
-        answer.map_or(JsValue::UNDEFINED, |r| r.into_js())
-    });
+        Forwarder {
+            js,
+            _upstream_failed: upstream_failed,
+        }
+    }
 }
 
 /// The upstream's response with the route's CORS headers added (a fetched response's headers are
 /// immutable, so the response is rebuilt around the same body).
-fn with_cors(response: Response, cors: &Cors, origin: &str) -> Result<Response, JsValue> {
+fn with_cors(response: Response, cors: &AllowedCors<'_>) -> Result<Response, JsValue> {
     let headers = Headers::new_with_headers(&response.headers())?;
-    for (name, value) in cors.response_headers(origin) {
-        headers.set(name, &value)?;
-    }
+    cors.apply(&headers)?;
     let init = ResponseInit::new();
     init.set_status(response.status());
     init.set_status_text(&response.status_text());

@@ -1,268 +1,212 @@
 //! The per-request pipeline: route policy, bearer token, signature, claims, route requirements,
 //! revocation, forward.
 //!
-//! Every refusal is decided by `auth-core` and answered by `respond`; a client's token never causes a
-//! 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
+//! Every refusal is decided by `auth-core` and answered through [`EdgeError`]; a client's token never
+//! causes a 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
+//!
+//! Order matters for cost: nothing the token says is looked up in storage before its signature is
+//! verified. Until then a request costs only parsing, the issuer's key set (under the JWKS
+//! lifecycle's own rules, `auth_core::key_cache`) and WebCrypto.
 
-use crate::config::EdgeConfig;
-use crate::eager;
+use crate::error::{AllowedCors, EdgeError};
 use crate::incoming::Incoming;
-use crate::respond::IntoJs as _;
-use crate::revocation;
-use crate::{forward, jwks, respond, token_cache, webcrypto};
-use auth_core::policy::{Access, Cors, Denial, RequestFacts, Revocation, RouteDecision};
+use crate::isolate::Edge;
+use crate::token_cache::TokenCache;
+use crate::{forward, jwks, revocation};
+use auth_core::policy::{Access, Denial, RequestFacts, Revocation, RouteDecision};
 use auth_core::sessions::{revocation_check, RevocationCheck};
 use auth_core::verify::{select_issuer, select_key};
-use auth_core::{identity, Rejection, UnverifiedToken, VerifiedClaims};
-use js_sys::Array;
+use auth_core::{bearer, identity, Rejection, UnverifiedToken, VerifiedClaims};
 use std::rc::Rc;
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{Context, Env, Result};
+use wasm_bindgen::JsValue;
+use worker::Context;
 
-pub async fn handle(
-    req: Incoming,
-    env: &Env,
-    ctx: &Context,
-    config: &EdgeConfig,
-) -> std::result::Result<JsValue, JsValue> {
+pub async fn handle(req: Incoming, edge: &Rc<Edge>, ctx: &Context) -> JsValue {
     let host = req.host().unwrap_or_default();
-    let origin = req.origin();
     if req.method() == "OPTIONS" {
-        if let (Some(origin), Some(asked)) = (origin, req.header("access-control-request-method")) {
-            return Ok(preflight(&req, config, host, origin, &asked)?.into_js());
+        if let (Some(origin), Some(asked)) =
+            (req.origin(), req.header("access-control-request-method"))
+        {
+            return preflight(&req, edge, host, origin, &asked)
+                .unwrap_or_else(|e| e.respond(None, None));
         }
     }
-    let route = match config.policy.route(RequestFacts {
+    let route = match edge.config.policy.route(RequestFacts {
         method: req.method(),
         host,
         path: req.path(),
     }) {
         RouteDecision::Matched(m) => m,
-        RouteDecision::NoRoute => return Ok(respond::denial(&Denial::NoRoute, None)?.into_js()),
-        RouteDecision::AmbiguousPath => {
-            return Ok(respond::error(
-                400,
-                "path_ambiguous",
-                "encoded separators and dot segments are refused",
-            )?
-            .into_js())
+        RouteDecision::NoRoute => return EdgeError::Denied(Denial::NoRoute).respond(None, None),
+        RouteDecision::AmbiguousPath => return EdgeError::PathAmbiguous.respond(None, None),
+    };
+    let cors = AllowedCors::of(route.route.cors.as_ref(), req.origin());
+    let name = route.route.name.as_str();
+    let answer = async {
+        if route.route.access == Access::Public {
+            return forward::send(edge, &req, &[], cors.as_ref()).await;
         }
+        let verified = authenticate(&req, edge, ctx).await?;
+        route.authorize(&verified.claims)?;
+        let identity = identity::headers_for(&verified.claims)?;
+        check_revocation(edge, &verified, route.route.revocation, req.now()).await?;
+        forward::send(edge, &req, &identity, cors.as_ref()).await
     };
-    let cors = origin.and_then(|o| allowed_cors(route.route.cors.as_ref(), o));
-    if route.route.access == Access::Public {
-        return forward::send(&req, config, &[], cors).await;
-    }
-    let (claims, prefetched) = match authenticate(&req, env, ctx, config).await {
-        Ok(c) => c,
-        Err(r) => return refused(route.route.name.as_str(), &r, cors),
-    };
-    if let Err(denial) = route.authorize(&claims) {
-        worker::console_log!(
-            "edge.denied policy.route={} reason={}",
-            route.route.name,
-            denial.code()
-        );
-        return Ok(respond::denial(&denial, cors)?.into_js());
-    }
-    let identity = match identity::headers_for(&claims) {
-        Ok(headers) => headers,
-        Err(r) => return refused(route.route.name.as_str(), &r, cors),
-    };
-    match check_revocation(
-        env,
-        config,
-        &claims,
-        route.route.revocation,
-        prefetched,
-        req.now(),
-    )
-    .await
-    {
-        Ok(None) => forward::send(&req, config, &identity, cors).await,
-        Ok(Some(r)) => Ok(respond::rejection(&r, cors)?.into_js()),
-        Err(e) => {
-            worker::console_error!(
-                "revocation.check_failed policy.route={} error={e}",
-                route.route.name
-            );
-            Ok(respond::error(
-                503,
-                "revocation_unavailable",
-                "revocation status could not be checked",
-            )?
-            .into_js())
-        }
-    }
-}
-
-/// A refused token, logged with its route and reason code (never the token).
-fn refused(
-    route: &str,
-    rejection: &Rejection,
-    cors: Option<(&Cors, String)>,
-) -> std::result::Result<JsValue, JsValue> {
-    worker::console_log!(
-        "edge.refused policy.route={route} reason={}",
-        rejection.code()
-    );
-    Ok(respond::rejection(rejection, cors)?.into_js())
-}
-
-/// The CORS rules of a route and the request's origin, when that origin is allowed.
-fn allowed_cors<'c>(cors: Option<&'c Cors>, origin: &str) -> Option<(&'c Cors, String)> {
-    cors.filter(|c| c.allows_origin(origin))
-        .map(|c| (c, origin.to_owned()))
+    answer
+        .await
+        .unwrap_or_else(|e| e.respond(Some(name), cors.as_ref()))
 }
 
 /// Answers a CORS preflight from the policy of the route the real request would take. No token is
 /// needed (browsers send none on preflights).
 fn preflight(
     req: &Incoming,
-    config: &EdgeConfig,
+    edge: &Edge,
     host: &str,
     origin: &str,
     asked: &str,
-) -> Result<worker::Response> {
-    let route = match config.policy.route(RequestFacts {
+) -> Result<JsValue, EdgeError> {
+    let route = match edge.config.policy.route(RequestFacts {
         method: asked,
         host,
         path: req.path(),
     }) {
         RouteDecision::Matched(m) => m,
         _ => {
-            return respond::error(
-                403,
-                "cors_denied",
+            return Err(EdgeError::CorsDenied(
                 "no route allows this cross-origin request",
-            )
+            ))
         }
     };
     let Some(cors) = &route.route.cors else {
-        return respond::error(
-            403,
-            "cors_denied",
+        return Err(EdgeError::CorsDenied(
             "this route does not allow cross-origin requests",
-        );
+        ));
     };
     let asked_headers = req
         .header("access-control-request-headers")
         .unwrap_or_default();
-    match cors.preflight(origin, asked, &asked_headers) {
-        Ok(headers) => {
-            let response = worker::Response::empty()?.with_status(204);
-            for (name, value) in headers {
-                response.headers().set(name, &value)?;
-            }
-            Ok(response)
-        }
-        Err(reason) => respond::error(403, "cors_denied", reason),
+    let headers = cors
+        .preflight(origin, asked, &asked_headers)
+        .map_err(EdgeError::CorsDenied)?;
+    let internal = |e: JsValue| EdgeError::Internal(format!("preflight: {e:?}"));
+    let response_headers = web_sys::Headers::new().map_err(internal)?;
+    for (name, value) in headers {
+        response_headers.set(name, &value).map_err(internal)?;
     }
+    let init = web_sys::ResponseInit::new();
+    init.set_status(204);
+    init.set_headers(&response_headers);
+    Ok(web_sys::Response::new_with_opt_str_and_init(None, &init)
+        .map_err(internal)?
+        .into())
+}
+
+/// A token whose signature and claims passed.
+struct Verified {
+    claims: Rc<VerifiedClaims>,
+    /// The deny-entry read the prefetch device started alongside the signature check.
+    #[cfg(feature = "unverified-prefetch")]
+    prefetched: Option<crate::prefetch::Prefetched>,
 }
 
 /// Verifies the bearer token: from the verified-token cache when the same token was verified
-/// recently by a key still current, else with the signature checked through WebCrypto. While
-/// WebCrypto works, the session's KV deny entry is read (a [`revocation::Prefetch`]), so that the
-/// request waits once for both.
+/// recently by a key still current, else with the signature checked through WebCrypto.
 async fn authenticate(
     req: &Incoming,
-    env: &Env,
+    edge: &Rc<Edge>,
     ctx: &Context,
-    config: &EdgeConfig,
-) -> std::result::Result<(Rc<VerifiedClaims>, Option<revocation::Prefetched>), Rejection> {
-    let raw = bearer(req.authorization().ok_or(Rejection::Missing)?)?;
+) -> Result<Verified, Rejection> {
+    let config = &edge.config;
+    let raw = bearer::token(req.authorization())?;
     if raw.len() > config.max_token_bytes {
         return Err(Rejection::TooLarge);
     }
-    let cache_key = (config.token_cache_entries > 0).then(|| token_cache::key_of(raw));
+    let cache_key = edge
+        .tokens
+        .borrow()
+        .enabled()
+        .then(|| TokenCache::key_of(raw));
     if let Some(key) = &cache_key {
         // A hit skips parsing and the signature check; the verifying key must still be current.
-        if let Some((claims, kid)) = token_cache::get(key, req.now()) {
+        let hit = edge.tokens.borrow_mut().get(key, req.now());
+        if let Some((claims, kid)) = hit {
             if let Some(policy) = config.expectations.issuer(claims.issuer()) {
-                if jwks::current(policy, env, ctx).await?.find(&kid).is_some() {
-                    return Ok((claims, None));
+                if jwks::current(edge, policy, ctx).await?.find(&kid).is_some() {
+                    return Ok(Verified {
+                        claims,
+                        #[cfg(feature = "unverified-prefetch")]
+                        prefetched: None,
+                    });
                 }
             }
-            token_cache::remove(key);
+            edge.tokens.borrow_mut().remove(key);
         }
     }
     let token = UnverifiedToken::parse(raw, config.max_token_bytes)?;
     let policy = select_issuer(&token, &config.expectations)?;
-    let mut keys = jwks::current(policy, env, ctx).await?;
+    let mut keys = jwks::current(edge, policy, ctx).await?;
     if let (Err(Rejection::KeyUnknown), Some(kid)) = (select_key(&token, &keys), token.kid()) {
-        keys = jwks::with_kid(policy, env, kid).await?;
+        keys = jwks::with_kid(edge, policy, kid).await?;
     }
     let key = select_key(&token, &keys)?;
     let kid = key.kid().unwrap_or_default().to_owned();
     let job = token.signature_job(policy, key)?;
-    let prefetch = token
-        .session_hint()
-        .and_then(|s| revocation::prefetch(env, &s, config.revocation_cache_secs, req.now()));
-    let (valid, prefetched) = check_signature(&job, prefetch).await.map_err(|e| {
+    let webcrypto_failed = |e: JsValue| {
         worker::console_error!("webcrypto.failed error={}", worker::Error::from(e));
         Rejection::SignatureInvalid
-    })?;
+    };
+    #[cfg(not(feature = "unverified-prefetch"))]
+    let valid = edge.crypto.verify(&job).await.map_err(webcrypto_failed)?;
+    #[cfg(feature = "unverified-prefetch")]
+    let (valid, prefetched) = crate::prefetch::verify_alongside(edge, &job, &token, req.now())
+        .await
+        .map_err(webcrypto_failed)?;
     let proof = job.conclude(valid)?;
     let claims = Rc::new(token.finish(proof, policy, req.now())?);
     if let Some(key) = cache_key {
-        token_cache::put(key, claims.clone(), &kid, config.token_cache_entries);
+        edge.tokens.borrow_mut().put(key, claims.clone(), &kid);
     }
-    Ok((claims, prefetched))
+    Ok(Verified {
+        claims,
+        #[cfg(feature = "unverified-prefetch")]
+        prefetched,
+    })
 }
 
-/// WebCrypto's verdict, and the prefetch's answer when there is one, awaited together.
-async fn check_signature(
-    job: &auth_core::SignatureJob<'_, '_>,
-    prefetch: Option<revocation::Prefetch>,
-) -> std::result::Result<(bool, Option<revocation::Prefetched>), JsValue> {
-    let started = webcrypto::start_check(job, prefetch.as_ref().map(|p| &p.promise)).await?;
-    let settled = eager::settled(started).await?;
-    let Some(prefetch) = prefetch else {
-        return Ok((settled.as_bool() == Some(true), None));
-    };
-    let both: Array = settled.unchecked_into();
-    Ok((
-        both.get(0).as_bool() == Some(true),
-        Some(prefetch.answered(&both.get(1))),
-    ))
-}
-
-/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750 §2.1).
-fn bearer(header: &str) -> std::result::Result<&str, Rejection> {
-    let (scheme, token) = header
-        .split_once(' ')
-        .ok_or(Rejection::Malformed("authorization header"))?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(Rejection::Malformed("authorization scheme is not Bearer"));
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err(Rejection::Missing);
-    }
-    Ok(token)
-}
-
-/// `Ok(Some(_))` when the token must be refused; `Err` when a store could not answer.
+/// `Err(Token(Revoked))` when the verified token's session is revoked; `Err` with a 503 when a
+/// store could not answer.
 async fn check_revocation(
-    env: &Env,
-    config: &EdgeConfig,
-    claims: &VerifiedClaims,
+    edge: &Edge,
+    verified: &Verified,
     mode: Revocation,
-    prefetched: Option<revocation::Prefetched>,
     now: i64,
-) -> Result<Option<Rejection>> {
-    let (session, ask_ledger) = match revocation_check(mode, claims) {
-        Err(r) => return Ok(Some(r)),
-        Ok(RevocationCheck::Nothing) => return Ok(None),
-        Ok(RevocationCheck::DenyList(s)) => (s, false),
-        Ok(RevocationCheck::DenyListAndLedger(s)) => (s, true),
+) -> Result<(), EdgeError> {
+    let (session, ask_object) = match revocation_check(mode, &verified.claims)? {
+        RevocationCheck::Nothing => return Ok(()),
+        RevocationCheck::DenyList(s) => (s, false),
+        RevocationCheck::DenyListAndLedger(s) => (s, true),
     };
-    if revocation::denied_in_kv(env, &session, config.revocation_cache_secs, prefetched, now)
-        .await?
+    let unavailable = |e: worker::Error| EdgeError::RevocationUnavailable(e.to_string());
+    #[cfg(feature = "unverified-prefetch")]
+    let denied =
+        match crate::prefetch::answer_for(edge, verified.prefetched.as_ref(), &session, now) {
+            Some(denied) => denied,
+            None => revocation::denied_in_kv(edge, &session, now)
+                .await
+                .map_err(unavailable)?,
+        };
+    #[cfg(not(feature = "unverified-prefetch"))]
+    let denied = revocation::denied_in_kv(edge, &session, now)
+        .await
+        .map_err(unavailable)?;
+    if denied
+        || (ask_object
+            && revocation::revoked_in_object(edge, &session)
+                .await
+                .map_err(unavailable)?)
     {
-        return Ok(Some(Rejection::Revoked));
+        return Err(Rejection::Revoked.into());
     }
-    if ask_ledger && revocation::revoked_in_object(env, &session).await? {
-        return Ok(Some(Rejection::Revoked));
-    }
-    Ok(None)
+    Ok(())
 }

@@ -2,31 +2,43 @@
 //!
 //! It owns the per-request pipeline and the runtime adapters (JWKS fetching and caching, WebCrypto,
 //! KV, the tenant Durable Object, forwarding). Every rule it applies lives in `auth-core`; this crate
-//! must not grow decisions of its own.
+//! must not grow decisions of its own. What it keeps between requests is in [`isolate`]; every answer
+//! it gives in place of the upstream's is an [`error::EdgeError`].
 //!
 //! Routes: `/__auth/*` is the edge's own administrative surface (the origin's revocation pushes);
 //! everything else goes through the gate.
+//!
+//! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`. Two more build
+//! the benchmark's devices, measured against this plain path by `cargo xtask bench edge` and never
+//! shipped: `eager-executor` (`eager`) and `unverified-prefetch` (`prefetch`).
 
 mod admin;
 mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
+#[cfg(feature = "eager-executor")]
 mod eager;
+mod error;
 mod forward;
 mod gate;
 mod incoming;
+mod isolate;
 mod jwks;
+mod kv;
+#[cfg(feature = "unverified-prefetch")]
+mod prefetch;
+#[cfg(feature = "eager-executor")]
 mod promise;
-mod respond;
 mod revocation;
 mod token_cache;
+mod wait;
 mod webcrypto;
 
 // Durable Object classes must be exported by this bundle for their `wrangler.toml` bindings to resolve.
 pub use durable_objects::TenantSessions;
 
+use error::EdgeError;
 use incoming::Incoming;
-use respond::IntoJs;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::{event, Context, Env};
@@ -36,48 +48,43 @@ fn start() {
     console_error_panic_hook_lite();
 }
 
-/// The Worker's fetch handler: answers a `Response`, or a promise of one.
+/// The Worker's fetch handler: a plain `async` function, driven by `wasm_bindgen_futures`. It answers
+/// a `Response` (the upstream's fetch promise, adopted as it is, when the request is forwarded).
 ///
-/// Written by hand rather than with `#[event(fetch)]`: that glue converts the request and response
-/// to `worker` types on every request and always goes through a promise, which together cost more
-/// than the rest of a cache hit. Here the request stays the runtime's (see `incoming`) and the
-/// handler runs eagerly (see `eager`): a request that needs no I/O of its own answers the
-/// upstream's fetch promise, or its refusal, without waiting on anything of its own.
+/// Written with `#[wasm_bindgen]` rather than `#[event(fetch)]`: that glue converts the request and
+/// response to `worker` types on every request. Here the request stays the runtime's (see
+/// `incoming`).
+#[cfg(not(feature = "eager-executor"))]
+#[wasm_bindgen]
+pub async fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
+    handle(Incoming::new(req), env, Context::new(ctx)).await
+}
+
+/// The fetch handler under the custom executor (`eager`): answers synchronously when the request
+/// needs no I/O of its own, else a promise.
+#[cfg(feature = "eager-executor")]
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     eager::run(handle(Incoming::new(req), env, Context::new(ctx)))
 }
 
-/// Never fails: a fault on our side is logged and answered 500 with a code, like any other refusal.
+/// Never fails: every fault is an [`EdgeError`], logged and answered like any refusal.
 async fn handle(req: Incoming, env: Env, ctx: Context) -> JsValue {
-    match route(req, env, ctx).await {
-        Ok(value) => value,
-        Err(e) => {
-            worker::console_error!("edge.internal_error error={}", worker::Error::from(e));
-            respond::error(500, "internal_error", "the edge failed to answer")
-                .map_or(JsValue::UNDEFINED, IntoJs::into_js)
-        }
-    }
-}
-
-async fn route(req: Incoming, env: Env, ctx: Context) -> Result<JsValue, JsValue> {
+    let edge = match isolate::with(|i| i.edge(&env)) {
+        Ok(edge) => edge,
+        Err(reason) => return EdgeError::Misconfigured(reason).respond(None, None),
+    };
     #[cfg(feature = "conformance")]
     if req.path().starts_with("/__conformance/") {
-        return Ok(conformance::handle(req.into_worker()).await?.into_js());
+        return conformance::handle(req.into_worker(), &edge).await;
     }
-    let config = match config::for_isolate(&env) {
-        Ok(c) => c,
-        Err(reason) => {
-            worker::console_error!("edge.config_invalid reason={reason}");
-            let refusal = respond::error(503, "edge_misconfigured", "the edge is misconfigured")?;
-            return Ok(refusal.into_js());
-        }
-    };
     if req.path().starts_with(admin::PREFIX) {
-        let answer = admin::handle(req.into_worker(), &env, &config, now_unix()).await?;
-        return Ok(answer.into_js());
+        return match admin::handle(req.into_worker(), &edge, now_unix()).await {
+            Ok(answer) => web_sys::Response::from(answer).into(),
+            Err(e) => e.respond(None, None),
+        };
     }
-    gate::handle(req, &env, &ctx, &config).await
+    gate::handle(req, &edge, &ctx).await
 }
 
 /// Seconds since the Unix epoch. Inside a Worker the clock advances only across I/O, which is

@@ -26,7 +26,6 @@ extern "C" {
         key: &CryptoKey,
         signature: &[u8],
         signing_input: &[u8],
-        alongside: Option<&Promise>,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -35,138 +34,146 @@ const MAX_CACHED_KEYS: usize = 256;
 /// RFC 7518 §3.5: the PSS salt is as long as the hash (SHA-256).
 const PSS_SALT_BYTES: u32 = 32;
 
-thread_local! {
-    static KEYS: RefCell<HashMap<Vec<u8>, CryptoKey>> = RefCell::new(HashMap::new());
-    // Built once per isolate: a verification on the hot path only passes references.
-    static SUBTLE: OnceCell<Result<SubtleCrypto, JsValue>> = const { OnceCell::new() };
-    static VERIFY_PARAMS: RefCell<HashMap<&'static str, Object>> = RefCell::new(HashMap::new());
+/// The isolate's WebCrypto handles (`isolate::Edge::crypto`), each built once: a verification on
+/// the hot path only passes references.
+#[derive(Default)]
+pub struct WebCrypto {
+    subtle: OnceCell<Result<SubtleCrypto, JsValue>>,
+    keys: RefCell<HashMap<Vec<u8>, CryptoKey>>,
+    params: RefCell<HashMap<&'static str, Object>>,
 }
 
-/// Runs the signature check. `Err` means WebCrypto itself failed (not a bad signature).
-#[cfg(feature = "conformance")]
-pub async fn check_signature(job: &SignatureJob<'_, '_>) -> Result<bool, JsValue> {
-    Ok(JsFuture::from(start_check(job, None).await?)
-        .await?
-        .as_bool()
-        .unwrap_or(false))
-}
-
-/// Starts the signature check: the promise of WebCrypto's verdict (`true` only for a valid
-/// signature). With `alongside` (a promise that never rejects), the promise of `[verdict, its
-/// value]`, so that the caller waits once for both.
-pub async fn start_check(
-    job: &SignatureJob<'_, '_>,
-    alongside: Option<&Promise>,
-) -> Result<Promise, JsValue> {
-    let subtle = subtle()?;
-    let key = crypto_key(&subtle, job.key.material(), job.alg).await?;
-    let algorithm = verify_params(job.key.material(), job.alg)?;
-    start_verify(
-        &subtle,
-        &algorithm,
-        &key,
-        &job.signature,
-        job.signing_input.as_bytes(),
-        alongside,
-    )
-}
-
-/// The `algorithm` argument of `verify` for a key and algorithm.
-fn verify_params(material: &KeyMaterial, alg: Algorithm) -> Result<Object, JsValue> {
-    let name = match (material, alg) {
-        (KeyMaterial::P256 { .. }, _) => "ECDSA",
-        (KeyMaterial::Ed25519 { .. }, _) => "Ed25519",
-        (KeyMaterial::Rsa { .. }, Algorithm::Ps256) => "RSA-PSS",
-        (KeyMaterial::Rsa { .. }, _) => "RSASSA-PKCS1-v1_5",
-    };
-    if let Some(params) = VERIFY_PARAMS.with(|p| p.borrow().get(name).cloned()) {
-        return Ok(params);
+impl WebCrypto {
+    /// Runs the signature check: `true` only for a valid signature. `Err` means WebCrypto itself
+    /// failed (not a bad signature).
+    pub async fn verify(&self, job: &SignatureJob<'_, '_>) -> Result<bool, JsValue> {
+        let verdict = crate::wait::settled(self.start(job).await?).await?;
+        Ok(verdict.as_bool() == Some(true))
     }
-    let params = match name {
-        "ECDSA" => object(&[("name", name.into()), ("hash", "SHA-256".into())])?,
-        "RSA-PSS" => object(&[("name", name.into()), ("saltLength", PSS_SALT_BYTES.into())])?,
-        _ => object(&[("name", name.into())])?,
-    };
-    VERIFY_PARAMS.with(|p| p.borrow_mut().insert(name, params.clone()));
-    Ok(params)
-}
 
-/// Imports a key into WebCrypto, as the edge does before using it. Fails for keys the runtime
-/// refuses (e.g. an RSA modulus it cannot use), which the caller treats as an unusable key.
-pub async fn import(material: &KeyMaterial, alg: Algorithm) -> Result<(), JsValue> {
-    crypto_key(&subtle()?, material, alg).await.map(|_| ())
-}
-
-fn subtle() -> Result<SubtleCrypto, JsValue> {
-    SUBTLE.with(|s| {
-        s.get_or_init(|| {
-            let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
-            Ok(scope.crypto()?.subtle())
-        })
-        .clone()
-    })
-}
-
-async fn crypto_key(
-    subtle: &SubtleCrypto,
-    material: &KeyMaterial,
-    alg: Algorithm,
-) -> Result<CryptoKey, JsValue> {
-    // The algorithm is part of the key: an RSA modulus imported for PKCS#1 v1.5 cannot verify PSS.
-    let cache_key = match material {
-        KeyMaterial::P256 { x, y, .. } => [b"p256:".as_slice(), x, y].concat(),
-        KeyMaterial::Ed25519 { x, .. } => [b"ed25519:".as_slice(), x].concat(),
-        KeyMaterial::Rsa { n, e } => [alg.name().as_bytes(), b":", e, b":", n].concat(),
-    };
-    if let Some(key) = KEYS.with(|k| k.borrow().get(&cache_key).cloned()) {
-        return Ok(key);
+    /// Starts the signature check: the promise of WebCrypto's verdict.
+    pub async fn start(&self, job: &SignatureJob<'_, '_>) -> Result<Promise, JsValue> {
+        let (subtle, key, algorithm) = self.prepare(job).await?;
+        start_verify(
+            &subtle,
+            &algorithm,
+            &key,
+            &job.signature,
+            job.signing_input.as_bytes(),
+        )
     }
-    let b64 = auth_core::encoding::b64url_encode;
-    let (jwk, algorithm) = match material {
-        KeyMaterial::P256 { x, y, .. } => (
-            object(&[
-                ("kty", "EC".into()),
-                ("crv", "P-256".into()),
-                ("x", b64(x).into()),
-                ("y", b64(y).into()),
-            ])?,
-            object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())])?,
-        ),
-        KeyMaterial::Ed25519 { x, .. } => (
-            object(&[
-                ("kty", "OKP".into()),
-                ("crv", "Ed25519".into()),
-                ("x", b64(x).into()),
-            ])?,
-            object(&[("name", "Ed25519".into())])?,
-        ),
-        KeyMaterial::Rsa { n, e } => {
-            let name = if alg == Algorithm::Ps256 {
-                "RSA-PSS"
-            } else {
-                "RSASSA-PKCS1-v1_5"
-            };
-            (
+
+    /// What `verify` is called with: the runtime's `SubtleCrypto`, the imported key and the
+    /// algorithm parameters.
+    pub async fn prepare(
+        &self,
+        job: &SignatureJob<'_, '_>,
+    ) -> Result<(SubtleCrypto, CryptoKey, Object), JsValue> {
+        let subtle = self.subtle()?;
+        let key = self
+            .crypto_key(&subtle, job.key.material(), job.alg)
+            .await?;
+        let algorithm = self.verify_params(job.key.material(), job.alg)?;
+        Ok((subtle, key, algorithm))
+    }
+
+    /// Imports a key into WebCrypto, as the edge does before using it. Fails for keys the runtime
+    /// refuses (e.g. an RSA modulus it cannot use), which the caller treats as an unusable key.
+    pub async fn import(&self, material: &KeyMaterial, alg: Algorithm) -> Result<(), JsValue> {
+        self.crypto_key(&self.subtle()?, material, alg)
+            .await
+            .map(|_| ())
+    }
+
+    /// The `algorithm` argument of `verify` for a key and algorithm.
+    fn verify_params(&self, material: &KeyMaterial, alg: Algorithm) -> Result<Object, JsValue> {
+        let name = match (material, alg) {
+            (KeyMaterial::P256 { .. }, _) => "ECDSA",
+            (KeyMaterial::Ed25519 { .. }, _) => "Ed25519",
+            (KeyMaterial::Rsa { .. }, Algorithm::Ps256) => "RSA-PSS",
+            (KeyMaterial::Rsa { .. }, _) => "RSASSA-PKCS1-v1_5",
+        };
+        if let Some(params) = self.params.borrow().get(name).cloned() {
+            return Ok(params);
+        }
+        let params = match name {
+            "ECDSA" => object(&[("name", name.into()), ("hash", "SHA-256".into())])?,
+            "RSA-PSS" => object(&[("name", name.into()), ("saltLength", PSS_SALT_BYTES.into())])?,
+            _ => object(&[("name", name.into())])?,
+        };
+        self.params.borrow_mut().insert(name, params.clone());
+        Ok(params)
+    }
+
+    fn subtle(&self) -> Result<SubtleCrypto, JsValue> {
+        self.subtle
+            .get_or_init(|| {
+                let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
+                Ok(scope.crypto()?.subtle())
+            })
+            .clone()
+    }
+
+    async fn crypto_key(
+        &self,
+        subtle: &SubtleCrypto,
+        material: &KeyMaterial,
+        alg: Algorithm,
+    ) -> Result<CryptoKey, JsValue> {
+        // The algorithm is part of the key: an RSA modulus imported for PKCS#1 v1.5 cannot verify PSS.
+        let cache_key = match material {
+            KeyMaterial::P256 { x, y, .. } => [b"p256:".as_slice(), x, y].concat(),
+            KeyMaterial::Ed25519 { x, .. } => [b"ed25519:".as_slice(), x].concat(),
+            KeyMaterial::Rsa { n, e } => [alg.name().as_bytes(), b":", e, b":", n].concat(),
+        };
+        if let Some(key) = self.keys.borrow().get(&cache_key).cloned() {
+            return Ok(key);
+        }
+        let b64 = auth_core::encoding::b64url_encode;
+        let (jwk, algorithm) = match material {
+            KeyMaterial::P256 { x, y, .. } => (
                 object(&[
-                    ("kty", "RSA".into()),
-                    ("n", b64(n).into()),
-                    ("e", b64(e).into()),
+                    ("kty", "EC".into()),
+                    ("crv", "P-256".into()),
+                    ("x", b64(x).into()),
+                    ("y", b64(y).into()),
                 ])?,
-                object(&[("name", name.into()), ("hash", "SHA-256".into())])?,
-            )
+                object(&[("name", "ECDSA".into()), ("namedCurve", "P-256".into())])?,
+            ),
+            KeyMaterial::Ed25519 { x, .. } => (
+                object(&[
+                    ("kty", "OKP".into()),
+                    ("crv", "Ed25519".into()),
+                    ("x", b64(x).into()),
+                ])?,
+                object(&[("name", "Ed25519".into())])?,
+            ),
+            KeyMaterial::Rsa { n, e } => {
+                let name = if alg == Algorithm::Ps256 {
+                    "RSA-PSS"
+                } else {
+                    "RSASSA-PKCS1-v1_5"
+                };
+                (
+                    object(&[
+                        ("kty", "RSA".into()),
+                        ("n", b64(n).into()),
+                        ("e", b64(e).into()),
+                    ])?,
+                    object(&[("name", name.into()), ("hash", "SHA-256".into())])?,
+                )
+            }
+        };
+        let usages = Array::of1(&"verify".into());
+        let promise = subtle.import_key_with_object("jwk", &jwk, &algorithm, false, &usages)?;
+        let key: CryptoKey = JsFuture::from(promise).await?.dyn_into()?;
+        let mut keys = self.keys.borrow_mut();
+        if keys.len() >= MAX_CACHED_KEYS {
+            keys.clear();
         }
-    };
-    let usages = Array::of1(&"verify".into());
-    let promise = subtle.import_key_with_object("jwk", &jwk, &algorithm, false, &usages)?;
-    let key: CryptoKey = JsFuture::from(promise).await?.dyn_into()?;
-    KEYS.with(|k| {
-        let mut k = k.borrow_mut();
-        if k.len() >= MAX_CACHED_KEYS {
-            k.clear();
-        }
-        k.insert(cache_key, key.clone());
-    });
-    Ok(key)
+        keys.insert(cache_key, key.clone());
+        Ok(key)
+    }
 }
 
 fn object(members: &[(&str, JsValue)]) -> Result<Object, JsValue> {

@@ -8,21 +8,24 @@ use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use crate::tokens::ACCESS_TOKEN_TYPE;
 use auth_core::claims::DEFAULT_LEEWAY_SECS;
-use auth_core::{Algorithm, Expectations, IssuerPolicy, Rejection, VerifiedClaims};
+use auth_core::{bearer, Algorithm, Expectations, IssuerPolicy, Rejection, VerifiedClaims};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// The value of an `Authorization: Bearer <token>` header (scheme matched case-insensitively).
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+/// The token of the `Authorization: Bearer <token>` header, by the rule the edge applies
+/// (`auth_core::bearer`). A header that is not visible ASCII is malformed.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
+    let value = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| Rejection::Malformed("authorization header"))?,
+        ),
+    };
+    bearer::token(value)
 }
 
 /// A request carrying `ORIGIN_ADMIN_TOKEN`.
@@ -36,8 +39,8 @@ impl FromRequestParts<AppState> for Admin {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match bearer(&parts.headers) {
-            Some(token) if state.is_admin_token(token) => Ok(Admin),
+        match bearer_token(&parts.headers) {
+            Ok(token) if state.is_admin_token(token) => Ok(Admin),
             _ => Err(ApiError::Unauthorized),
         }
     }
@@ -79,7 +82,7 @@ impl FromRequestParts<AppState> for Authenticated {
             ApiPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
         let slug = params.get("tenant").ok_or(ApiError::TenantNotFound)?;
         let tenant = tenants::find(state.db(), slug).await?;
-        let token = bearer(&parts.headers).ok_or(Rejection::Missing)?;
+        let token = bearer_token(&parts.headers)?;
 
         let keys = crate::keys::public_key_set(state.db(), tenant.id).await?;
         let expectations = expectations_for(state, &tenant);
@@ -130,19 +133,19 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn headers(value: &str) -> HeaderMap {
+    fn headers(value: &[u8]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        h.insert(header::AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
         h
     }
 
     #[test]
-    fn a_bearer_token_is_read_whatever_the_case_of_the_scheme() {
-        assert_eq!(bearer(&headers("Bearer abc")), Some("abc"));
-        assert_eq!(bearer(&headers("bearer abc")), Some("abc"));
-        assert_eq!(bearer(&headers("Basic abc")), None);
-        assert_eq!(bearer(&headers("Bearer ")), None);
-        assert_eq!(bearer(&headers("Bearer")), None);
-        assert_eq!(bearer(&HeaderMap::new()), None);
+    fn the_bearer_token_is_read_by_the_core_rule_and_non_ascii_is_malformed() {
+        assert_eq!(bearer_token(&headers(b"bearer abc")), Ok("abc"));
+        assert_eq!(bearer_token(&HeaderMap::new()), Err(Rejection::Missing));
+        assert_eq!(
+            bearer_token(&headers(b"Bearer \xff")),
+            Err(Rejection::Malformed("authorization header"))
+        );
     }
 }

@@ -174,22 +174,8 @@ impl IntoResponse for ApiError {
         });
         let mut response = (status, body).into_response();
         match self {
-            ApiError::Token(rejection) => {
-                let challenge = match rejection.bearer_error() {
-                    Some(error) => format!("Bearer error=\"{error}\""),
-                    None => "Bearer".to_owned(),
-                };
-                if let Ok(value) = HeaderValue::from_str(&challenge) {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, value);
-                }
-            }
-            ApiError::Unauthorized => {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
+            ApiError::Token(rejection) => challenge(&mut response, &rejection),
+            ApiError::Unauthorized => challenge(&mut response, &Rejection::Missing),
             ApiError::TooManyAttempts(throttled) => {
                 let headers = response.headers_mut();
                 for (name, value) in [
@@ -228,6 +214,17 @@ impl From<HashError> for ApiError {
             HashError::Busy => ApiError::ServerBusy,
             HashError::Internal(e) => ApiError::Internal(e),
         }
+    }
+}
+
+/// The RFC 6750 challenge of a refused token, rendered as the edge renders it (`auth_core::bearer`).
+fn challenge(response: &mut Response, rejection: &Rejection) {
+    if let Some(value) = auth_core::bearer::challenge(rejection)
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
 }
 
@@ -362,7 +359,7 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             response.headers()[header::WWW_AUTHENTICATE],
-            "Bearer error=\"invalid_token\""
+            "Bearer error=\"invalid_token\", error_description=\"signature_invalid\""
         );
         assert_eq!(
             body_of(response).await["error"]["code"],

@@ -24,7 +24,9 @@ async fn me_returns_the_signed_in_user(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
-async fn me_without_a_token_returns_401_token_missing(db: PgPool) {
+async fn me_without_a_bearer_token_returns_401_token_missing_or_malformed_as_the_edge_does(
+    db: PgPool,
+) {
     let app = spawn_app(db).await;
     app.create_tenant("acme").await;
     let response = app.get("/t/acme/v1/me").await;
@@ -37,7 +39,7 @@ async fn me_without_a_token_returns_401_token_missing(db: PgPool) {
         .send()
         .await
         .unwrap();
-    assert_error(basic, 401, "token_missing").await;
+    assert_error(basic, 401, "token_malformed").await;
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
@@ -50,7 +52,7 @@ async fn me_with_a_tampered_token_returns_401_signature_invalid(db: PgPool) {
     let response = app.me("acme", &with_claims(&s.access_token, &claims)).await;
     assert_eq!(
         response.headers()["www-authenticate"],
-        "Bearer error=\"invalid_token\""
+        "Bearer error=\"invalid_token\", error_description=\"signature_invalid\""
     );
     assert_error(response, 401, "signature_invalid").await;
 }

@@ -1,0 +1,66 @@
+//! The Workers KV adapter: a namespace binding, called directly (one call per read, no wrapper
+//! objects built per request).
+
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::{JsCast, JsValue};
+use worker::Env;
+
+#[wasm_bindgen]
+extern "C" {
+    /// A KV namespace binding as the runtime hands it over.
+    #[derive(Clone)]
+    type KvNamespace;
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = put)]
+    fn put(
+        this: &KvNamespace,
+        key: &str,
+        value: &str,
+        options: &js_sys::Object,
+    ) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// One KV namespace. Bindings outlive the request that first reads them, so each is looked up once
+/// per isolate (`isolate::Edge`).
+#[derive(Clone)]
+pub struct Kv {
+    binding: KvNamespace,
+}
+
+impl Kv {
+    /// The namespace bound as `name`.
+    pub fn bound(env: &Env, name: &str) -> Result<Kv, String> {
+        let binding = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name))
+            .ok()
+            .filter(|b| b.is_object())
+            .ok_or_else(|| format!("{name} is not bound"))?;
+        Ok(Kv {
+            binding: binding.unchecked_into(),
+        })
+    }
+
+    /// The value stored under `key`, `None` when there is none.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, JsValue> {
+        let value = crate::wait::settled(self.binding.get(key)?).await?;
+        Ok(value.as_string())
+    }
+
+    /// Stores `value` under `key` for `ttl_secs` (KV's minimum is 60 s).
+    pub async fn put(&self, key: &str, value: &str, ttl_secs: u64) -> Result<(), JsValue> {
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(
+            &options,
+            &JsValue::from_str("expirationTtl"),
+            &JsValue::from_f64(ttl_secs as f64),
+        )?;
+        crate::wait::settled(self.binding.put(key, value, &options)?).await?;
+        Ok(())
+    }
+
+    /// The binding itself, for the benchmark's prefetch device (`prefetch`).
+    #[cfg(feature = "unverified-prefetch")]
+    pub fn raw(&self) -> &JsValue {
+        &self.binding
+    }
+}
