@@ -54,8 +54,10 @@ pub enum RevocationCheck<'c> {
     Nothing,
     /// The KV deny entry (eventual routes).
     DenyList(SessionKey<'c>),
-    /// The KV deny entry, then the tenant's Durable Object (strict routes).
-    DenyListAndLedger(SessionKey<'c>),
+    /// The tenant's Durable Object alone (strict routes). It holds every revocation the deny list
+    /// does (a push records it there first, and keeps it longer), so reading KV too would only cost
+    /// a read, and would let a broken ledger hide behind KV's answer.
+    Ledger(SessionKey<'c>),
 }
 
 /// The revocation check a verified token needs on a route with `mode`. A token without `sid` cannot
@@ -74,7 +76,7 @@ pub fn revocation_check(
     };
     let key = SessionKey::of(claims.tenant(), claims.issuer(), session);
     Ok(match mode {
-        Revocation::Strict => RevocationCheck::DenyListAndLedger(key),
+        Revocation::Strict => RevocationCheck::Ledger(key),
         Revocation::Eventual => RevocationCheck::DenyList(key),
     })
 }
@@ -325,7 +327,7 @@ mod tests {
         );
         assert_eq!(
             revocation_check(Strict, &ours),
-            Ok(RevocationCheck::DenyListAndLedger(key))
+            Ok(RevocationCheck::Ledger(key))
         );
         let third_party = claims(serde_json::json!({"sid": "s2"}));
         let key = SessionKey {

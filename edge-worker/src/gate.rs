@@ -182,30 +182,27 @@ async fn check_revocation(
     mode: Revocation,
     now: i64,
 ) -> Result<(), EdgeError> {
-    let (session, ask_object) = match revocation_check(mode, &verified.claims)? {
-        RevocationCheck::Nothing => return Ok(()),
-        RevocationCheck::DenyList(s) => (s, false),
-        RevocationCheck::DenyListAndLedger(s) => (s, true),
-    };
     let unavailable = |e: worker::Error| EdgeError::RevocationUnavailable(e.to_string());
-    #[cfg(feature = "unverified-prefetch")]
-    let denied =
-        match crate::prefetch::answer_for(edge, verified.prefetched.as_ref(), &session, now) {
-            Some(denied) => denied,
-            None => revocation::denied_in_kv(edge, &session, now)
-                .await
-                .map_err(unavailable)?,
-        };
-    #[cfg(not(feature = "unverified-prefetch"))]
-    let denied = revocation::denied_in_kv(edge, &session, now)
-        .await
-        .map_err(unavailable)?;
-    if denied
-        || (ask_object
-            && revocation::revoked_in_object(edge, &session)
-                .await
-                .map_err(unavailable)?)
-    {
+    let denied = match revocation_check(mode, &verified.claims)? {
+        RevocationCheck::Nothing => false,
+        RevocationCheck::Ledger(session) => revocation::revoked_in_object(edge, &session)
+            .await
+            .map_err(unavailable)?,
+        #[cfg(feature = "unverified-prefetch")]
+        RevocationCheck::DenyList(session) => {
+            match crate::prefetch::answer_for(edge, verified.prefetched.as_ref(), &session, now) {
+                Some(denied) => denied,
+                None => revocation::denied_in_kv(edge, &session, now)
+                    .await
+                    .map_err(unavailable)?,
+            }
+        }
+        #[cfg(not(feature = "unverified-prefetch"))]
+        RevocationCheck::DenyList(session) => revocation::denied_in_kv(edge, &session, now)
+            .await
+            .map_err(unavailable)?,
+    };
+    if denied {
         return Err(Rejection::Revoked.into());
     }
     Ok(())

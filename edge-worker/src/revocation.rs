@@ -1,5 +1,5 @@
-//! Revocation checks and writes: KV deny entries for every route, the tenant's Durable Object for
-//! routes that ask for strict revocation.
+//! Revocation checks and writes: KV deny entries for `eventual` routes, the tenant's Durable Object
+//! for routes that ask for strict revocation.
 //!
 //! Bound: a KV write can take 60 s or more to be seen at another location (and a missing key is cached
 //! there too), so `eventual` routes may accept a revoked session for about a minute, plus the

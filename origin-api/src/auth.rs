@@ -135,7 +135,10 @@ mod tests {
 
     fn headers(value: &[u8]) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_bytes(value).unwrap(),
+        );
         h
     }
 

@@ -219,8 +219,8 @@ impl From<HashError> for ApiError {
 
 /// The RFC 6750 challenge of a refused token, rendered as the edge renders it (`auth_core::bearer`).
 fn challenge(response: &mut Response, rejection: &Rejection) {
-    if let Some(value) = auth_core::bearer::challenge(rejection)
-        .and_then(|c| HeaderValue::from_str(&c).ok())
+    if let Some(value) =
+        auth_core::bearer::challenge(rejection).and_then(|c| HeaderValue::from_str(&c).ok())
     {
         response
             .headers_mut()
