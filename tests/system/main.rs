@@ -1,11 +1,13 @@
 //! System tests. They talk HTTP to a running stack — the origin on Postgres, the demo upstream and
 //! the Worker under `wrangler dev` — that `cargo xtask test` starts on free ports and describes in
-//! `EDGE_URL`, `ORIGIN_URL`, `UPSTREAM_URL`, `SYSTEM_TENANT` and `SYSTEM_OTHER_TENANT`.
+//! `EDGE_URL`, `ORIGIN_URL`, `UPSTREAM_URL`, `SYSTEM_TENANT`, `SYSTEM_OTHER_TENANT` and the rest named
+//! where they are read (`SYSTEM_*`).
 //! Run alone without those variables, every test fails and says how to run them.
 
 mod bundle;
 mod cors;
 mod forwarding;
+mod issuer;
 mod refusals;
 mod revocation;
 mod support;

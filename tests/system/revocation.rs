@@ -1,8 +1,11 @@
 //! Sign-out takes effect at the edge: the origin revokes the session and pushes the revocation
 //! before the DELETE returns.
 
+use crate::issuer::{push_revocation, test_issuer};
 use crate::support::{assert_refused, Stack};
+use auth_core::sessions::SessionKey;
 use reqwest::StatusCode;
+use serde_json::json;
 
 #[tokio::test]
 async fn after_sign_out_the_token_is_refused_on_normal_and_strict_routes() {
@@ -122,4 +125,68 @@ async fn after_sign_out_everywhere_every_token_of_the_user_is_refused_on_both_ro
             "another user keeps access"
         );
     }
+}
+
+/// Issue 10 §1.3 and §1.4. A third-party `sid` can be any string: the tenant's object must find it
+/// (the edge used to put it in the object's URL percent-encoded, and the object compared the encoded
+/// path with raw ids, so it never did). And strict routes must take the object's word even where KV
+/// does not know (KV lags by a minute between locations; here it is emptied).
+#[tokio::test]
+async fn a_revoked_session_whose_id_holds_reserved_characters_is_refused_on_strict_routes_even_when_kv_forgot_it(
+) {
+    let stack = Stack::from_env();
+    let issuer = test_issuer();
+    let sid = format!("third/party?sid=%2F{}#x y&+", uuid::Uuid::new_v4());
+    let token = issuer.token(json!({ "sid": sid }));
+    for path in ["/api/orders", "/api/strict/orders"] {
+        let response = stack.edge_get(path, Some(&token), &[]).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path} before revocation"
+        );
+    }
+
+    // A third-party issuer is its own tenant.
+    assert_eq!(
+        push_revocation(&stack, &issuer.issuer, &sid).await,
+        StatusCode::NO_CONTENT
+    );
+    for path in ["/api/orders", "/api/strict/orders"] {
+        assert_refused(
+            stack.edge_get(path, Some(&token), &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+        )
+        .await;
+    }
+
+    let deny_entry = SessionKey {
+        tenant: &issuer.issuer,
+        session: &sid,
+    }
+    .deny_entry_key();
+    stack.forget_in_kv("REVOCATIONS", &deny_entry);
+    // Eventual routes go by KV, so they accept the token again once the isolate's memo of KV's
+    // answer lapses: proof that only the object still knows.
+    let eventual_accepts = async {
+        loop {
+            let response = stack.edge_get("/api/orders", Some(&token), &[]).await;
+            if response.status() == StatusCode::OK {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), eventual_accepts)
+        .await
+        .expect("the eventual route accepts the token once KV has forgotten the revocation");
+    assert_refused(
+        stack
+            .edge_get("/api/strict/orders", Some(&token), &[])
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "token_revoked",
+    )
+    .await;
 }

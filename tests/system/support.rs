@@ -101,6 +101,28 @@ impl Stack {
         request.send().await.expect("request to the edge")
     }
 
+    /// Deletes `key` from the edge's KV namespace `binding` in the local storage of the running
+    /// `wrangler dev` (`SYSTEM_EDGE_STATE`), as if KV had not yet received it at this location.
+    pub fn forget_in_kv(&self, binding: &str, key: &str) {
+        let state = std::env::var("SYSTEM_EDGE_STATE")
+            .expect("SYSTEM_EDGE_STATE: run the system tests with `cargo xtask test`");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let output = std::process::Command::new(root.join("node_modules/.bin/wrangler"))
+            .current_dir(&root)
+            .args(["kv", "key", "delete", key, "--binding", binding])
+            .args(["--local", "--persist-to", &state])
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("running wrangler kv key delete");
+        assert!(
+            output.status.success(),
+            "wrangler kv key delete failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     pub async fn sign_out(&self, user: &User, session: &Session) -> StatusCode {
         self.http
             .delete(self.tenant_url(

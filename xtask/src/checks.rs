@@ -83,19 +83,34 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("system tests: origin + demo upstream + Worker under wrangler dev");
     let database = format!("edge_auth_system_{}", std::process::id());
     let database_url = postgres.create_database(&database, true)?;
+    // A third-party issuer whose JWKS the system tests serve themselves (tests/system/issuer.rs).
+    let test_issuer_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let test_issuer = format!("http://127.0.0.1:{test_issuer_port}");
     let cfg = StackConfig {
         ports: Ports::free()?,
         database_url,
         secrets: Secrets::ephemeral(),
         state_dir: tempdir(root)?,
         tenants: SYSTEM_TENANTS.iter().map(|t| (*t).to_owned()).collect(),
-        extra_issuers: vec![serde_json::json!({
-            "issuer": UNREACHABLE_ISSUER,
-            // The discard port: nothing listens, so every JWKS fetch fails at once.
-            "jwks_uri": "http://127.0.0.1:9/jwks.json",
-            "audiences": ["api"],
-            "algorithms": ["ES256"],
-        })],
+        extra_issuers: vec![
+            serde_json::json!({
+                "issuer": UNREACHABLE_ISSUER,
+                // The discard port: nothing listens, so every JWKS fetch fails at once.
+                "jwks_uri": "http://127.0.0.1:9/jwks.json",
+                "audiences": ["api"],
+                "algorithms": ["ES256"],
+            }),
+            serde_json::json!({
+                "issuer": test_issuer,
+                "jwks_uri": format!("{test_issuer}/jwks.json"),
+                "audiences": ["api"],
+                "algorithms": ["ES256"],
+                "token_type": "at+jwt",
+                "leeway_secs": 30,
+            }),
+        ],
     };
     let result = (|| -> Result<()> {
         let stack = Stack::start(root, &cfg)?;
@@ -106,7 +121,13 @@ pub fn run_all(root: &Path) -> Result<()> {
             .env("UPSTREAM_URL", &stack.upstream_url)
             .env("SYSTEM_TENANT", SYSTEM_TENANTS[0])
             .env("SYSTEM_OTHER_TENANT", SYSTEM_TENANTS[1])
-            .env("SYSTEM_UNREACHABLE_ISSUER", UNREACHABLE_ISSUER))
+            .env("SYSTEM_UNREACHABLE_ISSUER", UNREACHABLE_ISSUER)
+            .env("SYSTEM_TEST_ISSUER_PORT", test_issuer_port.to_string())
+            .env(
+                "SYSTEM_EDGE_PUSH_SECRET",
+                cfg.secrets.get(crate::secrets::PUSH_SECRET),
+            )
+            .env("SYSTEM_EDGE_STATE", stack.edge_state(&cfg)))
         .context("system tests failed (service logs are in the state directory printed above)")?;
         Ok(())
     })();

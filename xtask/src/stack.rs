@@ -177,7 +177,7 @@ impl Stack {
                 &cfg.ports.inspector.to_string(),
             ])
             .arg("--persist-to")
-            .arg(cfg.state_dir.join("wrangler-state"))
+            .arg(stack.edge_state(cfg))
             .arg("--env-file")
             .arg(&env_file);
         edge::offline_env(root, &mut cmd);
@@ -190,6 +190,11 @@ impl Stack {
         )?;
         stack.services.push((edge, log));
         Ok(stack)
+    }
+
+    /// Where `wrangler dev` keeps the edge's local KV and Durable Object state.
+    pub fn edge_state(&self, cfg: &StackConfig) -> PathBuf {
+        cfg.state_dir.join("wrangler-state")
     }
 
     /// Fails if any service has exited.
