@@ -7,6 +7,9 @@
 //! expected result, and the two paths with each other. A divergence passes only if the reviewed table
 //! in [`justify`] explains it; anything else fails the command. The report is `docs/conformance.md`.
 //!
+//! Then [`request_path`] checks what a request through the Worker's gate costs: a token whose
+//! signature was not verified must cost no storage read, Durable Object call or fetch of its own.
+//!
 //! The outside vectors are vendored in `conformance/vectors/` (sources and licences in its README) and
 //! read by [`vectors`]; the differential cases ([`differential`]) are generated here from a fixed
 //! seed, so the report is the same on every run.
@@ -15,6 +18,7 @@ mod differential;
 mod justify;
 mod native;
 mod report;
+mod request_path;
 mod vectors;
 mod worker;
 
@@ -56,8 +60,17 @@ fn run(root: &Path) -> Result<()> {
 
     let bundle = edge::build_variant(root, "conformance", &["conformance"])?;
     step("conformance: running every case through both paths");
-    let edge = worker::Edge::start(root, &bundle)?;
-    // First, so that every case below runs on the wasm instance rebuilt after the panic.
+    let issuer = request_path::Issuer::start()?;
+    let edge = worker::Edge::start(root, &bundle, &issuer)?;
+    // Before the panic below: with worker-build's glue and our entry module, the wasm instance is
+    // rebuilt only at the first call through one of the glue's class proxies, i.e. at the first
+    // Durable Object call, which a strict route makes mid-request; that request then fails.
+    step("conformance: what a request through the gate costs (adapter calls)");
+    let costs = request_path::check(&edge, &issuer)?;
+    for line in &costs.lines {
+        println!("{line}");
+    }
+    // Before the vectors, so that every case below runs on the wasm instance rebuilt after the panic.
     edge.recovers_from_a_panic()?;
     println!("a panic failed only its own request; the rebuilt instance answers");
     let (native, webcrypto) = run_both(&edge, &cases)?;
@@ -69,7 +82,8 @@ fn run(root: &Path) -> Result<()> {
         .map(|(case, (native, webcrypto))| CaseResult::judge(case, native, webcrypto))
         .collect();
     let judged = justify::apply(&cases, &results);
-    let text = report::render(&cases, &results, &judged, &vectors::sources(&vectors_dir));
+    let mut text = report::render(&cases, &results, &judged, &vectors::sources(&vectors_dir));
+    text.push_str(&costs.markdown());
     let path = root.join("docs/conformance.md");
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
 
