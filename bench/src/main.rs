@@ -2,9 +2,14 @@
 //! pass-through, all in one workerd process, driven by the load generator in [`load`]; writes
 //! `docs/benchmarks.md`.
 //!
-//! Flow: build the bundle, sign the token pools, start workerd, prove every Worker accepts a good
-//! token and refuses a bad one (so no scenario measures a fast refusal), warm up, then run every
-//! scenario once per round for several rounds and report the median of each figure over rounds.
+//! Flow: build the bundle (and one bundle per benchmark device, [`Device`]), sign the token pools,
+//! start workerd, prove every Worker accepts a good token and refuses a bad one (so no scenario
+//! measures a fast refusal), warm up, then run every scenario once per round for several rounds and
+//! report the median of each figure over rounds.
+//!
+//! The ablation: the plain request path is what ships; each device is built in on its own
+//! (edge-worker's cargo features) and measured in the same slices as the plain path and jose, on the
+//! cache-hit and the verification scenarios, so that `docs/benchmarks.md` says what each one saves.
 
 mod cpu;
 mod load;
@@ -86,6 +91,35 @@ impl Options {
     }
 }
 
+/// A device the plain request path does without, built into our Worker by one of edge-worker's
+/// benchmark features: the ablation measures what it saves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// The custom executor (`edge-worker/src/eager.rs`, `promise.rs`).
+    EagerExecutor,
+    /// The deny-entry read started from the unverified token alongside the signature check
+    /// (`edge-worker/src/prefetch.rs`). It goes whatever it saves: an unverified token must cost no
+    /// storage read.
+    UnverifiedPrefetch,
+}
+
+impl Device {
+    pub const ALL: [Device; 2] = [Device::EagerExecutor, Device::UnverifiedPrefetch];
+
+    /// The edge-worker cargo feature, also the name of its bundle (`target/edge-variants/`).
+    pub fn feature(self) -> &'static str {
+        match self {
+            Device::EagerExecutor => "eager-executor",
+            Device::UnverifiedPrefetch => "unverified-prefetch",
+        }
+    }
+
+    /// Whether the rule (issue 9 §3) removes it whatever it saves.
+    pub fn goes_regardless(self) -> bool {
+        matches!(self, Device::UnverifiedPrefetch)
+    }
+}
+
 /// The Workers under test (each a socket of the workerd config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Worker {
@@ -93,6 +127,10 @@ pub enum Worker {
     Edge,
     /// Ours with `TOKEN_CACHE_ENTRIES = "0"`.
     EdgeNoCache,
+    /// Ours with a device built in, default configuration.
+    EdgeWith(Device),
+    /// Ours with a device built in, both caches off.
+    EdgeWithNoCache(Device),
     Jose,
     Passthrough,
     /// The pass-through after one KV lookup.
@@ -104,10 +142,21 @@ impl Worker {
         match self {
             Worker::Edge => ports.edge,
             Worker::EdgeNoCache => ports.edge_nocache,
+            Worker::EdgeWith(d) => ports.device(d).0,
+            Worker::EdgeWithNoCache(d) => ports.device(d).1,
             Worker::Jose => ports.jose,
             Worker::Passthrough => ports.passthrough,
             Worker::PassthroughKv => ports.passthrough_kv,
         }
+    }
+
+    /// Our Workers, plain and with each device.
+    fn ours() -> Vec<Worker> {
+        let mut all = vec![Worker::Edge, Worker::EdgeNoCache];
+        for d in Device::ALL {
+            all.extend([Worker::EdgeWith(d), Worker::EdgeWithNoCache(d)]);
+        }
+        all
     }
 }
 
@@ -134,6 +183,16 @@ impl Scenario {
             (Worker::EdgeNoCache, _) => "ours, cache off, fresh tokens",
             (Worker::Edge, Tokens::Same) => "ours, cache hit (one token)",
             (Worker::Edge, Tokens::Fresh) => "ours, default config, fresh tokens",
+            (Worker::EdgeWithNoCache(Device::EagerExecutor), _) => {
+                "ours + eager executor, cache off, fresh tokens"
+            }
+            (Worker::EdgeWith(Device::EagerExecutor), _) => "ours + eager executor, cache hit",
+            (Worker::EdgeWithNoCache(Device::UnverifiedPrefetch), _) => {
+                "ours + unverified prefetch, cache off, fresh tokens"
+            }
+            (Worker::EdgeWith(Device::UnverifiedPrefetch), _) => {
+                "ours + unverified prefetch, cache hit"
+            }
             (Worker::Jose, _) => "jose, fresh tokens",
             (Worker::Passthrough, _) => "pass-through (no auth)",
             (Worker::PassthroughKv, _) => "pass-through + KV lookup (no auth)",
@@ -146,26 +205,38 @@ fn scenarios() -> Vec<Scenario> {
     blocks().concat()
 }
 
+/// The algorithm of the ablation: the devices are about waits, not about an algorithm.
+pub const ABLATION_ALG: Alg = Alg::Es256;
+
 /// The scenarios in the groups that run together in every round. A group compared with jose (ours
-/// with the cache off, jose, ours with a cache hit) alternates in slices of a second, so that
-/// whatever the machine is doing in that minute, all three meet it (see `run`).
+/// with the cache off, jose, ours with a cache hit, and for [`ABLATION_ALG`] the same two of ours
+/// with each device built in) alternates in slices of a second, so that whatever the machine is
+/// doing in that minute, all of them meet it (see `run`).
 fn blocks() -> Vec<Vec<Scenario>> {
     let mut all = Vec::new();
     for connections in CONNECTIONS {
         for alg in Alg::ALL {
+            let mut group = vec![
+                (Worker::EdgeNoCache, Tokens::Fresh),
+                (Worker::Jose, Tokens::Fresh),
+                (Worker::Edge, Tokens::Same),
+            ];
+            if alg == ABLATION_ALG {
+                for d in Device::ALL {
+                    group.push((Worker::EdgeWithNoCache(d), Tokens::Fresh));
+                    group.push((Worker::EdgeWith(d), Tokens::Same));
+                }
+            }
             all.push(
-                [
-                    (Worker::EdgeNoCache, Tokens::Fresh),
-                    (Worker::Jose, Tokens::Fresh),
-                    (Worker::Edge, Tokens::Same),
-                ]
-                .map(|(worker, tokens)| Scenario {
-                    worker,
-                    alg,
-                    tokens,
-                    connections,
-                })
-                .to_vec(),
+                group
+                    .into_iter()
+                    .map(|(worker, tokens)| Scenario {
+                        worker,
+                        alg,
+                        tokens,
+                        connections,
+                    })
+                    .collect(),
             );
         }
         // The floors. They ignore the token; it is sent so that requests are the same size.
@@ -290,6 +361,10 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     tools::ensure(root)?;
     edge::build_production(root)?;
+    let mut device_bundles = Vec::new();
+    for d in Device::ALL {
+        device_bundles.push((d, edge::build_variant(root, d.feature(), &[d.feature()])?));
+    }
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
@@ -305,7 +380,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     // From here on Ctrl-C only raises a flag: the load generator stops within a request and the
     // `Workerd` guard then stops workerd's process group on the way out.
     let interrupted = interrupt_flag()?;
-    step("starting workerd (edge, edge-nocache, jose, passthrough, passthrough-kv, upstream, jwks, kv)");
+    step("starting workerd (ours plain and with each device, with and without caches; jose; the pass-throughs; upstream, jwks, kv)");
     let ports = Ports::free()?;
     let settings = settings(&issuer, &ports)?;
     let inspector = if options.profile {
@@ -317,7 +392,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     } else {
         None
     };
-    let mut runtime = Workerd::start(root, &dir, &ports, &settings, inspector)?;
+    let mut runtime = Workerd::start(root, &dir, &ports, &settings, &device_bundles, inspector)?;
 
     step("checking that every Worker accepts good tokens and refuses bad ones");
     smoke::check(&ports, &pools).with_context(|| {
@@ -328,7 +403,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     })?;
 
     step("warming up");
-    for worker in [Worker::Edge, Worker::EdgeNoCache, Worker::Jose] {
+    for worker in Worker::ours().into_iter().chain([Worker::Jose]) {
         for alg in Alg::ALL {
             let s = Scenario {
                 worker,
@@ -506,7 +581,7 @@ impl Measured {
 fn print_run(s: &Scenario, run: &Run) {
     let summary = &run.load;
     println!(
-        "  {:<38} {:<5} {} conn: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {:>4.0} µs/req{}",
+        "  {:<52} {:<5} {} conn: {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  cpu {:>4.0} µs/req{}",
         s.label(),
         s.alg.name(),
         s.connections,
@@ -542,7 +617,11 @@ fn settings(issuer: &Issuer, ports: &Ports) -> Result<Settings> {
         "token_type": "at+jwt",
         "leeway_secs": 30,
     }]});
-    let revoked = format!("deny:{}:{}", tokens::TENANT, tokens::REVOKED_SESSION);
+    let revoked = auth_core::sessions::SessionKey {
+        tenant: tokens::TENANT,
+        session: tokens::REVOKED_SESSION,
+    }
+    .deny_entry_key();
     Ok(Settings {
         auth_issuers: auth_issuers.to_string(),
         jwks: issuer.jwks().to_string(),
@@ -619,14 +698,20 @@ mod tests {
                         })
                         .map(|s| (s.worker, s.tokens))
                         .collect();
-                    ours.sort_by_key(|(w, _)| *w == Worker::Edge);
-                    assert_eq!(
-                        ours,
-                        [
-                            (Worker::EdgeNoCache, Tokens::Fresh),
-                            (Worker::Edge, Tokens::Same)
-                        ]
-                    );
+                    let mut expected = vec![
+                        (Worker::EdgeNoCache, Tokens::Fresh),
+                        (Worker::Edge, Tokens::Same),
+                    ];
+                    if jose.alg == ABLATION_ALG {
+                        for d in Device::ALL {
+                            expected.push((Worker::EdgeWithNoCache(d), Tokens::Fresh));
+                            expected.push((Worker::EdgeWith(d), Tokens::Same));
+                        }
+                    }
+                    let key = |(w, t): &(Worker, Tokens)| format!("{w:?} {t:?}");
+                    ours.sort_by_key(key);
+                    expected.sort_by_key(key);
+                    assert_eq!(ours, expected, "each of ours alternates with its jose");
                 }
                 // The floors and the overhead run on their own, in full runs.
                 let alone = groups.iter().filter(|g| !compared_with_jose(g, &all));
@@ -639,14 +724,21 @@ mod tests {
             }
         }
         // Every other round reverses each group: ours goes first, then last.
-        let first_of_a_compared_group = |round| {
+        let compared_groups = |round| -> Vec<Vec<usize>> {
             round_order(round, 2)
-                .iter()
-                .find(|g| compared_with_jose(g, &all))
-                .map(|g| all[g[0]].worker)
+                .into_iter()
+                .filter(|g| compared_with_jose(g, &all))
+                .collect()
         };
-        assert_eq!(first_of_a_compared_group(0), Some(Worker::EdgeNoCache));
-        assert_eq!(first_of_a_compared_group(1), Some(Worker::Edge));
+        let (even, odd) = (compared_groups(0), compared_groups(1));
+        assert_eq!(all[even[0][0]].worker, Worker::EdgeNoCache);
+        for group in &even {
+            let reversed: Vec<usize> = group.iter().rev().copied().collect();
+            assert!(
+                odd.contains(&reversed),
+                "{group:?} runs reversed in round 2"
+            );
+        }
     }
 
     #[test]

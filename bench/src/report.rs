@@ -2,7 +2,7 @@
 
 use super::load::Summary;
 use super::tokens::Alg;
-use super::{workerd, Scenario, Tokens, Worker};
+use super::{workerd, Device, Scenario, Tokens, Worker};
 use anyhow::{Context as _, Result};
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -16,6 +16,13 @@ use xtask::process::output;
 /// The project's goals for the edge (reported as met or missed, never enforced).
 const VERIFY_RATIO_GOAL: f64 = 1.0;
 const CACHE_HIT_RATIO_GOAL: f64 = 1.5;
+/// A cache hit's workerd CPU per request, at most this multiple of the pass-through's.
+const CACHE_HIT_CPU_OVER_FLOOR_GOAL: f64 = 1.15;
+/// The ablation's rule (issue 9 §3): a device stays only where it saves this share of its
+/// scenario's CPU above the pass-through ...
+const DEVICE_CPU_SHARE_RULE: f64 = 0.10;
+/// ... or this much of its p50.
+const DEVICE_P50_RULE_MS: f64 = 0.1;
 const OVERHEAD_GOAL_MS: f64 = 0.5;
 const BUNDLE_GZIP_GOAL_BYTES: u64 = 400_000;
 
@@ -320,29 +327,64 @@ impl Report {
             ));
         }
         // The same comparisons in workerd CPU per request, which a busy machine disturbs less.
-        for (what, ours) in [
-            ("verification", (Worker::EdgeNoCache, Tokens::Fresh)),
-            ("cache hit", (Worker::Edge, Tokens::Same)),
-        ] {
-            for alg in Alg::ALL {
-                let values = super::CONNECTIONS.map(|c| {
-                    let jose = self.cpu_us(Worker::Jose, alg, Tokens::Fresh, c);
-                    let ours = self.cpu_us(ours.0, alg, ours.1, c);
-                    Some(
-                        jose.zip(ours)
-                            .map_or("invalid".into(), |(j, o)| format!("{:.2}×", j / o)),
-                    )
-                });
-                out.push(Verdict {
-                    name: format!(
-                        "for information: {} {what}, workerd CPU per request, jose / ours",
-                        alg.name()
-                    ),
-                    goal: "—".into(),
-                    values,
-                    met: None,
-                });
-            }
+        for alg in Alg::ALL {
+            let values = super::CONNECTIONS.map(|c| {
+                let jose = self.cpu_us(Worker::Jose, alg, Tokens::Fresh, c);
+                let ours = self.cpu_us(Worker::EdgeNoCache, alg, Tokens::Fresh, c);
+                jose.zip(ours).map(|(j, o)| j / o)
+            });
+            out.push(Verdict {
+                name: format!(
+                    "{} verification, workerd CPU per request, jose / ours",
+                    alg.name()
+                ),
+                goal: format!("≥ {VERIFY_RATIO_GOAL:.1}×"),
+                values: values.map(|v| Some(v.map_or("invalid".into(), |v| format!("{v:.2}×")))),
+                met: values
+                    .into_iter()
+                    .map(|v| v.map(|v| v >= VERIFY_RATIO_GOAL))
+                    .collect::<Option<Vec<bool>>>()
+                    .map(|all| all.iter().all(|m| *m)),
+            });
+        }
+        for alg in Alg::ALL {
+            let values = super::CONNECTIONS.map(|c| {
+                let floor = self.cpu_us(Worker::Passthrough, alg, Tokens::Same, c);
+                let ours = self.cpu_us(Worker::Edge, alg, Tokens::Same, c);
+                ours.zip(floor).map(|(o, f)| o / f)
+            });
+            out.push(Verdict {
+                name: format!(
+                    "{} cache hit, workerd CPU per request, ours / pass-through",
+                    alg.name()
+                ),
+                goal: format!("≤ {CACHE_HIT_CPU_OVER_FLOOR_GOAL:.2}×"),
+                values: values.map(|v| Some(v.map_or("invalid".into(), |v| format!("{v:.2}×")))),
+                met: values
+                    .into_iter()
+                    .map(|v| v.map(|v| v <= CACHE_HIT_CPU_OVER_FLOOR_GOAL))
+                    .collect::<Option<Vec<bool>>>()
+                    .map(|all| all.iter().all(|m| *m)),
+            });
+        }
+        for alg in Alg::ALL {
+            let values = super::CONNECTIONS.map(|c| {
+                let jose = self.cpu_us(Worker::Jose, alg, Tokens::Fresh, c);
+                let ours = self.cpu_us(Worker::Edge, alg, Tokens::Same, c);
+                Some(
+                    jose.zip(ours)
+                        .map_or("invalid".into(), |(j, o)| format!("{:.2}×", j / o)),
+                )
+            });
+            out.push(Verdict {
+                name: format!(
+                    "for information: {} cache hit, workerd CPU per request, jose / ours",
+                    alg.name()
+                ),
+                goal: "—".into(),
+                values,
+                met: None,
+            });
         }
         let overhead = self.overhead_ms(Tokens::Fresh);
         out.push(Verdict {
@@ -374,6 +416,135 @@ impl Report {
             met: Some(self.facts.bundle_gzip <= BUNDLE_GZIP_GOAL_BYTES),
         });
         out
+    }
+
+    /// The ablation: each device against the plain path, per scenario and connection count, from
+    /// the rounds' paired figures (they ran in the same alternating slices).
+    fn ablation(&self) -> Vec<Ablation> {
+        let mut out = Vec::new();
+        for device in Device::ALL {
+            for (scenario, plain, with, tokens) in [
+                (
+                    "cache hit",
+                    Worker::Edge,
+                    Worker::EdgeWith(device),
+                    Tokens::Same,
+                ),
+                (
+                    "verification (caches off)",
+                    Worker::EdgeNoCache,
+                    Worker::EdgeWithNoCache(device),
+                    Tokens::Fresh,
+                ),
+            ] {
+                for connections in super::CONNECTIONS {
+                    let alg = super::ABLATION_ALG;
+                    let rows = (
+                        self.row(plain, alg, tokens, connections),
+                        self.row(with, alg, tokens, connections),
+                        self.row(Worker::Passthrough, alg, Tokens::Same, connections),
+                    );
+                    let figures = match rows {
+                        (Some(p), Some(w), Some(f))
+                            if p.valid()
+                                && w.valid()
+                                && f.valid()
+                                && p.rounds.len() == w.rounds.len()
+                                && p.rounds.len() == f.rounds.len() =>
+                        {
+                            Some(AblationFigures::of(p, w, f))
+                        }
+                        _ => None,
+                    };
+                    out.push(Ablation {
+                        device,
+                        scenario,
+                        connections,
+                        figures,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn ablation_markdown(&self) -> String {
+        let mut md = String::new();
+        let lines = self.ablation();
+        let _ = writeln!(
+            md,
+            "Each device is built into ours on its own (edge-worker's cargo features `eager-executor` \
+             and `unverified-prefetch`) and measured with {} tokens in the same alternating slices as the \
+             plain path and jose. The rule: a device stays only where it saves at least {:.0} % of its \
+             scenario's workerd CPU per request above the pass-through (medians over rounds), or {:.1} ms \
+             of p50 (the median of the rounds' savings). Savings per round are plain − with device in \
+             that round's figures: the median and, in brackets, the lowest and highest round; a \
+             negative saving means the device costs more than it saves.\n",
+            super::ABLATION_ALG.name(),
+            DEVICE_CPU_SHARE_RULE * 100.0,
+            DEVICE_P50_RULE_MS
+        );
+        let _ = writeln!(
+            md,
+            "| device | scenario | conns | CPU µs/req plain → with device (pass-through) | CPU saved per round | share of plain above pass-through | p50 ms plain → with device | p50 saved per round | earns its place |"
+        );
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
+        for line in &lines {
+            let Some(f) = &line.figures else {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | invalid | — | — | — | — | **unknown (invalid run)** |",
+                    line.device.feature(),
+                    line.scenario,
+                    line.connections
+                );
+                continue;
+            };
+            let earns = f.earns();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.0} → {:.0} ({:.0}) | {} | {} | {:.2} → {:.2} | {} | {} |",
+                line.device.feature(),
+                line.scenario,
+                line.connections,
+                f.plain_cpu_us,
+                f.with_cpu_us,
+                f.floor_cpu_us,
+                spread(&f.cpu_saved_us, |v| format!("{v:+.0} µs")),
+                f.cpu_share()
+                    .map_or("n/a (plain at or under the pass-through)".to_owned(), |v| {
+                        format!("{:+.0} %", v * 100.0)
+                    }),
+                f.plain_p50_ms,
+                f.with_p50_ms,
+                spread(&f.p50_saved_ms, |v| format!("{v:+.3} ms")),
+                if earns { "yes" } else { "no" }
+            );
+        }
+        let _ = writeln!(md);
+        for device in Device::ALL {
+            let mine: Vec<&Ablation> = lines.iter().filter(|l| l.device == device).collect();
+            let earned: Vec<String> = mine
+                .iter()
+                .filter(|l| l.figures.as_ref().is_some_and(AblationFigures::earns))
+                .map(|l| format!("{} at {} conn", l.scenario, l.connections))
+                .collect();
+            let any_invalid = mine.iter().any(|l| l.figures.is_none());
+            let verdict = if device.goes_regardless() {
+                "**goes** whatever it saves: a token whose signature has not been verified must \
+                 cost no storage read (issue 9 §3)"
+                    .to_owned()
+            } else if !earned.is_empty() {
+                format!("**stays** (earns its place in: {})", earned.join(", "))
+            } else if any_invalid {
+                "**unknown**: it earns its place in no valid scenario, and some are invalid"
+                    .to_owned()
+            } else {
+                "**goes**: it earns its place in no scenario".to_owned()
+            };
+            let _ = writeln!(md, "- `{}`: {verdict}.", device.feature());
+        }
+        md
     }
 
     pub fn markdown(&self) -> String {
@@ -412,8 +583,9 @@ impl Report {
              paired: each round's ours ÷ jose, the two measured in alternating slices; the cell \
              gives the median over rounds and, in brackets, the lowest and highest round. Jose is measured \
              with fresh tokens in both ratios (it has no token cache, so a repeated token costs \
-             it the same). The \"for information\" CPU \
-             lines divide jose's workerd CPU per request by ours: above 1.0× ours is cheaper.\n"
+             it the same). The \"jose / ours\" CPU lines divide jose's workerd CPU per request by \
+             ours: above 1.0× ours is cheaper; the \"ours / pass-through\" line divides a cache hit's \
+             by the pass-through's (no KV lookup), both at the same connection count.\n"
         );
         if !self.cache_in_source {
             let _ = writeln!(
@@ -498,6 +670,11 @@ impl Report {
                 );
             }
         }
+        let _ = writeln!(
+            md,
+            "\n## Ablation: the devices the plain request path does without\n"
+        );
+        md.push_str(&self.ablation_markdown());
         let _ = writeln!(md, "\n## Where the CPU goes\n");
         md.push_str(&self.breakdown());
         let _ = writeln!(md, "\n## Machine and software\n");
@@ -555,6 +732,75 @@ impl Report {
     }
 }
 
+/// One line of the ablation: a device against the plain path on one scenario and connection count.
+#[derive(Debug)]
+struct Ablation {
+    device: Device,
+    scenario: &'static str,
+    connections: usize,
+    /// `None` when a run it needs is invalid.
+    figures: Option<AblationFigures>,
+}
+
+#[derive(Debug)]
+struct AblationFigures {
+    plain_cpu_us: f64,
+    with_cpu_us: f64,
+    floor_cpu_us: f64,
+    plain_p50_ms: f64,
+    with_p50_ms: f64,
+    /// Per round: plain − with device, workerd CPU µs per request.
+    cpu_saved_us: Vec<f64>,
+    /// Per round: plain p50 − with-device p50.
+    p50_saved_ms: Vec<f64>,
+}
+
+impl AblationFigures {
+    fn of(plain: &Row, with: &Row, floor: &Row) -> AblationFigures {
+        let rounds = plain.rounds.iter().zip(&with.rounds);
+        AblationFigures {
+            plain_cpu_us: plain.median_of(|r| r.workerd_cpu_us),
+            with_cpu_us: with.median_of(|r| r.workerd_cpu_us),
+            floor_cpu_us: floor.median_of(|r| r.workerd_cpu_us),
+            plain_p50_ms: plain.p50_ms(),
+            with_p50_ms: with.p50_ms(),
+            cpu_saved_us: rounds
+                .clone()
+                .map(|(p, w)| p.workerd_cpu_us - w.workerd_cpu_us)
+                .collect(),
+            p50_saved_ms: rounds
+                .map(|(p, w)| ms(p.load.p50) - ms(w.load.p50))
+                .collect(),
+        }
+    }
+
+    /// The CPU the device saves as a share of the plain path's CPU above the pass-through (medians
+    /// over rounds); `None` when the plain path measured at or under the pass-through (a run too
+    /// noisy to say).
+    fn cpu_share(&self) -> Option<f64> {
+        let above_floor = self.plain_cpu_us - self.floor_cpu_us;
+        (above_floor > 0.0).then(|| (self.plain_cpu_us - self.with_cpu_us) / above_floor)
+    }
+
+    /// The rule.
+    fn earns(&self) -> bool {
+        self.cpu_share().is_some_and(|s| s >= DEVICE_CPU_SHARE_RULE)
+            || median(self.p50_saved_ms.clone()) >= DEVICE_P50_RULE_MS
+    }
+}
+
+/// The median of per-round values and, with several rounds, their range in brackets.
+fn spread(values: &[f64], show: impl Fn(f64) -> String) -> String {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mid = show(median(values.to_vec()));
+    if values.len() > 1 {
+        format!("{mid} ({}–{})", show(low), show(high))
+    } else {
+        mid
+    }
+}
+
 /// A paired ratio for the targets table: the median, and the range over rounds when there are several.
 fn paired_cell(ratios: &[f64]) -> String {
     let low = ratios.iter().copied().fold(f64::INFINITY, f64::min);
@@ -571,19 +817,22 @@ fn method(fresh_tokens: usize) -> String {
     format!(
         "\
 - **One workerd process**, started directly from a capnp config (`bench/workerd.capnp.tmpl`), not
-  behind `wrangler dev`, whose Node proxy caps throughput. It serves eight Workers on 127.0.0.1:
+  behind `wrangler dev`, whose Node proxy caps throughput. It serves twelve Workers on 127.0.0.1:
   ours twice (`edge-worker/entry.mjs` and `edge-worker/build`, as wrangler.toml's `main` loads
   them: the default configuration, and \"cache off\": both in-isolate
   caches off, `TOKEN_CACHE_ENTRIES` and `REVOCATION_CACHE_SECONDS` `\"0\"`, so that every request
-  verifies its signature and reads KV, as the baseline does),
+  verifies its signature and reads KV, as the baseline does), the same two for each benchmark
+  device built in (the ablation: `target/edge-variants/eager-executor` and
+  `target/edge-variants/unverified-prefetch`, built with those edge-worker features),
   the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
   pass-through (`bench/workers/passthrough.js`) twice (with and without a KV lookup), the upstream,
   the JWKS and a KV stub.
 - **Same work on every path.** Ours and jose read the same `AUTH_ISSUERS` (one issuer, ES256 and
   EdDSA, `typ` `at+jwt`, audience, 30 s leeway), fetch the same JWKS over the network once and
-  cache it, verify through WebCrypto, look up the same KV deny entry (`deny:{{tid}}:{{sid}}`, a
-  miss; ours reads it while WebCrypto checks the signature, jose after), and forward the same
-  way (bench/workers/forward.js does what edge-worker/js/forward.js does for ours)
+  cache it, verify through WebCrypto, look up the same KV deny entry
+  (`deny:{{len(tid)}}:{{tid}}:{{sid}}`, a miss) once the signature has been verified (the
+  `unverified-prefetch` device alone reads it while WebCrypto checks the signature), and forward the
+  same way (bench/workers/forward.js does what edge-worker/js/forward.js does for ours)
   over the network to the same upstream Worker, which answers 200 with 3 bytes. The pass-through
   does only the forward; \"pass-through + KV lookup\" adds the KV get, the floor under any verifier
   that checks revocation. No `UPSTREAM_SIGNING_SECRET` is set, so ours forwards the identity
@@ -614,7 +863,8 @@ fn method(fresh_tokens: usize) -> String {
   a cache hit, for one algorithm and connection count, form a group that alternates in slices of a
   second (200 ms of unmeasured warm-up each), one after another, until each has had its measured
   seconds: this VM's speed drifts by tens of per cent within a minute, and alternation makes all
-  three meet the same drift. The floors and the overhead scenario run whole. The groups' order
+  of them meet the same drift. For ES256 the group also holds the same two of ours with each
+  device built in, so that each line of the ablation compares runs that met the same drift. The floors and the overhead scenario run whole. The groups' order
   rotates between rounds, and each group's order is reversed every other round. Each figure in the
   results is the median over rounds; each throughput target is the median of the rounds' ratios of
   ours to jose.
@@ -662,8 +912,18 @@ mod tests {
                     (Worker::Edge, Tokens::Fresh) => (2000.0, 0.9, 450.0),
                     (Worker::Passthrough, _) => (4000.0, 0.3, 200.0),
                     (Worker::PassthroughKv, _) => (3500.0, 0.35, 250.0),
+                    // Saves 30 % of the cache hit's 100 µs above the floor.
+                    (Worker::EdgeWith(Device::EagerExecutor), _) => (3100.0, 0.6, 270.0),
+                    // Saves 2 % of 250 µs, and no latency.
+                    (Worker::EdgeWithNoCache(Device::EagerExecutor), _) => (2000.0, 0.8, 445.0),
+                    (Worker::EdgeWith(Device::UnverifiedPrefetch), _) => (3000.0, 0.6, 300.0),
+                    // Saves 0.15 ms of p50.
+                    (Worker::EdgeWithNoCache(Device::UnverifiedPrefetch), _) => {
+                        (2100.0, 0.65, 430.0)
+                    }
                 };
-                let broken = s.worker == Worker::EdgeNoCache && s.alg == Alg::Es256;
+                let broken =
+                    s.worker == Worker::EdgeNoCache && s.alg == Alg::Es256 && s.connections == 1;
                 let rounds = vec![
                     run(rate, p50, cpu, 0),
                     run(rate * 1.1, p50, cpu, u64::from(broken)),
@@ -716,13 +976,21 @@ mod tests {
         assert_eq!(verdicts[0].met, None, "ES256 verification is invalid");
         assert_eq!(verdicts[1].met, Some(true));
         assert_eq!(verdicts[2].met, Some(true));
-        assert_eq!(verdicts[4].values[1].as_deref(), Some("invalid"));
+        assert_eq!(verdicts[4].values[0].as_deref(), Some("invalid"));
+        assert_eq!(verdicts[4].met, None);
         assert_eq!(
             verdicts[5].values[1].as_deref(),
             Some("1.11×"),
             "500 / 450 µs"
         );
-        assert_eq!(verdicts[8].met, Some(false), "+0.6 ms is over the goal");
+        assert_eq!(verdicts[5].met, Some(true));
+        assert_eq!(
+            verdicts[6].values[0].as_deref(),
+            Some("1.50×"),
+            "300 / 200 µs"
+        );
+        assert_eq!(verdicts[6].met, Some(false), "over 1.15×");
+        assert_eq!(verdicts[10].met, Some(false), "+0.6 ms is over the goal");
     }
 
     #[test]
@@ -733,6 +1001,75 @@ mod tests {
         assert!(md.contains("**unknown (invalid run)**"));
         assert!(md.contains("| KV lookup (pass-through + KV − pass-through) | 50 | 50 |"));
         assert!(md.contains("| jose: token checks (jose − pass-through + KV) | 250 | 250 |"));
+    }
+
+    #[test]
+    fn the_ablation_applies_the_rule_to_each_device_per_scenario() {
+        let r = report();
+        let lines = r.ablation();
+        let line = |device, scenario: &str, connections| {
+            lines
+                .iter()
+                .find(|l| {
+                    l.device == device
+                        && l.scenario.starts_with(scenario)
+                        && l.connections == connections
+                })
+                .unwrap()
+        };
+        let eager_hit = line(Device::EagerExecutor, "cache hit", 8)
+            .figures
+            .as_ref()
+            .unwrap();
+        assert!((eager_hit.cpu_share().unwrap() - 0.3).abs() < 1e-9);
+        assert!(eager_hit.earns());
+        let eager_verify = line(Device::EagerExecutor, "verification", 8)
+            .figures
+            .as_ref()
+            .unwrap();
+        assert!(!eager_verify.earns(), "2 % and no latency");
+        assert!(
+            line(Device::EagerExecutor, "verification", 1)
+                .figures
+                .is_none(),
+            "the plain run is invalid there"
+        );
+        let prefetch_verify = line(Device::UnverifiedPrefetch, "verification", 8)
+            .figures
+            .as_ref()
+            .unwrap();
+        assert!(prefetch_verify.earns(), "0.15 ms of p50");
+        let md = r.ablation_markdown();
+        assert!(
+            md.contains("| eager-executor | cache hit | 8 | 300 → 270 (200) | +30 µs (+30 µs–+30 µs) | +30 % |"),
+            "{md}"
+        );
+        assert!(md.contains("- `eager-executor`: **stays** (earns its place in: cache hit at 1 conn, cache hit at 8 conn)."), "{md}");
+        assert!(
+            md.contains("- `unverified-prefetch`: **goes** whatever it saves"),
+            "{md}"
+        );
+        assert!(md.contains("**unknown (invalid run)**"));
+    }
+
+    #[test]
+    fn a_plain_path_measured_under_the_floor_claims_no_cpu_share() {
+        let mut r = report();
+        for row in &mut r.rows {
+            if row.scenario.worker == Worker::Passthrough {
+                for run in &mut row.rounds {
+                    run.workerd_cpu_us = 350.0;
+                }
+            }
+        }
+        let lines = r.ablation();
+        let hit = lines
+            .iter()
+            .find(|l| l.device == Device::EagerExecutor && l.scenario == "cache hit")
+            .and_then(|l| l.figures.as_ref())
+            .unwrap();
+        assert_eq!(hit.cpu_share(), None, "300 µs plain under a 350 µs floor");
+        assert!(!hit.earns());
     }
 
     #[test]

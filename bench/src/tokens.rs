@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 /// The audience every benchmark token carries and every Worker expects.
 pub const AUDIENCE: &str = "api";
-/// The `tid` claim: with `sid` it names the KV deny entry the edge looks up (`deny:{tid}:{sid}`).
+/// The `tid` claim: with `sid` it names the KV deny entry the edge looks up
+/// (`auth_core::sessions::SessionKey::deny_entry_key`).
 pub const TENANT: &str = "bench";
 /// A session the KV stub is seeded with a deny entry for: the smoke check proves KV is really read.
 pub const REVOKED_SESSION: &str = "sess-revoked";

