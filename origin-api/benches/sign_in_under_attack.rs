@@ -100,6 +100,7 @@ async fn start_origin(base: &str, database: &str) -> anyhow::Result<String> {
         database_url: SecretString::from(url),
         addr: "127.0.0.1:0".parse()?,
         public_url: "http://127.0.0.1".to_owned(),
+        pages_url: "http://127.0.0.1".to_owned(),
         admin_token: SecretString::from(ADMIN_TOKEN.to_owned()),
         key_encryption_key: KeyEncryptionKey::generate(),
         edge_push: None,

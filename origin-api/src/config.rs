@@ -27,6 +27,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// `ORIGIN_PUBLIC_URL` without a trailing slash; tenant issuers are `{public_url}/t/{slug}`.
     pub public_url: String,
+    /// `ORIGIN_PAGES_URL` (default: the public url): where browsers reach the hosted pages and
+    /// `/authorize`. Passkeys need a domain here (`localhost` locally), never an IP address.
+    pub pages_url: String,
     pub admin_token: SecretString,
     pub key_encryption_key: KeyEncryptionKey,
     /// `None` when `EDGE_PUSH_URL` is unset: revocations are then not pushed.
@@ -78,8 +81,13 @@ impl Config {
             })?;
 
         let public_url = parse_public_url(
+            "ORIGIN_PUBLIC_URL",
             &get("ORIGIN_PUBLIC_URL").unwrap_or_else(|| DEFAULT_PUBLIC_URL.to_owned()),
         )?;
+        let pages_url = match get("ORIGIN_PAGES_URL") {
+            Some(url) => parse_public_url("ORIGIN_PAGES_URL", &url)?,
+            None => public_url.clone(),
+        };
 
         let admin_token =
             get("ORIGIN_ADMIN_TOKEN").ok_or(ConfigError::Missing("ORIGIN_ADMIN_TOKEN"))?;
@@ -180,6 +188,7 @@ impl Config {
             database_url,
             addr,
             public_url,
+            pages_url,
             admin_token,
             key_encryption_key,
             edge_push,
@@ -199,22 +208,21 @@ pub fn database_url_from_env() -> Result<SecretString, ConfigError> {
         .ok_or(ConfigError::Missing("DATABASE_URL"))
 }
 
-fn parse_public_url(raw: &str) -> Result<String, ConfigError> {
-    const WHAT: &str = "ORIGIN_PUBLIC_URL";
+fn parse_public_url(what: &'static str, raw: &str) -> Result<String, ConfigError> {
     let trimmed = raw.trim().trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("https://")
         .or_else(|| trimmed.strip_prefix("http://"))
         .ok_or(ConfigError::Invalid(
-            WHAT,
+            what,
             "expected an http:// or https:// url",
         ))?;
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(ConfigError::Invalid(WHAT, "the url has no host"));
+        return Err(ConfigError::Invalid(what, "the url has no host"));
     }
     if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ConfigError::Invalid(
-            WHAT,
+            what,
             "the url must not carry a query, a fragment or spaces",
         ));
     }
@@ -248,6 +256,7 @@ mod tests {
         let config = parse(&base()).unwrap();
         assert_eq!(config.addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(config.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.pages_url, config.public_url);
         assert_eq!(config.access_token_ttl, Duration::from_secs(300));
         assert!(config.edge_push.is_none());
     }

@@ -40,7 +40,8 @@ pub enum ApiError {
     TenantExists,
     #[error("{0}")]
     SlugInvalid(String),
-    #[error("{0}")]
+    /// A field's stable code and what the client is told.
+    #[error("{1}")]
     FieldInvalid(&'static str, &'static str),
 
     // Tenants and users.
@@ -68,6 +69,28 @@ pub enum ApiError {
     SessionRevoked,
     #[error("no such session")]
     SessionNotFound,
+
+    // Passkeys.
+    #[error("passkeys are not configured for this tenant")]
+    PasskeysNotConfigured,
+    #[error("the passkey ceremony is unknown or was already used; start again")]
+    CeremonyInvalid,
+    #[error("the passkey ceremony expired; start again")]
+    CeremonyExpired,
+    /// A registration whose credential did not verify; the message says why.
+    #[error("{0}")]
+    PasskeyRejected(&'static str),
+    /// A sign-in whose assertion did not verify; the message says why.
+    #[error("{0}")]
+    PasskeyInvalid(&'static str),
+    #[error("this passkey is not registered here")]
+    PasskeyUnknown,
+    #[error("this passkey is already registered")]
+    PasskeyExists,
+    #[error("no such passkey")]
+    PasskeyNotFound,
+    #[error("this is the account's last way to sign in; confirm to delete it anyway")]
+    LastSignInMethod,
 
     // Bearer tokens.
     #[error("{0}")]
@@ -123,6 +146,15 @@ impl ApiError {
             ApiError::RefreshTokenReused => "refresh_token_reused",
             ApiError::SessionRevoked => "session_revoked",
             ApiError::SessionNotFound => "session_not_found",
+            ApiError::PasskeysNotConfigured => "passkeys_not_configured",
+            ApiError::CeremonyInvalid => "ceremony_invalid",
+            ApiError::CeremonyExpired => "ceremony_expired",
+            ApiError::PasskeyRejected(_) => "passkey_rejected",
+            ApiError::PasskeyInvalid(_) => "passkey_invalid",
+            ApiError::PasskeyUnknown => "passkey_unknown",
+            ApiError::PasskeyExists => "passkey_exists",
+            ApiError::PasskeyNotFound => "passkey_not_found",
+            ApiError::LastSignInMethod => "last_sign_in_method",
             ApiError::Token(r) => r.code(),
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::ServerBusy => "server_busy",
@@ -132,20 +164,30 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidJson(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidJson(_)
+            | ApiError::CeremonyInvalid
+            | ApiError::CeremonyExpired
+            | ApiError::PasskeyRejected(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound
             | ApiError::TenantNotFound
             | ApiError::UserNotFound
-            | ApiError::SessionNotFound => StatusCode::NOT_FOUND,
+            | ApiError::SessionNotFound
+            | ApiError::PasskeyNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized
             | ApiError::InvalidCredentials
             | ApiError::RefreshTokenInvalid
             | ApiError::RefreshTokenReused
-            | ApiError::SessionRevoked => StatusCode::UNAUTHORIZED,
-            ApiError::TenantExists | ApiError::EmailTaken => StatusCode::CONFLICT,
+            | ApiError::SessionRevoked
+            | ApiError::PasskeyInvalid(_)
+            | ApiError::PasskeyUnknown => StatusCode::UNAUTHORIZED,
+            ApiError::TenantExists
+            | ApiError::EmailTaken
+            | ApiError::PasskeysNotConfigured
+            | ApiError::PasskeyExists
+            | ApiError::LastSignInMethod => StatusCode::CONFLICT,
             ApiError::InvalidBody(_)
             | ApiError::SlugInvalid(_)
             | ApiError::FieldInvalid(..)

@@ -20,6 +20,7 @@ pub mod error;
 pub mod extract;
 pub mod hashing;
 pub mod keys;
+pub mod passkeys;
 pub mod revocation;
 pub mod routes;
 mod state;
@@ -34,7 +35,7 @@ pub use state::AppState;
 
 use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::postgres::PgPoolOptions;
@@ -107,6 +108,35 @@ pub fn router(state: AppState) -> Router {
             delete(routes::sessions::revoke),
         )
         .route("/t/{tenant}/v1/me", get(routes::me::show))
+        .route("/t/{tenant}/v1/passkeys", get(routes::my_passkeys::list))
+        .route(
+            "/t/{tenant}/v1/passkeys/{passkey_id}",
+            patch(routes::my_passkeys::rename).delete(routes::my_passkeys::delete),
+        )
+        .route(
+            "/t/{tenant}/v1/passkeys/registrations",
+            post(routes::passkeys::start_registration),
+        )
+        .route(
+            "/t/{tenant}/v1/passkeys/registrations/finish",
+            post(routes::passkeys::finish_registration),
+        )
+        .route(
+            "/t/{tenant}/v1/passkeys/sign-ups",
+            post(routes::passkeys::start_sign_up),
+        )
+        .route(
+            "/t/{tenant}/v1/passkeys/sign-ups/finish",
+            post(routes::passkeys::finish_sign_up),
+        )
+        .route(
+            "/t/{tenant}/v1/passkeys/authentications",
+            post(routes::passkeys::start_authentication),
+        )
+        .route(
+            "/t/{tenant}/v1/passkeys/authentications/finish",
+            post(routes::passkeys::finish_authentication),
+        )
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -115,7 +145,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Deletes brute-force counts that no longer matter, every `every`, forever (spawned by `serve`).
+/// Deletes brute-force counts that no longer matter and expired passkey ceremonies, every `every`, forever (spawned by `serve`).
 async fn run_maintenance(db: PgPool, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -125,6 +155,11 @@ async fn run_maintenance(db: PgPool, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(throttle.purged = n, "forgotten attempt counts purged"),
             Err(e) => tracing::warn!(error.cause = %e, "purging attempt counts failed"),
+        }
+        match passkeys::ceremonies::purge_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(ceremonies.purged = n, "expired passkey ceremonies purged"),
+            Err(e) => tracing::warn!(error.cause = %e, "purging passkey ceremonies failed"),
         }
     }
 }

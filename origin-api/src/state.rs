@@ -20,6 +20,7 @@ pub struct AppState {
 struct Inner {
     db: PgPool,
     public_url: String,
+    pages_url: String,
     /// SHA-256 of the admin token: compared in constant time, and the token itself is not kept.
     admin_token_digest: [u8; 32],
     kek: KeyEncryptionKey,
@@ -36,6 +37,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 db,
                 public_url: config.public_url.clone(),
+                pages_url: config.pages_url.clone(),
                 admin_token_digest: Sha256::digest(config.admin_token.expose_secret().as_bytes())
                     .into(),
                 kek: config.key_encryption_key.clone(),
@@ -81,6 +83,16 @@ impl AppState {
     /// `{ORIGIN_PUBLIC_URL}/t/{slug}`.
     pub fn issuer(&self, slug: &str) -> String {
         format!("{}/t/{slug}", self.inner.public_url)
+    }
+
+    /// `ORIGIN_PAGES_URL`: the base of the hosted pages and `/authorize`.
+    pub fn pages_url(&self) -> &str {
+        &self.inner.pages_url
+    }
+
+    /// `{ORIGIN_PAGES_URL}/t/{slug}`: where a tenant's hosted pages live.
+    pub fn pages_base(&self, slug: &str) -> String {
+        format!("{}/t/{slug}", self.inner.pages_url)
     }
 
     /// Whether `presented` is the admin token, in constant time (lengths are hidden by the digest).

@@ -1,5 +1,6 @@
 //! Tenants as stored, and how handlers find the one a path names.
 
+use crate::domain::RelyingParty;
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -14,6 +15,22 @@ pub struct Tenant {
     pub audience: String,
     #[sqlx(flatten)]
     pub throttle: ThrottleSettings,
+    /// The WebAuthn relying party id; `None` when passkeys are not configured.
+    pub passkey_rp_id: Option<String>,
+    /// Origins passkey ceremonies may come from (validated with the RP id at creation).
+    pub passkey_origins: Option<Vec<String>>,
+}
+
+impl Tenant {
+    /// The tenant's relying party, or 409 `passkeys_not_configured`.
+    pub fn relying_party(&self) -> Result<RelyingParty, ApiError> {
+        match (&self.passkey_rp_id, &self.passkey_origins) {
+            (Some(rp_id), Some(origins)) => RelyingParty::parse(rp_id, origins).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("stored relying party is invalid: {e}"))
+            }),
+            _ => Err(ApiError::PasskeysNotConfigured),
+        }
+    }
 }
 
 /// A tenant's brute-force knobs (columns `throttle_*`; the rule is in `throttle::policy`).
@@ -100,7 +117,7 @@ impl ThrottleSettingsInput {
 }
 
 const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
-                       throttle_window_secs, throttle_max_delay_secs";
+                       throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins";
 
 /// The tenant with this slug, or `tenant_not_found`.
 pub async fn find(executor: impl PgExecutor<'_>, slug: &str) -> Result<Tenant, ApiError> {

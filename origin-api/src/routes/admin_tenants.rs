@@ -1,7 +1,7 @@
 //! `POST /v1/admin/tenants`: create a tenant with its first signing key.
 
 use crate::auth::Admin;
-use crate::domain::Slug;
+use crate::domain::{RelyingParty, Slug};
 use crate::error::{is_unique_violation, ApiError};
 use crate::extract::ApiJson;
 use crate::keys;
@@ -24,6 +24,32 @@ pub struct NewTenant {
     /// Brute-force knobs; omitted ones take their defaults.
     #[serde(default)]
     brute_force: ThrottleSettingsInput,
+    /// The WebAuthn relying party; omitted: the hosted pages' origin under its own host, when that
+    /// host is a domain.
+    passkeys: Option<PasskeysInput>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeysInput {
+    rp_id: String,
+    origins: Vec<String>,
+}
+
+/// A tenant's relying party as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct PasskeysView {
+    rp_id: String,
+    origins: Vec<String>,
+}
+
+impl From<&RelyingParty> for PasskeysView {
+    fn from(rp: &RelyingParty) -> Self {
+        PasskeysView {
+            rp_id: rp.rp_id().to_owned(),
+            origins: rp.origins().to_vec(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -35,6 +61,8 @@ pub struct TenantCreated {
     jwks_uri: String,
     audience: String,
     brute_force: ThrottleSettings,
+    /// `null` when passkeys are not configured (no domain to default to).
+    passkeys: Option<PasskeysView>,
 }
 
 fn printable(s: &str) -> bool {
@@ -64,14 +92,22 @@ pub async fn create(
     }
 
     let brute_force = body.brute_force.validate()?;
+    let relying_party = match &body.passkeys {
+        Some(input) => Some(
+            RelyingParty::parse(&input.rp_id, &input.origins)
+                .map_err(|e| ApiError::FieldInvalid("passkeys_invalid", e.message()))?,
+        ),
+        None => RelyingParty::for_pages(state.pages_url()),
+    };
 
     let id = Uuid::new_v4();
     let signing_key = keys::generate(state.kek(), id).map_err(anyhow::Error::new)?;
     let mut tx = state.db().begin().await?;
     sqlx::query(
         "INSERT INTO tenants (id, slug, name, audience, throttle_account_failures,
-                              throttle_ip_failures, throttle_window_secs, throttle_max_delay_secs)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                              throttle_ip_failures, throttle_window_secs, throttle_max_delay_secs,
+                              passkey_rp_id, passkey_origins)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(slug.as_str())
@@ -81,6 +117,8 @@ pub async fn create(
     .bind(brute_force.ip_failures)
     .bind(brute_force.window_secs)
     .bind(brute_force.max_delay_secs)
+    .bind(relying_party.as_ref().map(RelyingParty::rp_id))
+    .bind(relying_party.as_ref().map(|rp| rp.origins().to_vec()))
     .execute(&mut *tx)
     .await
     .map_err(|e| {
@@ -105,6 +143,7 @@ pub async fn create(
             issuer,
             audience: audience.to_owned(),
             brute_force,
+            passkeys: relying_party.as_ref().map(PasskeysView::from),
         }),
     ))
 }

@@ -61,11 +61,12 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 /// What a successful sign-in or refresh hands out, before the access token is minted.
-struct Grant {
-    user_id: Uuid,
-    session_id: Uuid,
-    refresh_token: RefreshToken,
-    now: OffsetDateTime,
+#[derive(Debug)]
+pub(crate) struct Grant {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub refresh_token: RefreshToken,
+    pub now: OffsetDateTime,
 }
 
 /// Mints an access token and answers with both tokens, uncacheable (RFC 6749 §5.1).
@@ -137,7 +138,7 @@ pub async fn sign_in(
     )
     .await?;
     // A malformed email names no user: same answer, same work as an unknown one.
-    let user: Option<(Uuid, String)> = match Email::parse(&body.email) {
+    let user: Option<(Uuid, Option<String>)> = match Email::parse(&body.email) {
         Ok(email) => sqlx::query_as(
             "SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)",
         )
@@ -148,7 +149,8 @@ pub async fn sign_in(
         Err(_) => None,
     };
     let (user_id, stored_hash) = user.unzip();
-    // With no user a dummy hash is checked, so both failures take the same time.
+    // With no user, or a passkey-only one, a dummy hash is checked: every failure takes the same time.
+    let stored_hash = stored_hash.flatten();
     let verified = match state.hasher().verify(body.password, stored_hash).await {
         Ok(verified) => verified,
         Err(e) => {
@@ -162,8 +164,29 @@ pub async fn sign_in(
         return Err(ApiError::InvalidCredentials);
     };
     reservation.succeeded(state.db()).await?;
+    let grant = open_session(&state, &tenant, user_id, &headers).await?;
+    token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+}
 
+/// Answers with a fresh access token signed by the tenant's current key.
+pub(crate) async fn token_response_now(
+    state: &AppState,
+    tenant: &Tenant,
+    grant: Grant,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
     let key = keys::current(state.db(), state.kek(), tenant.id).await?;
+    token_response(state, tenant, &key, grant, status)
+}
+
+/// Opens a session for a user who has just proven who they are, by password or by passkey: the
+/// same session row, refresh token and `sid` (so the same edge state) whichever way they signed in.
+pub(crate) async fn open_session(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: Uuid,
+    headers: &HeaderMap,
+) -> Result<Grant, ApiError> {
     let client = user_agent::describe(
         headers
             .get(header::USER_AGENT)
@@ -200,13 +223,12 @@ pub async fn sign_in(
     tx.commit().await?;
 
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %session_id, "signed in");
-    let grant = Grant {
+    Ok(Grant {
         user_id,
         session_id,
         refresh_token,
         now,
-    };
-    token_response(&state, &tenant, &key, grant, StatusCode::CREATED)
+    })
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -182,6 +182,17 @@ pub async fn reserve(
     })
 }
 
+/// Refuses when one of `keys` must wait now, counting nothing: for the start of a ceremony, whose
+/// finish is where an attempt is reserved.
+pub async fn check(db: &PgPool, tenant: &Tenant, mut keys: Vec<Key>) -> Result<(), ApiError> {
+    keys.sort();
+    keys.dedup();
+    match blocked_now(db, tenant, &keys).await? {
+        Some(throttled) => Err(ApiError::TooManyAttempts(throttled)),
+        None => Ok(()),
+    }
+}
+
 /// The first of `keys` (in lock order) that must wait at the database's `now`, if any.
 async fn blocked_now(
     db: &PgPool,

@@ -1,4 +1,4 @@
-use crate::helpers::{assert_error, spawn_app, ADMIN_TOKEN, PUBLIC_URL};
+use crate::helpers::{assert_error, spawn_app, ADMIN_TOKEN, PAGES_URL, PUBLIC_URL};
 use origin_api::keys::{decrypt_signing_key, KeyEncryptionKey};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -190,4 +190,58 @@ async fn the_first_signing_key_is_current_and_encrypted_at_rest(db: PgPool) {
     )
     .is_err());
     assert!(decrypt_signing_key(&app.kek, Uuid::new_v4(), &kid, &ciphertext, &nonce).is_err());
+}
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn passkeys_default_to_the_hosted_pages_and_a_given_relying_party_is_validated(db: PgPool) {
+    let app = spawn_app(db).await;
+    let tenant = app.create_tenant("acme").await;
+    assert_eq!(
+        tenant["passkeys"],
+        json!({"rp_id": "login.example.com", "origins": [PAGES_URL]})
+    );
+
+    let given = app
+        .post_tenant(
+            &json!({"slug": "shop", "name": "Shop", "passkeys": {
+                "rp_id": "shop.example", "origins": ["https://shop.example", "https://id.shop.example/"]}}),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(given.status(), 201);
+    let body: Value = given.json().await.unwrap();
+    assert_eq!(
+        body["passkeys"]["origins"],
+        json!(["https://shop.example", "https://id.shop.example"])
+    );
+
+    for (passkeys, says) in [
+        (
+            json!({"rp_id": "example.com", "origins": ["https://example.org"]}),
+            "subdomain",
+        ),
+        (
+            json!({"rp_id": "example.com", "origins": ["http://example.com"]}),
+            "https",
+        ),
+        (
+            json!({"rp_id": "com", "origins": ["https://example.com"]}),
+            "domain name",
+        ),
+        (json!({"rp_id": "example.com", "origins": []}), "1 to 16"),
+    ] {
+        let response = app
+            .post_tenant(
+                &json!({"slug": "bad", "name": "Bad", "passkeys": passkeys}),
+                Some(ADMIN_TOKEN),
+            )
+            .await;
+        let message = assert_error(response, 422, "passkeys_invalid").await;
+        assert!(message.contains(says), "{message}");
+    }
+    let (n,): (i64,) = sqlx::query_as("SELECT count(*) FROM tenants WHERE slug = 'bad'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
 }

@@ -21,6 +21,8 @@ use std::time::Duration;
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdefghijklmnop";
 pub const EDGE_SECRET: &str = "test-edge-secret-0123456789abcdefghijklmnop";
 pub const PUBLIC_URL: &str = "http://origin.test";
+/// Where the hosted pages are: a domain under which the tests' passkeys are made.
+pub const PAGES_URL: &str = "https://login.example.com";
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const TTL_SECS: i64 = 300;
 
@@ -38,6 +40,7 @@ pub fn test_config(edge_url: Option<String>) -> Config {
         database_url: SecretString::from("postgres://unused".to_owned()),
         addr: "127.0.0.1:0".parse().unwrap(),
         public_url: PUBLIC_URL.to_owned(),
+        pages_url: PAGES_URL.to_owned(),
         admin_token: SecretString::from(ADMIN_TOKEN.to_owned()),
         key_encryption_key: KeyEncryptionKey::generate(),
         edge_push: edge_url.map(|url| EdgePushConfig {

@@ -5,6 +5,7 @@
 
 mod admin_sessions;
 mod admin_tenants;
+mod authenticator;
 mod brute_force;
 mod errors;
 mod health;
@@ -12,6 +13,7 @@ mod helpers;
 mod me;
 mod my_sessions;
 mod outbox;
+mod passkeys;
 mod revocation;
 mod sessions;
 mod users;

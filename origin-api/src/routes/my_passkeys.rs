@@ -1,0 +1,186 @@
+//! A signed-in user's own passkeys: list, rename, delete.
+
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::passkeys::credentials;
+use crate::routes::my_sessions::rfc3339;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Serialize)]
+pub struct PasskeyList {
+    passkeys: Vec<PasskeyView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PasskeyView {
+    id: Uuid,
+    name: String,
+    /// RFC 3339.
+    created_at: String,
+    /// RFC 3339; `null` until its first sign-in.
+    last_used_at: Option<String>,
+    /// Synced across the user's devices (backup eligible); otherwise bound to one device.
+    synced: bool,
+    /// Currently backed up by its provider.
+    backed_up: bool,
+}
+
+type Row = (
+    Uuid,
+    String,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+    bool,
+    bool,
+);
+const COLUMNS: &str = "id, name, created_at, last_used_at, backup_eligible, backed_up";
+
+fn view(
+    (id, name, created_at, last_used_at, synced, backed_up): Row,
+) -> Result<PasskeyView, ApiError> {
+    Ok(PasskeyView {
+        id,
+        name,
+        created_at: rfc3339(created_at)?,
+        last_used_at: last_used_at.map(rfc3339).transpose()?,
+        synced,
+        backed_up,
+    })
+}
+
+/// One passkey of the user, or 404 `passkey_not_found`.
+pub(crate) async fn view_of(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    id: Uuid,
+) -> Result<PasskeyView, ApiError> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id = $3"
+    ))
+    .bind(tenant_id)
+    .bind(user_id)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    view(row.ok_or(ApiError::PasskeyNotFound)?)
+}
+
+fn passkey_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::PasskeyNotFound)
+}
+
+/// `GET /t/{tenant}/v1/passkeys`: the caller's passkeys, oldest first.
+pub async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM passkeys WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
+    ))
+    .bind(auth.tenant.id)
+    .bind(auth.user_id)
+    .fetch_all(state.db())
+    .await?;
+    let passkeys = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        ApiJson(PasskeyList { passkeys }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rename {
+    name: String,
+}
+
+/// `PATCH /t/{tenant}/v1/passkeys/{id}` `{"name"}`.
+pub async fn rename(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiPath((_slug, raw_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Rename>,
+) -> Result<ApiJson<PasskeyView>, ApiError> {
+    let id = passkey_id(&raw_id)?;
+    let name = credentials::parse_name(&body.name)?;
+    let mut conn = state.db().acquire().await?;
+    let updated = sqlx::query(
+        "UPDATE passkeys SET name = $4 WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
+    )
+    .bind(auth.tenant.id)
+    .bind(auth.user_id)
+    .bind(id)
+    .bind(&name)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::PasskeyNotFound);
+    }
+    Ok(ApiJson(
+        view_of(&mut conn, auth.tenant.id, auth.user_id, id).await?,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DeleteQuery {
+    /// `true` to delete the account's last way to sign in (no password, no other passkey).
+    #[serde(default)]
+    confirm_last: bool,
+}
+
+/// `DELETE /t/{tenant}/v1/passkeys/{id}[?confirm_last=true]`: 204; 409 `last_sign_in_method` when
+/// it is the account's last way to sign in and that was not confirmed.
+pub async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    ApiPath((_slug, raw_id)): ApiPath<(String, String)>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    let id = passkey_id(&raw_id)?;
+    let mut tx = state.db().begin().await?;
+    // The user's row lock serialises deletes of the same account's passkeys: two concurrent deletes
+    // of its last two cannot both pass the check below.
+    let (has_password,): (bool,) = sqlx::query_as(
+        "SELECT password_hash IS NOT NULL FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(auth.tenant.id)
+    .bind(auth.user_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(ApiError::UserNotFound)?;
+    let (others,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id <> $3",
+    )
+    .bind(auth.tenant.id)
+    .bind(auth.user_id)
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let deleted =
+        sqlx::query("DELETE FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id = $3")
+            .bind(auth.tenant.id)
+            .bind(auth.user_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(ApiError::PasskeyNotFound);
+    }
+    if !has_password && others == 0 && !query.confirm_last {
+        // Dropping the transaction rolls the delete back.
+        return Err(ApiError::LastSignInMethod);
+    }
+    tx.commit().await?;
+    tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, passkey.id = %id, "passkey deleted");
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,457 @@
+//! Passkey ceremonies: add a passkey to a signed-in account, passkey-first sign-up, and sign-in by
+//! e-mail or without a username (the discoverable flow behind autofill).
+//!
+//! Each ceremony is two calls: a start that answers the browser's options and an opaque
+//! `ceremony_id`, and a finish that brings the browser's credential back with that id. Both sign-in
+//! finishes open the same session, tokens and edge state as a password sign-in.
+//!
+//! Brute force: a start only checks the limits (it counts nothing); a finish reserves an attempt
+//! per client address and account, and a credential that does not verify counts as a failure.
+
+use crate::auth::Authenticated;
+use crate::client_ip::ClientIp;
+use crate::domain::Email;
+use crate::error::{is_unique_violation, ApiError};
+use crate::extract::{ApiJson, ApiPath};
+use crate::passkeys::ceremonies::{self, Ceremony, Kind};
+use crate::passkeys::credentials::{self, BackupFlags};
+use crate::passkeys::{self, why_refused};
+use crate::routes::my_passkeys::PasskeyView;
+use crate::routes::sessions;
+use crate::state::AppState;
+use crate::tenants::{self, Tenant};
+use crate::throttle::{self, Key};
+use crate::user_agent;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, WebauthnError,
+};
+use webauthn_rs_proto::{
+    AuthenticatorSelectionCriteria, ResidentKeyRequirement, UserVerificationPolicy,
+};
+
+/// A ceremony's start: what the browser passes to `navigator.credentials`, and the id to finish it.
+#[derive(Debug, Serialize)]
+pub struct Started<T> {
+    ceremony_id: String,
+    options: T,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishRegistration {
+    ceremony_id: String,
+    credential: RegisterPublicKeyCredential,
+    /// Defaults to the browser and system, e.g. "Chrome on Linux".
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSignUp {
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartAuthentication {
+    /// Omitted: the username-less (discoverable) flow.
+    email: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinishAuthentication {
+    ceremony_id: String,
+    credential: PublicKeyCredential,
+}
+
+/// Asks for a discoverable credential (so it can sign in without a username, and autofill) with
+/// user verification. webauthn-rs leaves resident keys "discouraged" by default.
+fn request_passkey(mut options: CreationChallengeResponse) -> CreationChallengeResponse {
+    let selection =
+        options
+            .public_key
+            .authenticator_selection
+            .get_or_insert(AuthenticatorSelectionCriteria {
+                authenticator_attachment: None,
+                resident_key: None,
+                require_resident_key: false,
+                user_verification: UserVerificationPolicy::Required,
+            });
+    selection.resident_key = Some(ResidentKeyRequirement::Required);
+    selection.require_resident_key = true;
+    selection.user_verification = UserVerificationPolicy::Required;
+    options
+}
+
+fn default_name(headers: &HeaderMap) -> String {
+    user_agent::describe(
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+fn refused_registration(e: WebauthnError) -> ApiError {
+    match e {
+        WebauthnError::CredentialExcludedFromRequest | WebauthnError::CredentialAlreadyExists => {
+            ApiError::PasskeyExists
+        }
+        e => ApiError::PasskeyRejected(why_refused(&e)),
+    }
+}
+
+fn refused_authentication(e: WebauthnError) -> ApiError {
+    match e {
+        WebauthnError::CredentialNotFound => ApiError::PasskeyUnknown,
+        e => ApiError::PasskeyInvalid(why_refused(&e)),
+    }
+}
+
+/// The verified registration's flags; a response whose authenticator data cannot be read did not
+/// verify either.
+fn flags_of(credential: &RegisterPublicKeyCredential) -> Result<BackupFlags, ApiError> {
+    credentials::registration_flags(credential).ok_or(ApiError::PasskeyRejected(
+        "the passkey response is malformed or did not verify",
+    ))
+}
+
+/// `POST /t/{tenant}/v1/passkeys/registrations` (access token): start adding a passkey.
+pub async fn start_registration(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Response, ApiError> {
+    let webauthn = passkeys::relying_party(&auth.tenant)?;
+    let mut conn = state.db().acquire().await?;
+    let (email,): (String,) =
+        sqlx::query_as("SELECT email FROM users WHERE tenant_id = $1 AND id = $2")
+            .bind(auth.tenant.id)
+            .bind(auth.user_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or(ApiError::UserNotFound)?;
+    let existing: Vec<_> = credentials::of_user(&mut conn, auth.tenant.id, auth.user_id)
+        .await?
+        .iter()
+        .map(|p| p.cred_id().clone())
+        .collect();
+    drop(conn);
+    let (options, registration) = webauthn
+        .start_passkey_registration(auth.user_id, &email, &email, Some(existing))
+        .map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("starting a registration"))
+        })?;
+    let ceremony_id = ceremonies::store(
+        state.db(),
+        auth.tenant.id,
+        Kind::Registration,
+        &Ceremony {
+            user_id: Some(auth.user_id),
+            email: None,
+            state: registration,
+        },
+    )
+    .await?;
+    Ok(started(ceremony_id, request_passkey(options)))
+}
+
+fn started<T: Serialize>(ceremony_id: String, options: T) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CACHE_CONTROL, "no-store")],
+        ApiJson(Started {
+            ceremony_id,
+            options,
+        }),
+    )
+        .into_response()
+}
+
+/// `POST /t/{tenant}/v1/passkeys/registrations/finish` (access token): store the new passkey.
+pub async fn finish_registration(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<FinishRegistration>,
+) -> Result<(StatusCode, ApiJson<PasskeyView>), ApiError> {
+    let name = credentials::parse_name(&body.name.unwrap_or_else(|| default_name(&headers)))?;
+    let taken = ceremonies::take(
+        state.db(),
+        auth.tenant.id,
+        &[Kind::Registration],
+        &body.ceremony_id,
+    )
+    .await?;
+    // Another user's ceremony is no ceremony of this caller's.
+    if taken.ceremony.user_id != Some(auth.user_id) {
+        return Err(ApiError::CeremonyInvalid);
+    }
+    let registration: PasskeyRegistration = taken.state()?;
+    let webauthn = passkeys::relying_party(&auth.tenant)?;
+    let passkey = webauthn
+        .finish_passkey_registration(&body.credential, &registration)
+        .map_err(refused_registration)?;
+    let flags = flags_of(&body.credential)?;
+    let mut conn = state.db().acquire().await?;
+    let id = credentials::insert(
+        &mut conn,
+        auth.tenant.id,
+        auth.user_id,
+        &name,
+        &passkey,
+        flags,
+    )
+    .await?;
+    tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, passkey.id = %id, "passkey registered");
+    let view =
+        crate::routes::my_passkeys::view_of(&mut conn, auth.tenant.id, auth.user_id, id).await?;
+    Ok((StatusCode::CREATED, ApiJson(view)))
+}
+
+/// `POST /t/{tenant}/v1/passkeys/sign-ups`: start creating an account with a passkey, no password.
+pub async fn start_sign_up(
+    State(state): State<AppState>,
+    client: ClientIp,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<StartSignUp>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let webauthn = passkeys::relying_party(&tenant)?;
+    let email = Email::parse(&body.email).map_err(|_| ApiError::EmailInvalid)?;
+    throttle::check(
+        state.db(),
+        &tenant,
+        vec![Key::ip(client), Key::account(email.as_str())],
+    )
+    .await?;
+    // The account's id, fixed now: the authenticator stores it as the credential's user handle.
+    let user_id = Uuid::new_v4();
+    let (options, registration) = webauthn
+        .start_passkey_registration(user_id, email.as_str(), email.as_str(), None)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("starting a sign-up")))?;
+    let ceremony_id = ceremonies::store(
+        state.db(),
+        tenant.id,
+        Kind::SignUp,
+        &Ceremony {
+            user_id: Some(user_id),
+            email: Some(email.as_str().to_owned()),
+            state: registration,
+        },
+    )
+    .await?;
+    Ok(started(ceremony_id, request_passkey(options)))
+}
+
+/// `POST /t/{tenant}/v1/passkeys/sign-ups/finish`: create the account and its passkey in one
+/// transaction (409 `email_taken` when the e-mail was taken meanwhile: the unique index decides),
+/// then sign it in.
+pub async fn finish_sign_up(
+    State(state): State<AppState>,
+    client: ClientIp,
+    headers: HeaderMap,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<FinishRegistration>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let name = credentials::parse_name(&body.name.unwrap_or_else(|| default_name(&headers)))?;
+    let taken = ceremonies::take(state.db(), tenant.id, &[Kind::SignUp], &body.ceremony_id).await?;
+    let (Some(user_id), Some(email)) = (taken.ceremony.user_id, taken.ceremony.email.clone())
+    else {
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "a sign-up ceremony without its user"
+        )));
+    };
+    let reservation = throttle::reserve(
+        state.db(),
+        &tenant,
+        vec![Key::ip(client), Key::account(&email)],
+    )
+    .await?;
+    let registration: PasskeyRegistration = taken.state()?;
+    let webauthn = passkeys::relying_party(&tenant)?;
+    // Every `Err` from here on leaves the attempt counted.
+    let passkey = webauthn
+        .finish_passkey_registration(&body.credential, &registration)
+        .map_err(refused_registration)?;
+    let flags = flags_of(&body.credential)?;
+
+    let mut tx = state.db().begin().await?;
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, password_hash) VALUES ($1, $2, $3, NULL)",
+    )
+    .bind(user_id)
+    .bind(tenant.id)
+    .bind(&email)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e, "users_tenant_email_ci") {
+            ApiError::EmailTaken
+        } else {
+            e.into()
+        }
+    })?;
+    let passkey_id =
+        credentials::insert(&mut tx, tenant.id, user_id, &name, &passkey, flags).await?;
+    tx.commit().await?;
+    reservation.succeeded(state.db()).await?;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, passkey.id = %passkey_id, "user created with a passkey");
+
+    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
+    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+}
+
+/// `POST /t/{tenant}/v1/passkeys/authentications`: start a passkey sign-in. With an e-mail, the
+/// account's passkeys are allowed; without one (or for an e-mail with no passkey, so that the answer
+/// does not depend on it) any discoverable passkey of the tenant is, which is what autofill uses.
+pub async fn start_authentication(
+    State(state): State<AppState>,
+    client: ClientIp,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<StartAuthentication>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let webauthn = passkeys::relying_party(&tenant)?;
+    let mut keys = vec![Key::ip(client)];
+    if let Some(email) = &body.email {
+        keys.push(Key::account(email));
+    }
+    throttle::check(state.db(), &tenant, keys).await?;
+
+    let mut account = None;
+    if let Some(email) = body.email.as_deref().and_then(|e| Email::parse(e).ok()) {
+        let mut conn = state.db().acquire().await?;
+        let user: Option<(Uuid,)> = sqlx::query_as(
+            "SELECT id FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)",
+        )
+        .bind(tenant.id)
+        .bind(email.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((user_id,)) = user {
+            let passkeys = credentials::of_user(&mut conn, tenant.id, user_id).await?;
+            if !passkeys.is_empty() {
+                account = Some((user_id, email, passkeys));
+            }
+        }
+    }
+
+    let internal =
+        |e: WebauthnError| ApiError::Internal(anyhow::Error::new(e).context("starting a sign-in"));
+    let (ceremony_id, mut options): (String, RequestChallengeResponse) = match account {
+        Some((user_id, email, passkeys)) => {
+            let (options, authentication) = webauthn
+                .start_passkey_authentication(&passkeys)
+                .map_err(internal)?;
+            let ceremony = Ceremony {
+                user_id: Some(user_id),
+                email: Some(email.as_str().to_owned()),
+                state: authentication,
+            };
+            (
+                ceremonies::store(state.db(), tenant.id, Kind::Authentication, &ceremony).await?,
+                options,
+            )
+        }
+        None => {
+            let (options, authentication) = webauthn
+                .start_discoverable_authentication()
+                .map_err(internal)?;
+            let ceremony = Ceremony {
+                user_id: None,
+                email: None,
+                state: authentication,
+            };
+            (
+                ceremonies::store(state.db(), tenant.id, Kind::Discoverable, &ceremony).await?,
+                options,
+            )
+        }
+    };
+    options.public_key.user_verification = UserVerificationPolicy::Required;
+    Ok(started(ceremony_id, options))
+}
+
+/// `POST /t/{tenant}/v1/passkeys/authentications/finish`: verify the assertion, record the
+/// credential's new counter and backup flags, and sign in.
+pub async fn finish_authentication(
+    State(state): State<AppState>,
+    client: ClientIp,
+    headers: HeaderMap,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<FinishAuthentication>,
+) -> Result<Response, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let taken = ceremonies::take(
+        state.db(),
+        tenant.id,
+        &[Kind::Authentication, Kind::Discoverable],
+        &body.ceremony_id,
+    )
+    .await?;
+    let mut keys = vec![Key::ip(client)];
+    if let Some(email) = &taken.ceremony.email {
+        keys.push(Key::account(email));
+    }
+    let reservation = throttle::reserve(state.db(), &tenant, keys).await?;
+    // Every `Err` from here on leaves the attempt counted.
+    let user_id = verify_assertion(&state, &tenant, &taken, &body.credential).await?;
+    reservation.succeeded(state.db()).await?;
+    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
+    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+}
+
+/// Verifies an assertion against a taken ceremony and records the use; returns whose it is.
+async fn verify_assertion(
+    state: &AppState,
+    tenant: &Tenant,
+    taken: &ceremonies::Taken,
+    credential: &PublicKeyCredential,
+) -> Result<Uuid, ApiError> {
+    let webauthn = passkeys::relying_party(tenant)?;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = state.db().begin().await?;
+    let (found, result) = match taken.kind {
+        Kind::Authentication => {
+            let authentication: PasskeyAuthentication = taken.state()?;
+            let result = webauthn
+                .finish_passkey_authentication(credential, &authentication)
+                .map_err(refused_authentication)?;
+            let found = credentials::find_for_update(&mut tx, tenant.id, result.cred_id())
+                .await?
+                .filter(|f| Some(f.user_id) == taken.ceremony.user_id)
+                .ok_or(ApiError::PasskeyUnknown)?;
+            (found, result)
+        }
+        _ => {
+            let authentication: DiscoverableAuthentication = taken.state()?;
+            let (user_handle, credential_id) = webauthn
+                .identify_discoverable_authentication(credential)
+                .map_err(refused_authentication)?;
+            // The credential must be registered here, to the user its handle names.
+            let found = credentials::find_for_update(&mut tx, tenant.id, credential_id)
+                .await?
+                .filter(|f| f.user_id == user_handle)
+                .ok_or(ApiError::PasskeyUnknown)?;
+            let key = DiscoverableKey::from(&found.passkey);
+            let result = webauthn
+                .finish_discoverable_authentication_v2(credential, authentication, &key)
+                .map_err(refused_authentication)?;
+            (found, result)
+        }
+    };
+    let user_id = found.user_id;
+    credentials::record_use(&mut tx, found, &result, now).await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, passkey.counter = result.counter(), "passkey verified");
+    Ok(user_id)
+}
