@@ -92,6 +92,10 @@ pub enum ApiError {
     #[error("this is the account's last way to sign in; confirm to delete it anyway")]
     LastSignInMethod,
 
+    // Hosted pages.
+    #[error("the form expired or did not come from this site; reload the page and try again")]
+    CsrfInvalid,
+
     // Bearer tokens.
     #[error("{0}")]
     Token(Rejection),
@@ -155,6 +159,7 @@ impl ApiError {
             ApiError::PasskeyExists => "passkey_exists",
             ApiError::PasskeyNotFound => "passkey_not_found",
             ApiError::LastSignInMethod => "last_sign_in_method",
+            ApiError::CsrfInvalid => "csrf_invalid",
             ApiError::Token(r) => r.code(),
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::ServerBusy => "server_busy",
@@ -176,6 +181,7 @@ impl ApiError {
             | ApiError::SessionNotFound
             | ApiError::PasskeyNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::CsrfInvalid => StatusCode::FORBIDDEN,
             ApiError::Unauthorized
             | ApiError::InvalidCredentials
             | ApiError::RefreshTokenInvalid

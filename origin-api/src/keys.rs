@@ -52,6 +52,17 @@ impl KeyEncryptionKey {
         Self::from_bytes(bytes)
     }
 
+    /// A key for another purpose (e.g. the hosted pages' CSRF tokens), derived as
+    /// HMAC-SHA256(key, label): one configured secret, and no two purposes share key material.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        use hmac::Mac as _;
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(self.0.expose_secret())
+                .expect("HMAC takes a key of any length");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
+
     fn cipher(&self) -> Aes256Gcm {
         Aes256Gcm::new(self.0.expose_secret().into())
     }

@@ -19,7 +19,9 @@ pub mod edge_push;
 pub mod error;
 pub mod extract;
 pub mod hashing;
+pub mod hosted_session;
 pub mod keys;
+pub mod pages;
 pub mod passkeys;
 pub mod revocation;
 pub mod routes;
@@ -137,6 +139,7 @@ pub fn router(state: AppState) -> Router {
             "/t/{tenant}/v1/passkeys/authentications/finish",
             post(routes::passkeys::finish_authentication),
         )
+        .merge(pages::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -4,7 +4,9 @@ use crate::client_ip::ClientIpSource;
 use crate::config::Config;
 use crate::edge_push::EdgePusher;
 use crate::hashing::PasswordHasher;
+use crate::hosted_session::CookiePolicy;
 use crate::keys::KeyEncryptionKey;
+use crate::pages::csrf::CsrfKey;
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
@@ -28,6 +30,11 @@ struct Inner {
     edge: Option<EdgePusher>,
     access_token_ttl_secs: i64,
     client_ip: ClientIpSource,
+    cookies: CookiePolicy,
+    /// `scheme://host[:port]` of the pages: what a form post's `Origin` must be.
+    pages_origin: String,
+    /// Signs the hosted pages' CSRF tokens (derived from the key-encryption key).
+    csrf_key: CsrfKey,
 }
 
 impl AppState {
@@ -51,6 +58,15 @@ impl AppState {
                 access_token_ttl_secs: i64::try_from(config.access_token_ttl.as_secs())
                     .unwrap_or(i64::MAX),
                 client_ip: config.client_ip.clone(),
+                cookies: CookiePolicy::for_pages(&config.pages_url),
+                pages_origin: url::Url::parse(&config.pages_url)
+                    .map(|u| u.origin().ascii_serialization())
+                    .unwrap_or_default(),
+                csrf_key: CsrfKey::new(
+                    config
+                        .key_encryption_key
+                        .derive(b"origin-api/pages-csrf/v1"),
+                ),
             }),
         })
     }
@@ -93,6 +109,20 @@ impl AppState {
     /// `{ORIGIN_PAGES_URL}/t/{slug}`: where a tenant's hosted pages live.
     pub fn pages_base(&self, slug: &str) -> String {
         format!("{}/t/{slug}", self.inner.pages_url)
+    }
+
+    /// How the hosted pages write their cookies.
+    pub fn cookies(&self) -> CookiePolicy {
+        self.inner.cookies
+    }
+
+    /// The hosted pages' origin (`scheme://host[:port]`).
+    pub fn pages_origin(&self) -> &str {
+        &self.inner.pages_origin
+    }
+
+    pub(crate) fn csrf_key(&self) -> &CsrfKey {
+        &self.inner.csrf_key
     }
 
     /// Whether `presented` is the admin token, in constant time (lengths are hidden by the digest).

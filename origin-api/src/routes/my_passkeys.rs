@@ -21,16 +21,16 @@ pub struct PasskeyList {
 
 #[derive(Debug, Serialize)]
 pub struct PasskeyView {
-    id: Uuid,
-    name: String,
+    pub(crate) id: Uuid,
+    pub(crate) name: String,
     /// RFC 3339.
-    created_at: String,
+    pub(crate) created_at: String,
     /// RFC 3339; `null` until its first sign-in.
-    last_used_at: Option<String>,
+    pub(crate) last_used_at: Option<String>,
     /// Synced across the user's devices (backup eligible); otherwise bound to one device.
-    synced: bool,
+    pub(crate) synced: bool,
     /// Currently backed up by its provider.
-    backed_up: bool,
+    pub(crate) backed_up: bool,
 }
 
 type Row = (
@@ -83,19 +83,28 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM passkeys WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
-    ))
-    .bind(auth.tenant.id)
-    .bind(auth.user_id)
-    .fetch_all(state.db())
-    .await?;
-    let passkeys = rows.into_iter().map(view).collect::<Result<Vec<_>, _>>()?;
+    let passkeys = list_of(state.db(), auth.tenant.id, auth.user_id).await?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         ApiJson(PasskeyList { passkeys }),
     )
         .into_response())
+}
+
+/// A user's passkeys, oldest first.
+pub(crate) async fn list_of(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    user_id: Uuid,
+) -> Result<Vec<PasskeyView>, ApiError> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM passkeys WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id"
+    ))
+    .bind(tenant_id)
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    rows.into_iter().map(view).collect()
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,14 +120,33 @@ pub async fn rename(
     ApiPath((_slug, raw_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<ApiJson<PasskeyView>, ApiError> {
-    let id = passkey_id(&raw_id)?;
-    let name = credentials::parse_name(&body.name)?;
-    let mut conn = state.db().acquire().await?;
+    let view = rename_of(
+        state.db(),
+        auth.tenant.id,
+        auth.user_id,
+        &raw_id,
+        &body.name,
+    )
+    .await?;
+    Ok(ApiJson(view))
+}
+
+/// Renames one of a user's passkeys (`raw_id` as the client gave it).
+pub(crate) async fn rename_of(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    raw_id: &str,
+    name: &str,
+) -> Result<PasskeyView, ApiError> {
+    let id = passkey_id(raw_id)?;
+    let name = credentials::parse_name(name)?;
+    let mut conn = db.acquire().await?;
     let updated = sqlx::query(
         "UPDATE passkeys SET name = $4 WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
     )
-    .bind(auth.tenant.id)
-    .bind(auth.user_id)
+    .bind(tenant_id)
+    .bind(user_id)
     .bind(id)
     .bind(&name)
     .execute(&mut *conn)
@@ -126,9 +154,7 @@ pub async fn rename(
     if updated.rows_affected() == 0 {
         return Err(ApiError::PasskeyNotFound);
     }
-    Ok(ApiJson(
-        view_of(&mut conn, auth.tenant.id, auth.user_id, id).await?,
-    ))
+    view_of(&mut conn, tenant_id, user_id, id).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,41 +172,61 @@ pub async fn delete(
     ApiPath((_slug, raw_id)): ApiPath<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
-    let id = passkey_id(&raw_id)?;
-    let mut tx = state.db().begin().await?;
+    delete_of(
+        state.db(),
+        auth.tenant.id,
+        auth.user_id,
+        &raw_id,
+        query.confirm_last,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes one of a user's passkeys; 409 `last_sign_in_method` when it is the account's last way
+/// to sign in and `confirm_last` is not set.
+pub(crate) async fn delete_of(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    raw_id: &str,
+    confirm_last: bool,
+) -> Result<(), ApiError> {
+    let id = passkey_id(raw_id)?;
+    let mut tx = db.begin().await?;
     // The user's row lock serialises deletes of the same account's passkeys: two concurrent deletes
     // of its last two cannot both pass the check below.
     let (has_password,): (bool,) = sqlx::query_as(
         "SELECT password_hash IS NOT NULL FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE",
     )
-    .bind(auth.tenant.id)
-    .bind(auth.user_id)
+    .bind(tenant_id)
+    .bind(user_id)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ApiError::UserNotFound)?;
     let (others,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id <> $3",
     )
-    .bind(auth.tenant.id)
-    .bind(auth.user_id)
+    .bind(tenant_id)
+    .bind(user_id)
     .bind(id)
     .fetch_one(&mut *tx)
     .await?;
     let deleted =
         sqlx::query("DELETE FROM passkeys WHERE tenant_id = $1 AND user_id = $2 AND id = $3")
-            .bind(auth.tenant.id)
-            .bind(auth.user_id)
+            .bind(tenant_id)
+            .bind(user_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
     if deleted.rows_affected() == 0 {
         return Err(ApiError::PasskeyNotFound);
     }
-    if !has_password && others == 0 && !query.confirm_last {
+    if !has_password && others == 0 && !confirm_last {
         // Dropping the transaction rolls the delete back.
         return Err(ApiError::LastSignInMethod);
     }
     tx.commit().await?;
-    tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, passkey.id = %id, "passkey deleted");
-    Ok(StatusCode::NO_CONTENT)
+    tracing::info!(tenant.id = %tenant_id, user.id = %user_id, passkey.id = %id, "passkey deleted");
+    Ok(())
 }

@@ -24,17 +24,17 @@ pub struct SessionList {
 
 #[derive(Debug, Serialize)]
 pub struct SessionView {
-    id: Uuid,
+    pub(crate) id: Uuid,
     /// RFC 3339, like every instant below.
-    created_at: String,
+    pub(crate) created_at: String,
     /// The last sign-in or refresh.
-    last_used_at: String,
+    pub(crate) last_used_at: String,
     /// When the session ends regardless of use.
-    expires_at: String,
+    pub(crate) expires_at: String,
     /// e.g. "Firefox on Linux".
-    client: String,
+    pub(crate) client: String,
     /// The session of the token this request carries.
-    current: bool,
+    pub(crate) current: bool,
 }
 
 pub(crate) fn rfc3339(at: OffsetDateTime) -> Result<String, ApiError> {
@@ -46,18 +46,32 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
+    let sessions = list_of(state.db(), auth.tenant.id, auth.user_id, auth.session_id).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        ApiJson(SessionList { sessions }),
+    )
+        .into_response())
+}
+
+/// A user's live sessions, most recently used first; `current` marks the caller's.
+pub(crate) async fn list_of(
+    db: &sqlx::PgPool,
+    tenant_id: Uuid,
+    user_id: Uuid,
+    current: Uuid,
+) -> Result<Vec<SessionView>, ApiError> {
     let rows: Vec<(Uuid, OffsetDateTime, OffsetDateTime, OffsetDateTime, String)> = sqlx::query_as(
         "SELECT id, created_at, last_used_at, expires_at, client FROM sessions
              WHERE tenant_id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()
              ORDER BY last_used_at DESC, id LIMIT $3",
     )
-    .bind(auth.tenant.id)
-    .bind(auth.user_id)
+    .bind(tenant_id)
+    .bind(user_id)
     .bind(MAX_LISTED_SESSIONS)
-    .fetch_all(state.db())
+    .fetch_all(db)
     .await?;
-    let sessions = rows
-        .into_iter()
+    rows.into_iter()
         .map(|(id, created_at, last_used_at, expires_at, client)| {
             Ok(SessionView {
                 id,
@@ -65,15 +79,10 @@ pub async fn list(
                 last_used_at: rfc3339(last_used_at)?,
                 expires_at: rfc3339(expires_at)?,
                 client,
-                current: id == auth.session_id,
+                current: id == current,
             })
         })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        ApiJson(SessionList { sessions }),
-    )
-        .into_response())
+        .collect()
 }
 
 /// What a bulk revocation answers: 200 once the edge has every notice (or pushes are off), 202 with

@@ -47,30 +47,30 @@ pub struct Started<T> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRegistration {
-    ceremony_id: String,
-    credential: RegisterPublicKeyCredential,
+    pub(crate) ceremony_id: String,
+    pub(crate) credential: RegisterPublicKeyCredential,
     /// Defaults to the browser and system, e.g. "Chrome on Linux".
-    name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartSignUp {
-    email: String,
+    pub(crate) email: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartAuthentication {
     /// Omitted: the username-less (discoverable) flow.
-    email: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinishAuthentication {
-    ceremony_id: String,
-    credential: PublicKeyCredential,
+    pub(crate) ceremony_id: String,
+    pub(crate) credential: PublicKeyCredential,
 }
 
 /// Asks for a discoverable credential (so it can sign in without a username, and autofill) with
@@ -129,32 +129,41 @@ pub async fn start_registration(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Response, ApiError> {
-    let webauthn = passkeys::relying_party(&auth.tenant)?;
+    begin_registration(&state, &auth.tenant, auth.user_id).await
+}
+
+/// Starts adding a passkey to `user_id`'s account (the API's and the hosted account page's).
+pub(crate) async fn begin_registration(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: Uuid,
+) -> Result<Response, ApiError> {
+    let webauthn = passkeys::relying_party(tenant)?;
     let mut conn = state.db().acquire().await?;
     let (email,): (String,) =
         sqlx::query_as("SELECT email FROM users WHERE tenant_id = $1 AND id = $2")
-            .bind(auth.tenant.id)
-            .bind(auth.user_id)
+            .bind(tenant.id)
+            .bind(user_id)
             .fetch_optional(&mut *conn)
             .await?
             .ok_or(ApiError::UserNotFound)?;
-    let existing: Vec<_> = credentials::of_user(&mut conn, auth.tenant.id, auth.user_id)
+    let existing: Vec<_> = credentials::of_user(&mut conn, tenant.id, user_id)
         .await?
         .iter()
         .map(|p| p.cred_id().clone())
         .collect();
     drop(conn);
     let (options, registration) = webauthn
-        .start_passkey_registration(auth.user_id, &email, &email, Some(existing))
+        .start_passkey_registration(user_id, &email, &email, Some(existing))
         .map_err(|e| {
             ApiError::Internal(anyhow::Error::new(e).context("starting a registration"))
         })?;
     let ceremony_id = ceremonies::store(
         state.db(),
-        auth.tenant.id,
+        tenant.id,
         Kind::Registration,
         &Ceremony {
-            user_id: Some(auth.user_id),
+            user_id: Some(user_id),
             email: None,
             state: registration,
         },
@@ -182,38 +191,40 @@ pub async fn finish_registration(
     headers: HeaderMap,
     ApiJson(body): ApiJson<FinishRegistration>,
 ) -> Result<(StatusCode, ApiJson<PasskeyView>), ApiError> {
-    let name = credentials::parse_name(&body.name.unwrap_or_else(|| default_name(&headers)))?;
+    let view = complete_registration(&state, &auth.tenant, auth.user_id, &headers, body).await?;
+    Ok((StatusCode::CREATED, ApiJson(view)))
+}
+
+/// Verifies and stores a passkey added to `user_id`'s account.
+pub(crate) async fn complete_registration(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: Uuid,
+    headers: &HeaderMap,
+    body: FinishRegistration,
+) -> Result<PasskeyView, ApiError> {
+    let name = credentials::parse_name(&body.name.unwrap_or_else(|| default_name(headers)))?;
     let taken = ceremonies::take(
         state.db(),
-        auth.tenant.id,
+        tenant.id,
         &[Kind::Registration],
         &body.ceremony_id,
     )
     .await?;
     // Another user's ceremony is no ceremony of this caller's.
-    if taken.ceremony.user_id != Some(auth.user_id) {
+    if taken.ceremony.user_id != Some(user_id) {
         return Err(ApiError::CeremonyInvalid);
     }
     let registration: PasskeyRegistration = taken.state()?;
-    let webauthn = passkeys::relying_party(&auth.tenant)?;
+    let webauthn = passkeys::relying_party(tenant)?;
     let passkey = webauthn
         .finish_passkey_registration(&body.credential, &registration)
         .map_err(refused_registration)?;
     let flags = flags_of(&body.credential)?;
     let mut conn = state.db().acquire().await?;
-    let id = credentials::insert(
-        &mut conn,
-        auth.tenant.id,
-        auth.user_id,
-        &name,
-        &passkey,
-        flags,
-    )
-    .await?;
-    tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, passkey.id = %id, "passkey registered");
-    let view =
-        crate::routes::my_passkeys::view_of(&mut conn, auth.tenant.id, auth.user_id, id).await?;
-    Ok((StatusCode::CREATED, ApiJson(view)))
+    let id = credentials::insert(&mut conn, tenant.id, user_id, &name, &passkey, flags).await?;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, passkey.id = %id, "passkey registered");
+    crate::routes::my_passkeys::view_of(&mut conn, tenant.id, user_id, id).await
 }
 
 /// `POST /t/{tenant}/v1/passkeys/sign-ups`: start creating an account with a passkey, no password.
@@ -262,7 +273,20 @@ pub async fn finish_sign_up(
     ApiJson(body): ApiJson<FinishRegistration>,
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
-    let name = credentials::parse_name(&body.name.unwrap_or_else(|| default_name(&headers)))?;
+    let user_id = complete_sign_up(&state, &tenant, client, &headers, body).await?;
+    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
+    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+}
+
+/// Creates the account of a finished sign-up ceremony with its passkey; returns its id.
+pub(crate) async fn complete_sign_up(
+    state: &AppState,
+    tenant: &Tenant,
+    client: ClientIp,
+    headers: &HeaderMap,
+    body: FinishRegistration,
+) -> Result<Uuid, ApiError> {
+    let name = credentials::parse_name(&body.name.unwrap_or_else(|| default_name(headers)))?;
     let taken = ceremonies::take(state.db(), tenant.id, &[Kind::SignUp], &body.ceremony_id).await?;
     let (Some(user_id), Some(email)) = (taken.ceremony.user_id, taken.ceremony.email.clone())
     else {
@@ -272,12 +296,12 @@ pub async fn finish_sign_up(
     };
     let reservation = throttle::reserve(
         state.db(),
-        &tenant,
+        tenant,
         vec![Key::ip(client), Key::account(&email)],
     )
     .await?;
     let registration: PasskeyRegistration = taken.state()?;
-    let webauthn = passkeys::relying_party(&tenant)?;
+    let webauthn = passkeys::relying_party(tenant)?;
     // Every `Err` from here on leaves the attempt counted.
     let passkey = webauthn
         .finish_passkey_registration(&body.credential, &registration)
@@ -305,9 +329,7 @@ pub async fn finish_sign_up(
     tx.commit().await?;
     reservation.succeeded(state.db()).await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, passkey.id = %passkey_id, "user created with a passkey");
-
-    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
-    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+    Ok(user_id)
 }
 
 /// `POST /t/{tenant}/v1/passkeys/authentications`: start a passkey sign-in. With an e-mail, the
@@ -391,6 +413,18 @@ pub async fn finish_authentication(
     ApiJson(body): ApiJson<FinishAuthentication>,
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
+    let user_id = complete_authentication(&state, &tenant, client, body).await?;
+    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
+    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+}
+
+/// Verifies a passkey sign-in and records the credential's use; returns whose account it opens.
+pub(crate) async fn complete_authentication(
+    state: &AppState,
+    tenant: &Tenant,
+    client: ClientIp,
+    body: FinishAuthentication,
+) -> Result<Uuid, ApiError> {
     let taken = ceremonies::take(
         state.db(),
         tenant.id,
@@ -402,12 +436,11 @@ pub async fn finish_authentication(
     if let Some(email) = &taken.ceremony.email {
         keys.push(Key::account(email));
     }
-    let reservation = throttle::reserve(state.db(), &tenant, keys).await?;
+    let reservation = throttle::reserve(state.db(), tenant, keys).await?;
     // Every `Err` from here on leaves the attempt counted.
-    let user_id = verify_assertion(&state, &tenant, &taken, &body.credential).await?;
+    let user_id = verify_assertion(state, tenant, &taken, &body.credential).await?;
     reservation.succeeded(state.db()).await?;
-    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
-    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+    Ok(user_id)
 }
 
 /// Verifies an assertion against a taken ceremony and records the use; returns whose it is.

@@ -120,9 +120,6 @@ async fn insert_refresh_token(
 }
 
 /// `POST /t/{tenant}/v1/sessions`: sign in with email and password.
-///
-/// The attempt is reserved against the account and the client address before anything else runs;
-/// a blocked one answers 429 `too_many_attempts` without a password check.
 pub async fn sign_in(
     State(state): State<AppState>,
     client: ClientIp,
@@ -131,14 +128,31 @@ pub async fn sign_in(
     ApiJson(body): ApiJson<Credentials>,
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
+    let user_id = check_password(&state, &tenant, client, &body.email, body.password).await?;
+    let grant = open_session(&state, &tenant, user_id, &headers).await?;
+    token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+}
+
+/// Whose account `email` and `password` prove, or 401 `invalid_credentials` (the API's and the
+/// hosted sign-in page's check).
+///
+/// The attempt is reserved against the account and the client address before anything else runs;
+/// a blocked one answers 429 `too_many_attempts` without a password check.
+pub(crate) async fn check_password(
+    state: &AppState,
+    tenant: &Tenant,
+    client: ClientIp,
+    email: &str,
+    password: SecretString,
+) -> Result<Uuid, ApiError> {
     let reservation = throttle::reserve(
         state.db(),
-        &tenant,
-        vec![Key::ip(client), Key::account(&body.email)],
+        tenant,
+        vec![Key::ip(client), Key::account(email)],
     )
     .await?;
     // A malformed email names no user: same answer, same work as an unknown one.
-    let user: Option<(Uuid, Option<String>)> = match Email::parse(&body.email) {
+    let user: Option<(Uuid, Option<String>)> = match Email::parse(email) {
         Ok(email) => sqlx::query_as(
             "SELECT id, password_hash FROM users WHERE tenant_id = $1 AND lower(email) = lower($2)",
         )
@@ -151,7 +165,7 @@ pub async fn sign_in(
     let (user_id, stored_hash) = user.unzip();
     // With no user, or a passkey-only one, a dummy hash is checked: every failure takes the same time.
     let stored_hash = stored_hash.flatten();
-    let verified = match state.hasher().verify(body.password, stored_hash).await {
+    let verified = match state.hasher().verify(password, stored_hash).await {
         Ok(verified) => verified,
         Err(e) => {
             // No check ran (busy) or it broke on our side: not the client's failure.
@@ -164,8 +178,7 @@ pub async fn sign_in(
         return Err(ApiError::InvalidCredentials);
     };
     reservation.succeeded(state.db()).await?;
-    let grant = open_session(&state, &tenant, user_id, &headers).await?;
-    token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+    Ok(user_id)
 }
 
 /// Answers with a fresh access token signed by the tenant's current key.
@@ -187,6 +200,17 @@ pub(crate) async fn open_session(
     user_id: Uuid,
     headers: &HeaderMap,
 ) -> Result<Grant, ApiError> {
+    open_session_with_cookie(state, tenant, user_id, headers, None).await
+}
+
+/// [`open_session`], recording the hash of the hosted pages' session cookie when there is one.
+pub(crate) async fn open_session_with_cookie(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: Uuid,
+    headers: &HeaderMap,
+    cookie_hash: Option<&[u8; 32]>,
+) -> Result<Grant, ApiError> {
     let client = user_agent::describe(
         headers
             .get(header::USER_AGENT)
@@ -207,8 +231,8 @@ pub(crate) async fn open_session(
     let now = OffsetDateTime::now_utc();
     let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_secs());
     sqlx::query(
-        "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client)
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7)",
+        "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client, cookie_hash)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
     )
     .bind(session_id)
     .bind(tenant.id)
@@ -217,6 +241,7 @@ pub(crate) async fn open_session(
     .bind(now + SESSION_LIFETIME)
     .bind(access_expires_at)
     .bind(&client)
+    .bind(cookie_hash.map(|h| h.as_slice()))
     .execute(&mut *tx)
     .await?;
     insert_refresh_token(&mut tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;

@@ -5,7 +5,7 @@ use crate::domain::{Email, Password, PasswordError};
 use crate::error::{is_unique_violation, ApiError};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
-use crate::tenants;
+use crate::tenants::{self, Tenant};
 use crate::throttle::{self, Key};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -25,9 +25,6 @@ pub struct UserCreated {
     email: String,
 }
 
-/// Shape errors are answered before anything is counted; then the attempt is reserved against the
-/// address and the account before the password is hashed, and `email_taken` counts as a failure
-/// (it is what an enumeration attempt looks for).
 pub async fn create(
     State(state): State<AppState>,
     client: ClientIp,
@@ -35,14 +32,36 @@ pub async fn create(
     ApiJson(body): ApiJson<NewUser>,
 ) -> Result<(StatusCode, ApiJson<UserCreated>), ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
-    let email = Email::parse(&body.email).map_err(|_| ApiError::EmailInvalid)?;
-    let password = Password::parse(body.password).map_err(|e| match e {
+    let (id, email) = register(&state, &tenant, client, &body.email, body.password).await?;
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(UserCreated {
+            id,
+            email: email.as_str().to_owned(),
+        }),
+    ))
+}
+
+/// Creates an account with a password (the API's and the hosted sign-up page's).
+///
+/// Shape errors are answered before anything is counted; then the attempt is reserved against the
+/// address and the account before the password is hashed, and `email_taken` counts as a failure
+/// (it is what an enumeration attempt looks for).
+pub(crate) async fn register(
+    state: &AppState,
+    tenant: &Tenant,
+    client: ClientIp,
+    email: &str,
+    password: SecretString,
+) -> Result<(Uuid, Email), ApiError> {
+    let email = Email::parse(email).map_err(|_| ApiError::EmailInvalid)?;
+    let password = Password::parse(password).map_err(|e| match e {
         PasswordError::TooShort => ApiError::PasswordTooShort(e.to_string()),
         PasswordError::TooLong => ApiError::PasswordTooLong(e.to_string()),
     })?;
     let reservation = throttle::reserve(
         state.db(),
-        &tenant,
+        tenant,
         vec![Key::ip(client), Key::account(email.as_str())],
     )
     .await?;
@@ -73,11 +92,5 @@ pub async fn create(
     reservation.succeeded(state.db()).await?;
 
     tracing::info!(tenant.id = %tenant.id, user.id = %id, "user created");
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(UserCreated {
-            id,
-            email: email.as_str().to_owned(),
-        }),
-    ))
+    Ok((id, email))
 }

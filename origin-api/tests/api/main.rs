@@ -13,6 +13,7 @@ mod helpers;
 mod me;
 mod my_sessions;
 mod outbox;
+mod pages;
 mod passkeys;
 mod revocation;
 mod sessions;
