@@ -75,6 +75,9 @@ pub struct StackConfig {
 pub struct Stack {
     services: Vec<(Service, PathBuf)>,
     pub origin_url: String,
+    /// The origin again, by the name browsers need for passkeys: `http://localhost:{port}` (an IP
+    /// address cannot be a WebAuthn RP id), so tenants' passkeys default to RP id `localhost`.
+    pub pages_url: String,
     pub upstream_url: String,
     pub edge_url: String,
 }
@@ -96,9 +99,11 @@ impl Stack {
         let origin_url = format!("http://127.0.0.1:{}", cfg.ports.origin);
         let upstream_url = format!("http://127.0.0.1:{}", cfg.ports.upstream);
         let edge_url = format!("http://127.0.0.1:{}", cfg.ports.edge);
+        let pages_url = format!("http://localhost:{}", cfg.ports.origin);
         let mut stack = Stack {
             services: Vec::new(),
             origin_url,
+            pages_url,
             upstream_url,
             edge_url,
         };
@@ -126,6 +131,7 @@ impl Stack {
             .env("DATABASE_URL", &cfg.database_url)
             .env("ORIGIN_ADDR", format!("127.0.0.1:{}", cfg.ports.origin))
             .env("ORIGIN_PUBLIC_URL", &stack.origin_url)
+            .env("ORIGIN_PAGES_URL", &stack.pages_url)
             .env(secrets::ADMIN_TOKEN, cfg.secrets.get(secrets::ADMIN_TOKEN))
             .env(
                 secrets::KEY_ENCRYPTION_KEY,
@@ -314,6 +320,7 @@ Running (Ctrl-C stops everything):
   edge Worker     {edge}        (wrangler dev; log: {state}/edge.log)
   admin token     {admin}
   tenant          demo: issuer {origin}/t/demo
+  sign-in page    {pages}/t/demo/sign-in   (hosted pages: sign up with a passkey, then /t/demo/account)
 
 Walk-through (copy-paste into another shell):
 
@@ -340,6 +347,7 @@ Walk-through (copy-paste into another shell):
   curl -s -i {edge}/api/strict/hello -H "authorization: Bearer $TOKEN"
 "#,
         upstream = stack.upstream_url,
+        pages = stack.pages_url,
         admin = cfg.secrets.get(secrets::ADMIN_TOKEN),
     );
 }
