@@ -7,8 +7,6 @@ use crate::claims::{self, IssuerPolicy, VerifiedClaims};
 use crate::encoding::{b64url_decode, parse_strict_json};
 use crate::keys::{Algorithm, VerificationKey, MAX_KID_BYTES};
 use crate::reject::Rejection;
-#[cfg(feature = "session-hint")]
-use crate::sessions::SessionKey;
 use serde_json::{Map, Value};
 
 /// Default cap on a bearer token's length, checked before anything is decoded. Access tokens of the
@@ -77,22 +75,6 @@ impl<'t> UnverifiedToken<'t> {
     /// The unverified `iss`, used only to pick the issuer whose keys decide.
     pub fn issuer(&self) -> Option<&str> {
         self.claims.get("iss").and_then(Value::as_str)
-    }
-
-    /// The unverified session (`tid`, else `iss`, and `sid`), used only to start a revocation lookup
-    /// while the signature is checked. The answer may be trusted only for the session the verified
-    /// claims name ([`crate::sessions::revocation_check`]).
-    ///
-    /// Only for the benchmark's ablation of that device (the edge's `unverified-prefetch` feature):
-    /// it lets an unverified token make the edge pay for a storage read, which the edge must not.
-    #[cfg(feature = "session-hint")]
-    pub fn session_hint(&self) -> Option<SessionKey<'_>> {
-        let sid = self.claims.get("sid")?.as_str()?;
-        let tid = match self.claims.get("tid") {
-            Some(tid) => Some(tid.as_str()?),
-            None => None,
-        };
-        Some(SessionKey::of(tid, self.issuer()?, sid))
     }
 
     /// The unverified `kid`, used only to pick a key.
@@ -263,36 +245,5 @@ mod tests {
         assert!(type_matches("application/AT+JWT", "at+jwt"));
         assert!(!type_matches("JWT", "at+jwt"));
         assert!(!type_matches("application/", "at+jwt"));
-    }
-
-    #[cfg(feature = "session-hint")]
-    fn hint_of(claims: &str) -> Option<(String, String)> {
-        let raw = format!(
-            "{}.{}.AAAA",
-            crate::encoding::b64url_encode(br#"{"alg":"ES256"}"#),
-            crate::encoding::b64url_encode(claims.as_bytes())
-        );
-        let token = UnverifiedToken::parse(&raw, 8192).unwrap();
-        token
-            .session_hint()
-            .map(|s| (s.tenant.to_owned(), s.session.to_owned()))
-    }
-
-    #[cfg(feature = "session-hint")]
-    #[test]
-    fn the_session_hint_names_the_session_revocation_checks_would() {
-        let pair = |t: &str, s: &str| Some((t.to_owned(), s.to_owned()));
-        assert_eq!(
-            hint_of(r#"{"iss":"https://i","tid":"t1","sid":"s1"}"#),
-            pair("t1", "s1")
-        );
-        assert_eq!(
-            hint_of(r#"{"iss":"https://i","sid":"s1"}"#),
-            pair("https://i", "s1"),
-            "a third-party issuer is its own tenant"
-        );
-        assert_eq!(hint_of(r#"{"iss":"https://i","tid":"t1"}"#), None);
-        assert_eq!(hint_of(r#"{"iss":"https://i","tid":7,"sid":"s1"}"#), None);
-        assert_eq!(hint_of(r#"{"iss":"https://i","sid":["s1"]}"#), None);
     }
 }

@@ -97,26 +97,16 @@ impl Options {
 pub enum Device {
     /// The custom executor (`edge-worker/src/eager.rs`, `promise.rs`).
     EagerExecutor,
-    /// The deny-entry read started from the unverified token alongside the signature check
-    /// (`edge-worker/src/prefetch.rs`). It goes whatever it saves: an unverified token must cost no
-    /// storage read.
-    UnverifiedPrefetch,
 }
 
 impl Device {
-    pub const ALL: [Device; 2] = [Device::EagerExecutor, Device::UnverifiedPrefetch];
+    pub const ALL: [Device; 1] = [Device::EagerExecutor];
 
     /// The edge-worker cargo feature, also the name of its bundle (`target/edge-variants/`).
     pub fn feature(self) -> &'static str {
         match self {
             Device::EagerExecutor => "eager-executor",
-            Device::UnverifiedPrefetch => "unverified-prefetch",
         }
-    }
-
-    /// Whether the rule (issue 9 §3) removes it whatever it saves.
-    pub fn goes_regardless(self) -> bool {
-        matches!(self, Device::UnverifiedPrefetch)
     }
 }
 
@@ -187,12 +177,6 @@ impl Scenario {
                 "ours + eager executor, cache off, fresh tokens"
             }
             (Worker::EdgeWith(Device::EagerExecutor), _) => "ours + eager executor, cache hit",
-            (Worker::EdgeWithNoCache(Device::UnverifiedPrefetch), _) => {
-                "ours + unverified prefetch, cache off, fresh tokens"
-            }
-            (Worker::EdgeWith(Device::UnverifiedPrefetch), _) => {
-                "ours + unverified prefetch, cache hit"
-            }
             (Worker::Jose, _) => "jose, fresh tokens",
             (Worker::Passthrough, _) => "pass-through (no auth)",
             (Worker::PassthroughKv, _) => "pass-through + KV lookup (no auth)",

@@ -473,8 +473,8 @@ impl Report {
         let lines = self.ablation();
         let _ = writeln!(
             md,
-            "Each device is built into ours on its own (edge-worker's cargo features `eager-executor` \
-             and `unverified-prefetch`) and measured with {} tokens in the same alternating slices as the \
+            "Each device is built into ours on its own (edge-worker's cargo feature `eager-executor`) \
+             and measured with {} tokens in the same alternating slices as the \
              plain path and jose. The rule: a device stays only where it saves at least {:.0} % of its \
              scenario's workerd CPU per request above the pass-through (medians over rounds), or {:.1} ms \
              of p50 (the median of the rounds' savings). Savings per round are plain − with device in \
@@ -530,11 +530,7 @@ impl Report {
                 .map(|l| format!("{} at {} conn", l.scenario, l.connections))
                 .collect();
             let any_invalid = mine.iter().any(|l| l.figures.is_none());
-            let verdict = if device.goes_regardless() {
-                "**goes** whatever it saves: a token whose signature has not been verified must \
-                 cost no storage read (issue 9 §3)"
-                    .to_owned()
-            } else if !earned.is_empty() {
+            let verdict = if !earned.is_empty() {
                 format!("**stays** (earns its place in: {})", earned.join(", "))
             } else if any_invalid {
                 "**unknown**: it earns its place in no valid scenario, and some are invalid"
@@ -817,21 +813,20 @@ fn method(fresh_tokens: usize) -> String {
     format!(
         "\
 - **One workerd process**, started directly from a capnp config (`bench/workerd.capnp.tmpl`), not
-  behind `wrangler dev`, whose Node proxy caps throughput. It serves twelve Workers on 127.0.0.1:
+  behind `wrangler dev`, whose Node proxy caps throughput. It serves ten Workers on 127.0.0.1:
   ours twice (`edge-worker/entry.mjs` and `edge-worker/build`, as wrangler.toml's `main` loads
   them: the default configuration, and \"cache off\": both in-isolate
   caches off, `TOKEN_CACHE_ENTRIES` and `REVOCATION_CACHE_SECONDS` `\"0\"`, so that every request
-  verifies its signature and reads KV, as the baseline does), the same two for each benchmark
-  device built in (the ablation: `target/edge-variants/eager-executor` and
-  `target/edge-variants/unverified-prefetch`, built with those edge-worker features),
+  verifies its signature and reads KV, as the baseline does), the same two with the benchmark
+  device built in (the ablation: `target/edge-variants/eager-executor`, built with that
+  edge-worker feature),
   the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
   pass-through (`bench/workers/passthrough.js`) twice (with and without a KV lookup), the upstream,
   the JWKS and a KV stub.
 - **Same work on every path.** Ours and jose read the same `AUTH_ISSUERS` (one issuer, ES256 and
   EdDSA, `typ` `at+jwt`, audience, 30 s leeway), fetch the same JWKS over the network once and
   cache it, verify through WebCrypto, look up the same KV deny entry
-  (`deny:{{len(tid)}}:{{tid}}:{{sid}}`, a miss) once the signature has been verified (the
-  `unverified-prefetch` device alone reads it while WebCrypto checks the signature), and forward the
+  (`deny:{{len(tid)}}:{{tid}}:{{sid}}`, a miss) once the signature has been verified, and forward the
   same way (bench/workers/forward.js does what edge-worker/js/forward.js does for ours)
   over the network to the same upstream Worker, which answers 200 with 3 bytes. The pass-through
   does only the forward; \"pass-through + KV lookup\" adds the KV get, the floor under any verifier
@@ -914,13 +909,8 @@ mod tests {
                     (Worker::PassthroughKv, _) => (3500.0, 0.35, 250.0),
                     // Saves 30 % of the cache hit's 100 µs above the floor.
                     (Worker::EdgeWith(Device::EagerExecutor), _) => (3100.0, 0.6, 270.0),
-                    // Saves 2 % of 250 µs, and no latency.
-                    (Worker::EdgeWithNoCache(Device::EagerExecutor), _) => (2000.0, 0.8, 445.0),
-                    (Worker::EdgeWith(Device::UnverifiedPrefetch), _) => (3000.0, 0.6, 300.0),
-                    // Saves 0.15 ms of p50.
-                    (Worker::EdgeWithNoCache(Device::UnverifiedPrefetch), _) => {
-                        (2100.0, 0.65, 430.0)
-                    }
+                    // Saves 2 % of 250 µs, and 0.15 ms of p50.
+                    (Worker::EdgeWithNoCache(Device::EagerExecutor), _) => (2000.0, 0.65, 445.0),
                 };
                 let broken =
                     s.worker == Worker::EdgeNoCache && s.alg == Alg::Es256 && s.connections == 1;
@@ -1027,28 +1017,20 @@ mod tests {
             .figures
             .as_ref()
             .unwrap();
-        assert!(!eager_verify.earns(), "2 % and no latency");
+        assert!(eager_verify.cpu_share().unwrap() < 0.1);
+        assert!(eager_verify.earns(), "2 % of CPU, but 0.15 ms of p50");
         assert!(
             line(Device::EagerExecutor, "verification", 1)
                 .figures
                 .is_none(),
             "the plain run is invalid there"
         );
-        let prefetch_verify = line(Device::UnverifiedPrefetch, "verification", 8)
-            .figures
-            .as_ref()
-            .unwrap();
-        assert!(prefetch_verify.earns(), "0.15 ms of p50");
         let md = r.ablation_markdown();
         assert!(
             md.contains("| eager-executor | cache hit | 8 | 300 → 270 (200) | +30 µs (+30 µs–+30 µs) | +30 % |"),
             "{md}"
         );
-        assert!(md.contains("- `eager-executor`: **stays** (earns its place in: cache hit at 1 conn, cache hit at 8 conn)."), "{md}");
-        assert!(
-            md.contains("- `unverified-prefetch`: **goes** whatever it saves"),
-            "{md}"
-        );
+        assert!(md.contains("- `eager-executor`: **stays** (earns its place in: cache hit at 1 conn, cache hit at 8 conn, verification (caches off) at 8 conn)."), "{md}");
         assert!(md.contains("**unknown (invalid run)**"));
     }
 

@@ -19,7 +19,7 @@ pub struct Ports {
     pub edge: u16,
     pub edge_nocache: u16,
     /// Ours with each device of [`Device::ALL`], in that order: (default, caches off).
-    pub devices: [(u16, u16); 2],
+    pub devices: [(u16, u16); Device::ALL.len()],
     pub jose: u16,
     pub passthrough: u16,
     pub passthrough_kv: u16,
@@ -31,7 +31,7 @@ impl Ports {
     /// Ports nobody listens on right now.
     pub fn free() -> Result<Ports> {
         // Held open together, so they are distinct; released just before workerd binds them.
-        let listeners = (0..11)
+        let listeners = (0..9)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -46,7 +46,7 @@ impl Ports {
             passthrough_kv: ports[4],
             upstream: ports[5],
             jwks: ports[6],
-            devices: [(ports[7], ports[8]), (ports[9], ports[10])],
+            devices: [(ports[7], ports[8])],
         })
     }
 
@@ -160,14 +160,10 @@ fn render(
         Ok(format!("../../{}", inside.display()))
     };
     let (eager, eager_nocache) = ports.device(Device::EagerExecutor);
-    let (prefetch, prefetch_nocache) = ports.device(Device::UnverifiedPrefetch);
     let values = [
         ("EAGER_DIR", device_dir(Device::EagerExecutor)?),
-        ("PREFETCH_DIR", device_dir(Device::UnverifiedPrefetch)?),
         ("EDGE_EAGER_PORT", eager.to_string()),
         ("EDGE_EAGER_NOCACHE_PORT", eager_nocache.to_string()),
-        ("EDGE_PREFETCH_PORT", prefetch.to_string()),
-        ("EDGE_PREFETCH_NOCACHE_PORT", prefetch_nocache.to_string()),
         // The config is written to target/bench/, two levels below the workspace root.
         ("ROOT", "../..".to_owned()),
         ("COMPATIBILITY_DATE", compatibility_date(root)?),
@@ -238,7 +234,7 @@ mod tests {
         let ports = Ports {
             edge: 1,
             edge_nocache: 2,
-            devices: [(8, 9), (10, 11)],
+            devices: [(8, 9)],
             jose: 3,
             passthrough: 4,
             passthrough_kv: 7,
@@ -255,9 +251,10 @@ mod tests {
         let config = render(root, &ports, &settings, &devices).unwrap();
         assert!(config.contains(r#"text = "{\"issuers\":[]}""#));
         assert!(config.contains("127.0.0.1:6"));
-        assert!(config.contains("127.0.0.1:11"));
-        assert!(config
-            .contains(r#"embed "../../target/edge-variants/unverified-prefetch/build/index.js""#));
+        assert!(config.contains("127.0.0.1:9"));
+        assert!(
+            config.contains(r#"embed "../../target/edge-variants/eager-executor/build/index.js""#)
+        );
         assert!(!config.contains("{{"));
     }
 }

@@ -1,9 +1,8 @@
 //! What a request makes the edge pay for, through the conformance Worker's adapter counts
 //! (`GET /__conformance/adapter-calls`): a token whose signature has not been verified costs no KV
 //! read, no Durable Object call and no fetch beyond the JWKS lifecycle's own rules, whatever its
-//! `iss`, `kid` and `sid` say. A forged token naming a trusted issuer and key and a random session
-//! is the case the rule is about: it used to cost a deny-entry read (started before the signature
-//! was checked).
+//! `iss`, `kid` and `sid` say: a forged token naming a trusted issuer and key and a random session
+//! is refused before any storage is asked about that session.
 //!
 //! The harness plays the issuer (its JWKS) and the upstream on one local port ([`Issuer`]); the
 //! Worker trusts it (`worker::wrangler_toml`).

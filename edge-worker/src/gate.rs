@@ -46,10 +46,10 @@ pub async fn handle(req: Incoming, edge: &Rc<Edge>, ctx: &Context) -> JsValue {
         if route.route.access == Access::Public {
             return forward::send(edge, &req, &[], cors.as_ref()).await;
         }
-        let verified = authenticate(&req, edge, ctx).await?;
-        route.authorize(&verified.claims)?;
-        let identity = identity::headers_for(&verified.claims)?;
-        check_revocation(edge, &verified, route.route.revocation, req.now()).await?;
+        let claims = authenticate(&req, edge, ctx).await?;
+        route.authorize(&claims)?;
+        let identity = identity::headers_for(&claims)?;
+        check_revocation(edge, &claims, route.route.revocation, req.now()).await?;
         forward::send(edge, &req, &identity, cors.as_ref()).await
     };
     answer
@@ -102,21 +102,13 @@ fn preflight(
         .into())
 }
 
-/// A token whose signature and claims passed.
-struct Verified {
-    claims: Rc<VerifiedClaims>,
-    /// The deny-entry read the prefetch device started alongside the signature check.
-    #[cfg(feature = "unverified-prefetch")]
-    prefetched: Option<crate::prefetch::Prefetched>,
-}
-
 /// Verifies the bearer token: from the verified-token cache when the same token was verified
 /// recently by a key still current, else with the signature checked through WebCrypto.
 async fn authenticate(
     req: &Incoming,
     edge: &Rc<Edge>,
     ctx: &Context,
-) -> Result<Verified, Rejection> {
+) -> Result<Rc<VerifiedClaims>, Rejection> {
     let config = &edge.config;
     let raw = bearer::token(req.authorization())?;
     if raw.len() > config.max_token_bytes {
@@ -133,11 +125,7 @@ async fn authenticate(
         if let Some((claims, kid)) = hit {
             if let Some(policy) = config.expectations.issuer(claims.issuer()) {
                 if jwks::current(edge, policy, ctx).await?.find(&kid).is_some() {
-                    return Ok(Verified {
-                        claims,
-                        #[cfg(feature = "unverified-prefetch")]
-                        prefetched: None,
-                    });
+                    return Ok(claims);
                 }
             }
             edge.tokens.borrow_mut().remove(key);
@@ -156,48 +144,29 @@ async fn authenticate(
         worker::console_error!("webcrypto.failed error={}", worker::Error::from(e));
         Rejection::SignatureInvalid
     };
-    #[cfg(not(feature = "unverified-prefetch"))]
     let valid = edge.crypto.verify(&job).await.map_err(webcrypto_failed)?;
-    #[cfg(feature = "unverified-prefetch")]
-    let (valid, prefetched) = crate::prefetch::verify_alongside(edge, &job, &token, req.now())
-        .await
-        .map_err(webcrypto_failed)?;
     let proof = job.conclude(valid)?;
     let claims = Rc::new(token.finish(proof, policy, req.now())?);
     if let Some(key) = cache_key {
         edge.tokens.borrow_mut().put(key, claims.clone(), &kid);
     }
-    Ok(Verified {
-        claims,
-        #[cfg(feature = "unverified-prefetch")]
-        prefetched,
-    })
+    Ok(claims)
 }
 
 /// `Err(Token(Revoked))` when the verified token's session is revoked; `Err` with a 503 when a
 /// store could not answer.
 async fn check_revocation(
     edge: &Edge,
-    verified: &Verified,
+    claims: &VerifiedClaims,
     mode: Revocation,
     now: i64,
 ) -> Result<(), EdgeError> {
     let unavailable = |e: worker::Error| EdgeError::RevocationUnavailable(e.to_string());
-    let denied = match revocation_check(mode, &verified.claims)? {
+    let denied = match revocation_check(mode, claims)? {
         RevocationCheck::Nothing => false,
         RevocationCheck::Ledger(session) => revocation::revoked_in_object(edge, &session)
             .await
             .map_err(unavailable)?,
-        #[cfg(feature = "unverified-prefetch")]
-        RevocationCheck::DenyList(session) => {
-            match crate::prefetch::answer_for(edge, verified.prefetched.as_ref(), &session, now) {
-                Some(denied) => denied,
-                None => revocation::denied_in_kv(edge, &session, now)
-                    .await
-                    .map_err(unavailable)?,
-            }
-        }
-        #[cfg(not(feature = "unverified-prefetch"))]
         RevocationCheck::DenyList(session) => revocation::denied_in_kv(edge, &session, now)
             .await
             .map_err(unavailable)?,

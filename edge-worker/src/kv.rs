@@ -57,10 +57,4 @@ impl Kv {
         crate::wait::settled(self.binding.put(key, value, &options)?).await?;
         Ok(())
     }
-
-    /// The binding itself, for the benchmark's prefetch device (`prefetch`).
-    #[cfg(feature = "unverified-prefetch")]
-    pub fn raw(&self) -> &JsValue {
-        &self.binding
-    }
 }

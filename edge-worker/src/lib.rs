@@ -8,9 +8,9 @@
 //! Routes: `/__auth/*` is the edge's own administrative surface (the origin's revocation pushes);
 //! everything else goes through the gate.
 //!
-//! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`. Two more build
-//! the benchmark's devices, measured against this plain path by `cargo xtask bench edge` and never
-//! shipped: `eager-executor` (`eager`) and `unverified-prefetch` (`prefetch`).
+//! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`;
+//! `eager-executor` builds the benchmark's custom executor (`eager`), measured against this plain
+//! path by `cargo xtask bench edge` and never shipped.
 
 mod admin;
 mod config;
@@ -25,8 +25,6 @@ mod incoming;
 mod isolate;
 mod jwks;
 mod kv;
-#[cfg(feature = "unverified-prefetch")]
-mod prefetch;
 #[cfg(feature = "eager-executor")]
 mod promise;
 mod revocation;

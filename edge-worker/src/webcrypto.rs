@@ -47,34 +47,13 @@ impl WebCrypto {
     /// Runs the signature check: `true` only for a valid signature. `Err` means WebCrypto itself
     /// failed (not a bad signature).
     pub async fn verify(&self, job: &SignatureJob<'_, '_>) -> Result<bool, JsValue> {
-        let verdict = crate::wait::settled(self.start(job).await?).await?;
-        Ok(verdict.as_bool() == Some(true))
-    }
-
-    /// Starts the signature check: the promise of WebCrypto's verdict.
-    pub async fn start(&self, job: &SignatureJob<'_, '_>) -> Result<Promise, JsValue> {
-        let (subtle, key, algorithm) = self.prepare(job).await?;
-        start_verify(
-            &subtle,
-            &algorithm,
-            &key,
-            &job.signature,
-            job.signing_input.as_bytes(),
-        )
-    }
-
-    /// What `verify` is called with: the runtime's `SubtleCrypto`, the imported key and the
-    /// algorithm parameters.
-    pub async fn prepare(
-        &self,
-        job: &SignatureJob<'_, '_>,
-    ) -> Result<(SubtleCrypto, CryptoKey, Object), JsValue> {
         let subtle = self.subtle()?;
-        let key = self
-            .crypto_key(&subtle, job.key.material(), job.alg)
-            .await?;
-        let algorithm = self.verify_params(job.key.material(), job.alg)?;
-        Ok((subtle, key, algorithm))
+        let material = job.key.material();
+        let key = self.crypto_key(&subtle, material, job.alg).await?;
+        let algorithm = self.verify_params(material, job.alg)?;
+        let signing_input = job.signing_input.as_bytes();
+        let verdict = start_verify(&subtle, &algorithm, &key, &job.signature, signing_input)?;
+        Ok(crate::wait::settled(verdict).await?.as_bool() == Some(true))
     }
 
     /// Imports a key into WebCrypto, as the edge does before using it. Fails for keys the runtime
