@@ -107,6 +107,7 @@ async fn start_origin(base: &str, database: &str) -> anyhow::Result<String> {
         access_token_ttl: Duration::from_secs(300),
         client_ip: Default::default(),
         hash_workers: None,
+        brute_force_hold: origin_api::throttle::tarpit::DEFAULT_HOLD,
     };
     let state = AppState::new(db, &config)?;
     state.hasher().warm_up().await?;

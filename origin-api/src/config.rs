@@ -39,6 +39,8 @@ pub struct Config {
     pub client_ip: ClientIpSource,
     /// `ORIGIN_HASH_WORKERS`: concurrent password hashes; `None` is one per core.
     pub hash_workers: Option<usize>,
+    /// `ORIGIN_BRUTE_FORCE_HOLD_MS`: how long a refused attempt's answer is held (0 to 10,000 ms).
+    pub brute_force_hold: Duration,
 }
 
 /// Where revocations are pushed and the secret that authenticates them.
@@ -184,6 +186,20 @@ impl Config {
             ),
         };
 
+        let brute_force_hold = match get("ORIGIN_BRUTE_FORCE_HOLD_MS") {
+            None => crate::throttle::tarpit::DEFAULT_HOLD,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_millis)
+                .filter(|hold| *hold <= crate::throttle::tarpit::MAX_HOLD)
+                .ok_or(ConfigError::Invalid(
+                    "ORIGIN_BRUTE_FORCE_HOLD_MS",
+                    "expected whole milliseconds between 0 and 10000",
+                ))?,
+        };
+
         Ok(Config {
             database_url,
             addr,
@@ -195,6 +211,7 @@ impl Config {
             access_token_ttl: Duration::from_secs(ttl),
             client_ip,
             hash_workers,
+            brute_force_hold,
         })
     }
 }
@@ -259,6 +276,29 @@ mod tests {
         assert_eq!(config.pages_url, config.public_url);
         assert_eq!(config.access_token_ttl, Duration::from_secs(300));
         assert!(config.edge_push.is_none());
+        assert_eq!(config.brute_force_hold, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_brute_force_hold_is_bounded() {
+        let mut vars = base();
+        vars.insert("ORIGIN_BRUTE_FORCE_HOLD_MS", "0".to_owned());
+        assert_eq!(parse(&vars).unwrap().brute_force_hold, Duration::ZERO);
+        vars.insert("ORIGIN_BRUTE_FORCE_HOLD_MS", "10000".to_owned());
+        assert_eq!(
+            parse(&vars).unwrap().brute_force_hold,
+            Duration::from_secs(10)
+        );
+        for bad in ["10001", "-1", "1s"] {
+            vars.insert("ORIGIN_BRUTE_FORCE_HOLD_MS", bad.to_owned());
+            assert!(
+                matches!(
+                    parse(&vars),
+                    Err(ConfigError::Invalid("ORIGIN_BRUTE_FORCE_HOLD_MS", _))
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -225,6 +225,9 @@ impl IntoResponse for ApiError {
             ApiError::Token(rejection) => challenge(&mut response, &rejection),
             ApiError::Unauthorized => challenge(&mut response, &Rejection::Missing),
             ApiError::TooManyAttempts(throttled) => {
+                response
+                    .extensions_mut()
+                    .insert(crate::throttle::tarpit::Refused);
                 let headers = response.headers_mut();
                 for (name, value) in [
                     ("retry-after", throttled.retry_after_secs.to_string()),

@@ -142,6 +142,10 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.tarpit().clone(),
+            throttle::tarpit::hold_refusals,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(trace)

@@ -7,6 +7,7 @@ use crate::hashing::PasswordHasher;
 use crate::hosted_session::CookiePolicy;
 use crate::keys::KeyEncryptionKey;
 use crate::pages::csrf::CsrfKey;
+use crate::throttle::tarpit::Tarpit;
 use secrecy::ExposeSecret as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::PgPool;
@@ -35,6 +36,7 @@ struct Inner {
     pages_origin: String,
     /// Signs the hosted pages' CSRF tokens (derived from the key-encryption key).
     csrf_key: CsrfKey,
+    tarpit: Tarpit,
 }
 
 impl AppState {
@@ -67,6 +69,7 @@ impl AppState {
                         .key_encryption_key
                         .derive(b"origin-api/pages-csrf/v1"),
                 ),
+                tarpit: Tarpit::new(config.brute_force_hold),
             }),
         })
     }
@@ -86,6 +89,11 @@ impl AppState {
 
     pub fn hasher(&self) -> &PasswordHasher {
         &self.inner.hasher
+    }
+
+    /// Where refused sign-in attempts wait before they are answered.
+    pub fn tarpit(&self) -> &Tarpit {
+        &self.inner.tarpit
     }
 
     pub fn client_ip_source(&self) -> &ClientIpSource {

@@ -5,12 +5,13 @@
 //! runs ([`reserve`]); the reservation counts as a failure unless the handler settles it otherwise
 //! ([`Reservation::succeeded`], [`Reservation::release`]). The keys of one attempt are locked in one
 //! short transaction, in a fixed order, so concurrent attempts serialise on them and never deadlock.
-//! The rule itself is pure: [`policy`].
+//! The rule itself is pure: [`policy`]. A refusal's answer is held for a moment: [`tarpit`].
 //!
 //! Accounts are keyed by tenant and normalised e-mail whether or not the account exists, and a
 //! blocked attempt answers the same for both, so the limit reveals nothing about existence.
 
 pub mod policy;
+pub mod tarpit;
 
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;

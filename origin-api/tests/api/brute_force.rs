@@ -419,3 +419,23 @@ fn hex_sha256(s: &str) -> String {
     use sha2::Digest as _;
     hex::encode(sha2::Sha256::digest(s.as_bytes()))
 }
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_blocked_attempt_is_answered_only_after_the_hold(db: PgPool) {
+    let hold = std::time::Duration::from_millis(400);
+    let mut config = test_config(None);
+    config.brute_force_hold = hold;
+    let app = spawn_with(db, config).await;
+    app.create_tenant("acme").await;
+    app.create_user("acme", "ursula@example.com").await;
+    for _ in 0..5 {
+        let response = app.post_session("acme", "ursula@example.com", WRONG).await;
+        assert_error(response, 401, "invalid_credentials").await;
+    }
+    // A lower bound only: a loaded machine can make the answer later, never earlier.
+    let started = std::time::Instant::now();
+    let response = app.post_session("acme", "ursula@example.com", WRONG).await;
+    let waited = started.elapsed();
+    assert_throttled(response, "account", 5, 900).await;
+    assert!(waited >= hold, "answered after {waited:?}, hold {hold:?}");
+}

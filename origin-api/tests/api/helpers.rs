@@ -50,6 +50,8 @@ pub fn test_config(edge_url: Option<String>) -> Config {
         access_token_ttl: Duration::from_secs(TTL_SECS as u64),
         client_ip: Default::default(),
         hash_workers: None,
+        // Tests that want the hold set it; the rest would only wait.
+        brute_force_hold: Duration::ZERO,
     }
 }
 
