@@ -80,7 +80,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
 
-    step("system tests: origin + demo upstream + Worker under wrangler dev");
+    step("system tests: origin + demo upstream + Worker under wrangler dev, and headless chromium");
     let database = format!("edge_auth_system_{}", std::process::id());
     let database_url = postgres.create_database(&database, true)?;
     // A third-party issuer whose JWKS the system tests serve themselves (tests/system/issuer.rs).
@@ -112,12 +112,16 @@ pub fn run_all(root: &Path) -> Result<()> {
             }),
         ],
     };
+    let chromium = crate::browser::ensure_chromium()?;
     let result = (|| -> Result<()> {
         let stack = Stack::start(root, &cfg)?;
         run(Command::new("cargo")
             .args(["test", "-p", "tests"])
             .env("EDGE_URL", &stack.edge_url)
             .env("ORIGIN_URL", &stack.origin_url)
+            // The browser test (tests/browser): the hosted pages by a name passkeys accept.
+            .env("SYSTEM_PAGES_URL", &stack.pages_url)
+            .env("CHROMIUM", &chromium)
             .env("UPSTREAM_URL", &stack.upstream_url)
             .env("SYSTEM_TENANT", SYSTEM_TENANTS[0])
             .env("SYSTEM_OTHER_TENANT", SYSTEM_TENANTS[1])

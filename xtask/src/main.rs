@@ -8,6 +8,7 @@
 //! `cargo xtask fuzz`. `cargo xtask bench edge [--seconds N] [--rounds N] [--profile]` and
 //! `cargo xtask conformance` run the binaries of the `bench` and `conformance` crates.
 
+mod browser;
 mod checks;
 mod fuzz;
 mod postgres;
