@@ -28,7 +28,10 @@ pub fn ensure_chromium() -> Result<PathBuf> {
         install().context("apt-get install chromium (run as root, or set CHROMIUM)")?;
     }
     if !debian.exists() {
-        bail!("apt-get installed chromium but {} is missing", debian.display());
+        bail!(
+            "apt-get installed chromium but {} is missing",
+            debian.display()
+        );
     }
     Ok(debian)
 }

@@ -125,7 +125,11 @@ pub async fn with_password(
                 Some(e),
             );
             if let Some(value) = retry_after {
+                // As the API's 429: `Retry-After`, and held like every refused attempt.
                 response.headers_mut().insert("retry-after", value);
+                response
+                    .extensions_mut()
+                    .insert(crate::throttle::tarpit::Refused);
             }
             response
         }
