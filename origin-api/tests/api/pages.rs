@@ -323,6 +323,11 @@ async fn sign_in_goes_on_to_a_return_to_of_the_tenants_pages_and_ignores_any_oth
             "/t/acme/authorize?client_id=app&state=xyz",
             "/t/acme/authorize?client_id=app&state=xyz",
         ),
+        (
+            "/t/acme/authorize?client_id=app&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb",
+            "/t/acme/authorize?client_id=app&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb",
+        ),
+        ("/t/acme/%2e%2e/other/account", "/t/acme/account"),
         ("https://evil.example/", "/t/acme/account"),
         ("//evil.example/t/acme/", "/t/acme/account"),
         ("/t/other/account", "/t/acme/account"),
