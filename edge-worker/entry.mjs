@@ -17,4 +17,4 @@ export default {
   },
 };
 
-export { TenantSessions } from "./build/index.js";
+export { RateLimiter, TenantSessions } from "./build/index.js";

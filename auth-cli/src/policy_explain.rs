@@ -9,7 +9,7 @@ use crate::Outcome;
 use anyhow::Context as _;
 use auth_core::policy::{
     Access, ClaimCondition, Denial, Needs, Policy, RequestFacts, Requirements, Revocation, Route,
-    RouteDecision, RouteMatch,
+    RouteDecision, RouteMatch, Stage,
 };
 use auth_core::sessions::revocation_check;
 use auth_core::Rejection;
@@ -84,7 +84,7 @@ pub(crate) fn run(
             return Ok(Outcome::Refused);
         }
     };
-    write_route_details(out, &route_match)?;
+    write_route_details(out, &policy, &route_match)?;
     writeln!(out)?;
     decide(
         out,
@@ -252,7 +252,11 @@ fn compiled_facts(policy: &Policy, facts: RequestFacts<'_>) -> Vec<CompiledFacts
         .collect()
 }
 
-fn write_route_details(out: &mut dyn Write, m: &RouteMatch<'_>) -> std::io::Result<()> {
+fn write_route_details(
+    out: &mut dyn Write,
+    policy: &Policy,
+    m: &RouteMatch<'_>,
+) -> std::io::Result<()> {
     let route = m.route;
     writeln!(
         out,
@@ -281,8 +285,25 @@ fn write_route_details(out: &mut dyn Write, m: &RouteMatch<'_>) -> std::io::Resu
         let params: Vec<String> = m.params.iter().map(|(n, v)| format!("{n}={v}")).collect();
         writeln!(out, "  path params {}", params.join(" "))?;
     }
-    if let Some(limit) = &route.rate_limit {
-        writeln!(out, "  rate limit  {limit} (named; not yet enforced)")?;
+    for (stage, when) in [
+        (Stage::BeforeAuthentication, "before the token"),
+        (Stage::AfterAuthentication, "after the token"),
+    ] {
+        for limit in policy.limits_of(route, stage) {
+            let key: Vec<String> = limit.key.iter().cloned().map(String::from).collect();
+            let r = limit.rate;
+            writeln!(
+                out,
+                "  rate limit  {}: {} per {} s, burst {}, by {}, {} tier, {when}, on error {}",
+                limit.name,
+                r.amount,
+                r.period_secs,
+                r.burst,
+                key.join("+"),
+                format!("{:?}", limit.tier).to_ascii_lowercase(),
+                format!("{:?}", limit.on_error).to_ascii_lowercase()
+            )?;
+        }
     }
     Ok(())
 }

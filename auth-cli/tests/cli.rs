@@ -34,6 +34,24 @@ access = "authenticated"
 scopes = { all = ["orders:read"] }
 bind = { org = "org_id" }
 revocation = "strict"
+rate_limit = ["orders-per-user", "orders-per-ip"]
+
+[[limit]]
+name = "orders-per-ip"
+key = ["ip"]
+amount = 100
+period = "1m"
+tier = "approximate"
+on_error = "allow"
+
+[[limit]]
+name = "orders-per-user"
+key = ["subject", "claim:org_id"]
+amount = 10
+period = "1s"
+burst = 20
+tier = "exact"
+on_error = "deny"
 "#;
 
 /// A public route with scopes: refused by the core, on line 5 where the route starts.
@@ -548,6 +566,21 @@ fn policy_check_of_an_unreadable_file_is_an_error() {
 }
 
 // ---- policy explain ----
+
+#[test]
+fn explain_lists_a_routes_rate_limits_in_the_order_they_are_checked() {
+    let f = Fixture::new();
+    let run = f.explain("GET", "/api/orgs/acme/orders/1", None);
+    let before = run
+        .stdout
+        .find("rate limit  orders-per-ip: 100 per 60 s, burst 100, by ip, approximate tier, before the token, on error allow")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let after = run
+        .stdout
+        .find("rate limit  orders-per-user: 10 per 1 s, burst 20, by subject+claim:org_id, exact tier, after the token, on error deny")
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(before < after, "{}", run.stdout);
+}
 
 #[test]
 fn explain_allows_a_public_path_without_a_token() {

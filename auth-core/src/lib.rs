@@ -1,8 +1,8 @@
 //! The sans-io core shared by the edge Worker and the origin API.
 //!
 //! It owns the rules: how a bearer token is parsed and refused, which keys may verify it, what makes its
-//! claims acceptable, how route policies decide, how revocations are recorded and how the origin's pushes
-//! are authenticated. It never touches a socket, a clock, a random source or an async runtime: time, key
+//! claims acceptable, how route policies and rate limits decide, how revocations are recorded and how
+//! the origin's pushes are authenticated. It never touches a socket, a clock, a random source or an async runtime: time, key
 //! sets, policies and request facts come in as arguments, decisions go out as data. That is what lets the
 //! same tests run natively and on `wasm32-unknown-unknown`.
 //!
@@ -27,6 +27,7 @@ pub mod key_cache;
 pub mod keys;
 pub mod notice;
 pub mod policy;
+pub mod ratelimit;
 pub mod reject;
 pub mod sessions;
 pub mod token;

@@ -140,10 +140,12 @@ pub fn check(edge: &Edge, issuer: &Issuer) -> Result<Findings> {
     let forger = SigningKey::random(&mut rand::thread_rng());
     let before = calls(edge)?;
     for i in 0..FORGERIES {
-        let path = if i % 2 == 0 {
-            "/api/request-path"
-        } else {
-            "/api/strict/request-path"
+        // Eventual, strict, and a route limited per subject (its limit is checked after the
+        // signature: a forgery must not reach the limiter's object).
+        let path = match i % 3 {
+            0 => "/api/request-path",
+            1 => "/api/strict/request-path",
+            _ => "/api/reports/request-path",
         };
         let forged = issuer.token(KID, &fresh_sid(), &forger);
         expect(edge, path, &forged, 401, "a forged token")?;
@@ -151,8 +153,8 @@ pub fn check(edge: &Edge, issuer: &Issuer) -> Result<Findings> {
     let forged = delta(&before, &calls(edge)?);
     ensure!(
         forged.values().all(|n| *n == 0),
-        "{FORGERIES} forged tokens (trusted iss and kid, random sid, eventual and strict routes) \
-         cost adapter calls: {forged:?}"
+        "{FORGERIES} forged tokens (trusted iss and kid, random sid, eventual, strict and \
+         rate-limited routes) cost adapter calls: {forged:?}"
     );
     lines.push(format!(
         "{FORGERIES} forged tokens, trusted iss and kid, random sid: {}",

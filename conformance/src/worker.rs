@@ -322,9 +322,13 @@ id = "conformance-jwks"
 name = "TENANT_SESSIONS"
 class_name = "TenantSessions"
 
+[[durable_objects.bindings]]
+name = "RATE_LIMITER"
+class_name = "RateLimiter"
+
 [[migrations]]
 tag = "v1"
-new_sqlite_classes = ["TenantSessions"]
+new_sqlite_classes = ["TenantSessions", "RateLimiter"]
 "#
     ))
 }

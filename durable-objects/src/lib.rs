@@ -6,7 +6,11 @@
 //! encoded by its client and decoded by the object, so the two sides cannot drift apart. The Worker
 //! crate re-exports every class so the bundle exports it (see `wrangler.toml`).
 
+mod rate_limiter;
 mod tenant_sessions;
+
+pub use rate_limiter::client::RateLimiterClient;
+pub use rate_limiter::RateLimiter;
 
 pub use tenant_sessions::client::TenantSessionsClient;
 pub use tenant_sessions::protocol::{Command, SessionStatus};

@@ -316,6 +316,7 @@ pub struct AdapterCalls {
     deny_entry_writes: Cell<u64>,
     persisted_keys: Cell<u64>,
     tenant_object: Cell<u64>,
+    rate_limiter: Cell<u64>,
     jwks_fetches: Cell<u64>,
     upstream: Cell<u64>,
 }
@@ -327,6 +328,7 @@ impl AdapterCalls {
             AdapterCall::DenyEntryWrite => &self.deny_entry_writes,
             AdapterCall::PersistedKeys => &self.persisted_keys,
             AdapterCall::TenantObject => &self.tenant_object,
+            AdapterCall::RateLimiter => &self.rate_limiter,
             AdapterCall::JwksFetch => &self.jwks_fetches,
             AdapterCall::Upstream => &self.upstream,
         };
@@ -339,6 +341,7 @@ impl AdapterCalls {
             "deny_entry_writes": self.deny_entry_writes.get(),
             "persisted_keys": self.persisted_keys.get(),
             "tenant_object": self.tenant_object.get(),
+            "rate_limiter": self.rate_limiter.get(),
             "jwks_fetches": self.jwks_fetches.get(),
             "upstream": self.upstream.get(),
         })

@@ -6,6 +6,7 @@
 
 use auth_core::notice::NoticeError;
 use auth_core::policy::{Cors, Denial};
+use auth_core::ratelimit::Refusal;
 use auth_core::{bearer, Rejection};
 use wasm_bindgen::JsValue;
 use web_sys::{Headers, Response, ResponseInit};
@@ -23,6 +24,8 @@ pub enum EdgeError {
     PathAmbiguous,
     /// A cross-origin request no route allows: 403.
     CorsDenied(&'static str),
+    /// A rate limit refused the request: 429 with `Retry-After` and the `RateLimit` fields.
+    RateLimited(Refusal),
     /// A revocation store did not answer: 503, failing closed.
     RevocationUnavailable(String),
     /// The upstream could not be reached: 502.
@@ -66,6 +69,7 @@ impl EdgeError {
             EdgeError::Denied(d) => d.status(),
             EdgeError::PathAmbiguous => 400,
             EdgeError::CorsDenied(_) => 403,
+            EdgeError::RateLimited(r) => r.status(),
             EdgeError::RevocationUnavailable(_) => 503,
             EdgeError::UpstreamUnavailable(_) => 502,
             EdgeError::Misconfigured(_) => 503,
@@ -89,6 +93,7 @@ impl EdgeError {
             EdgeError::Denied(d) => d.code(),
             EdgeError::PathAmbiguous => "path_ambiguous",
             EdgeError::CorsDenied(_) => "cors_denied",
+            EdgeError::RateLimited(r) => r.code(),
             EdgeError::RevocationUnavailable(_) => "revocation_unavailable",
             EdgeError::UpstreamUnavailable(_) => "upstream_unavailable",
             EdgeError::Misconfigured(_) => "edge_misconfigured",
@@ -110,6 +115,7 @@ impl EdgeError {
             EdgeError::Denied(d) => d.message(),
             EdgeError::PathAmbiguous => "encoded separators and dot segments are refused".into(),
             EdgeError::CorsDenied(reason) => (*reason).into(),
+            EdgeError::RateLimited(r) => r.message(),
             EdgeError::RevocationUnavailable(_) => "revocation status could not be checked".into(),
             EdgeError::UpstreamUnavailable(_) => "the upstream could not be reached".into(),
             EdgeError::Misconfigured(_) => "the edge is misconfigured".into(),
@@ -174,6 +180,11 @@ impl EdgeError {
         }
         if matches!(self, EdgeError::Token(Rejection::KeysUnavailable)) {
             headers.set("retry-after", KEYS_RETRY_AFTER_SECS)?;
+        }
+        if let EdgeError::RateLimited(refusal) = self {
+            for (name, value) in &refusal.headers {
+                headers.set(name, value)?;
+            }
         }
         if let Some(cors) = cors {
             cors.apply(&headers)?;

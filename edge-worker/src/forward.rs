@@ -37,27 +37,29 @@ const NOT_FORWARDED: [&str; 10] = [
 ];
 
 /// Sends the request on. Answers the upstream's fetch promise itself, not awaited here, when no CORS
-/// headers must be added: the runtime then hands the upstream's response straight to the client.
+/// or rate-limit headers must be added: the runtime then hands the upstream's response straight to
+/// the client.
 pub async fn send(
     edge: &Edge,
     req: &Incoming,
     identity_headers: &[(&str, String)],
     cors: Option<&AllowedCors<'_>>,
+    limit_headers: &[(&'static str, String)],
 ) -> Result<JsValue, EdgeError> {
     let internal = |e: JsValue| EdgeError::Internal(format!("forwarding: {e:?}"));
     edge.count(AdapterCall::Upstream);
     let response = upstream_fetch(edge, req, identity_headers).map_err(internal)?;
-    match cors {
-        None => Ok(response.into()),
-        Some(cors) => {
-            // A `JsFuture` whatever the executor: the upstream may take as long as it likes.
-            let response: Response = JsFuture::from(response)
-                .await
-                .map_err(internal)?
-                .unchecked_into();
-            Ok(with_cors(response, cors).map_err(internal)?.into())
-        }
+    if cors.is_none() && limit_headers.is_empty() {
+        return Ok(response.into());
     }
+    // A `JsFuture` whatever the executor: the upstream may take as long as it likes.
+    let response: Response = JsFuture::from(response)
+        .await
+        .map_err(internal)?
+        .unchecked_into();
+    Ok(with_headers(response, cors, limit_headers)
+        .map_err(internal)?
+        .into())
 }
 
 /// A promise of the upstream's response, or of a 502 when it cannot be reached.
@@ -160,11 +162,20 @@ impl Forwarder {
     }
 }
 
-/// The upstream's response with the route's CORS headers added (a fetched response's headers are
-/// immutable, so the response is rebuilt around the same body).
-fn with_cors(response: Response, cors: &AllowedCors<'_>) -> Result<Response, JsValue> {
+/// The upstream's response with the route's CORS and rate-limit headers added (a fetched response's
+/// headers are immutable, so the response is rebuilt around the same body).
+fn with_headers(
+    response: Response,
+    cors: Option<&AllowedCors<'_>>,
+    limit_headers: &[(&'static str, String)],
+) -> Result<Response, JsValue> {
     let headers = Headers::new_with_headers(&response.headers())?;
-    cors.apply(&headers)?;
+    for (name, value) in limit_headers {
+        headers.set(name, value)?;
+    }
+    if let Some(cors) = cors {
+        cors.apply(&headers)?;
+    }
     let init = ResponseInit::new();
     init.set_status(response.status());
     init.set_status_text(&response.status_text());

@@ -1,19 +1,25 @@
-//! The per-request pipeline: route policy, bearer token, signature, claims, route requirements,
-//! revocation, forward.
+//! The per-request pipeline: route policy, rate limits keyed on the client, bearer token, signature,
+//! claims, route requirements, revocation, rate limits keyed on the identity, forward.
 //!
 //! Every refusal is decided by `auth-core` and answered through [`EdgeError`]; a client's token never
 //! causes a 5xx. Faults on our side (no keys, revocation store down) fail closed with a 503.
 //!
 //! Order matters for cost: nothing the token says is looked up in storage before its signature is
 //! verified. Until then a request costs only parsing, the issuer's key set (under the JWKS
-//! lifecycle's own rules, `auth_core::key_cache`) and WebCrypto.
+//! lifecycle's own rules, `auth_core::key_cache`) and WebCrypto. Rate limits keyed on the client
+//! address or headers are checked before all of that (a flood is refused before it costs a
+//! signature check); those keyed on the identity after it (a forged token spends nobody's quota).
 
 use crate::error::{AllowedCors, EdgeError};
 use crate::incoming::Incoming;
 use crate::isolate::Edge;
 use crate::token_cache::TokenCache;
-use crate::{forward, jwks, revocation};
-use auth_core::policy::{Access, Denial, RequestFacts, Revocation, RouteDecision};
+use crate::{forward, jwks, ratelimit, revocation};
+use auth_core::policy::{
+    Access, Denial, KeyFacts, RequestFacts, Revocation, Route, RouteDecision, Stage,
+    CLIENT_IP_HEADER,
+};
+use auth_core::ratelimit::Tally;
 use auth_core::sessions::{revocation_check, RevocationCheck};
 use auth_core::verify::{select_issuer, select_key};
 use auth_core::{bearer, identity, Rejection, UnverifiedToken, VerifiedClaims};
@@ -43,18 +49,72 @@ pub async fn handle(req: Incoming, edge: &Rc<Edge>, ctx: &Context) -> JsValue {
     let cors = AllowedCors::of(route.route.cors.as_ref(), req.origin());
     let name = route.route.name.as_str();
     let answer = async {
+        let mut limits = Tally::default();
+        LimitedRequest::new(&req, None)
+            .check(
+                edge,
+                ctx,
+                route.route,
+                Stage::BeforeAuthentication,
+                &mut limits,
+            )
+            .await?;
         if route.route.access == Access::Public {
-            return forward::send(edge, &req, &[], cors.as_ref()).await;
+            return forward::send(edge, &req, &[], cors.as_ref(), &limits.headers()).await;
         }
         let claims = authenticate(&req, edge, ctx).await?;
         route.authorize(&claims)?;
         let identity = identity::headers_for(&claims)?;
         check_revocation(edge, &claims, route.route.revocation, req.now()).await?;
-        forward::send(edge, &req, &identity, cors.as_ref()).await
+        LimitedRequest::new(&req, Some(&claims))
+            .check(
+                edge,
+                ctx,
+                route.route,
+                Stage::AfterAuthentication,
+                &mut limits,
+            )
+            .await?;
+        forward::send(edge, &req, &identity, cors.as_ref(), &limits.headers()).await
     };
     answer
         .await
         .unwrap_or_else(|e| e.respond(Some(name), cors.as_ref()))
+}
+
+/// What a request's rate-limit keys are made of. The client address and other headers are read only
+/// when the route has a limit that needs them (each read crosses into the runtime).
+struct LimitedRequest<'r> {
+    req: &'r Incoming,
+    claims: Option<&'r VerifiedClaims>,
+}
+
+impl<'r> LimitedRequest<'r> {
+    fn new(req: &'r Incoming, claims: Option<&'r VerifiedClaims>) -> Self {
+        LimitedRequest { req, claims }
+    }
+
+    /// The route's limits of `stage` (`ratelimit::check`); nothing at all for a route without any.
+    async fn check(
+        &self,
+        edge: &Rc<Edge>,
+        ctx: &Context,
+        route: &Route,
+        stage: Stage,
+        tally: &mut Tally,
+    ) -> Result<(), EdgeError> {
+        if route.rate_limits.is_empty() {
+            return Ok(());
+        }
+        let client_ip = self.req.header(CLIENT_IP_HEADER);
+        let header = |name: &str| self.req.header(name);
+        let facts = KeyFacts {
+            client_ip: client_ip.as_deref(),
+            header: &header,
+            claims: self.claims,
+        };
+        ratelimit::check(edge, ctx, route, stage, &facts, tally).await
+    }
 }
 
 /// Answers a CORS preflight from the policy of the route the real request would take. No token is

@@ -2,9 +2,10 @@
 //!
 //! An isolate runs one request's code at a time on one thread, and many requests over its life. What
 //! it remembers from one to the next — the configuration, the bindings, the issuers' key sets, the
-//! verified-token cache, the revocation answers, the imported WebCrypto keys, the forwarder — is an
-//! [`Edge`], set up by the first request and reached through the one `thread_local` below. Nothing
-//! else in the crate keeps state: a function that needs some gets the `Edge` as an argument.
+//! verified-token cache, the revocation answers, the rate-limit keys, the imported WebCrypto keys, the
+//! forwarder — is an [`Edge`], set up by the first request and reached through the one
+//! `thread_local` below. Nothing else in the crate keeps state: a function that needs some gets the
+//! `Edge` as an argument.
 //!
 //! Rule for the `RefCell`s: a borrow never lives across an `.await`, because another request may
 //! run while this one waits.
@@ -13,6 +14,7 @@ use crate::config::EdgeConfig;
 use crate::forward::Forwarder;
 use crate::jwks::IssuerKeyCaches;
 use crate::kv::Kv;
+use crate::ratelimit::IsolateLimits;
 use crate::token_cache::TokenCache;
 use crate::webcrypto::WebCrypto;
 use auth_core::sessions::DenyListMemo;
@@ -26,6 +28,8 @@ pub const REVOCATIONS_BINDING: &str = "REVOCATIONS";
 pub const JWKS_BINDING: &str = "JWKS";
 /// Durable Object namespace of the tenants' session objects (strict routes).
 pub const TENANT_SESSIONS_BINDING: &str = "TENANT_SESSIONS";
+/// Durable Object namespace of the rate limits' per-key objects.
+pub const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
 /// Sessions whose KV answer an isolate remembers.
 const DENY_MEMO_CAPACITY: usize = 4096;
 
@@ -66,6 +70,9 @@ pub struct Edge {
     /// Persisted key sets.
     pub persisted_keys: Kv,
     pub tenant_sessions: ObjectNamespace,
+    pub rate_limiters: ObjectNamespace,
+    /// Rate-limit keys this isolate knows: exact refusals, approximate shares.
+    pub limits: RefCell<IsolateLimits>,
     /// Each trusted issuer's key-set lifecycle (`auth_core::key_cache`).
     pub issuer_keys: RefCell<IssuerKeyCaches>,
     /// Verified tokens, by hash.
@@ -85,10 +92,15 @@ impl Edge {
         let tenant_sessions = env
             .durable_object(TENANT_SESSIONS_BINDING)
             .map_err(|_| format!("{TENANT_SESSIONS_BINDING} is not bound"))?;
+        let rate_limiters = env
+            .durable_object(RATE_LIMITER_BINDING)
+            .map_err(|_| format!("{RATE_LIMITER_BINDING} is not bound"))?;
         Ok(Edge {
             revocations: Kv::bound(env, REVOCATIONS_BINDING)?,
             persisted_keys: Kv::bound(env, JWKS_BINDING)?,
             tenant_sessions,
+            rate_limiters,
+            limits: RefCell::default(),
             issuer_keys: RefCell::default(),
             tokens: RefCell::new(TokenCache::new(config.token_cache_entries)),
             deny_memo: RefCell::new(DenyListMemo::new(
@@ -124,6 +136,8 @@ pub enum AdapterCall {
     PersistedKeys,
     /// A request to a tenant's Durable Object.
     TenantObject,
+    /// A request to a rate limit key's Durable Object.
+    RateLimiter,
     /// A JWKS fetch.
     JwksFetch,
     /// The forward to the upstream.

@@ -1,8 +1,8 @@
 //! The edge Worker: every request to the customer's API passes through [`gate`].
 //!
 //! It owns the per-request pipeline and the runtime adapters (JWKS fetching and caching, WebCrypto,
-//! KV, the tenant Durable Object, forwarding). Every rule it applies lives in `auth-core`; this crate
-//! must not grow decisions of its own. What it keeps between requests is in [`isolate`]; every answer
+//! KV, the tenant and rate-limit Durable Objects, forwarding). Every rule it applies lives in
+//! `auth-core`; this crate must not grow decisions of its own. What it keeps between requests is in [`isolate`]; every answer
 //! it gives in place of the upstream's is an [`error::EdgeError`].
 //!
 //! Routes: `/__auth/*` is the edge's own administrative surface (the origin's revocation pushes);
@@ -27,13 +27,14 @@ mod jwks;
 mod kv;
 #[cfg(feature = "eager-executor")]
 mod promise;
+mod ratelimit;
 mod revocation;
 mod token_cache;
 mod wait;
 mod webcrypto;
 
 // Durable Object classes must be exported by this bundle for their `wrangler.toml` bindings to resolve.
-pub use durable_objects::TenantSessions;
+pub use durable_objects::{RateLimiter, TenantSessions};
 
 use error::EdgeError;
 use incoming::Incoming;

@@ -8,6 +8,7 @@ mod bundle;
 mod cors;
 mod forwarding;
 mod issuer;
+mod ratelimit;
 mod refusals;
 mod revocation;
 mod support;

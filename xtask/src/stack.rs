@@ -345,6 +345,11 @@ Walk-through (copy-paste into another shell):
   # 5. call again: 401 token_revoked
   curl -s -i {edge}/api/hello -H "authorization: Bearer $TOKEN"
   curl -s -i {edge}/api/strict/hello -H "authorization: Bearer $TOKEN"
+
+  # 6. rate limits: 10 searches at once per client address, then 429 rate_limited with
+  #    Retry-After, RateLimit-Policy and RateLimit (policies/README.md, "Rate limits")
+  for i in $(seq 11); do curl -s -o /dev/null -w '%{{http_code}} ' {edge}/public/search/books; done; echo
+  curl -s -i {edge}/public/search/books
 "#,
         upstream = stack.upstream_url,
         pages = stack.pages_url,

@@ -72,6 +72,15 @@ impl Cors {
         Ok(())
     }
 
+    /// Exposes `headers` too, unless already exposed.
+    pub(crate) fn expose_too(&mut self, headers: &[&str]) {
+        for h in headers {
+            if !self.expose.iter().any(|e| e.eq_ignore_ascii_case(h)) {
+                self.expose.push((*h).to_owned());
+            }
+        }
+    }
+
     /// Whether `origin` may read responses of this route.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.origins.iter().any(|o| o == "*" || o == origin)

@@ -9,12 +9,19 @@
 //!    default, as a value, not an error.
 //! 2. [`RouteMatch::authorize`] checks an authenticated route's requirements (scopes, roles, claim
 //!    conditions, path parameters bound to claims) against the verified claims.
+//! 3. [`Policy::limits_of`] names the rate limits ([`Limit`], `[[limit]]` in the file) a route
+//!    applies at each [`Stage`] of the request.
 
 mod cors;
+mod limits;
 mod pattern;
 mod requirements;
 
 pub use cors::Cors;
+pub use limits::{
+    KeyFacts, KeyPart, Limit, LimitKey, OnError, Stage, Tier, CLIENT_IP_HEADER,
+    MAX_EXACT_PER_SECOND,
+};
 pub use requirements::{ClaimCondition, Denial, Needs, Requirements};
 
 use crate::claims::VerifiedClaims;
@@ -48,6 +55,16 @@ pub enum Revocation {
 struct PolicyFile {
     #[serde(default, rename = "route")]
     routes: Vec<toml::Spanned<RouteSpec>>,
+    #[serde(default, rename = "limit")]
+    limits: Vec<toml::Spanned<limits::LimitSpec>>,
+}
+
+/// One name or several.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +86,7 @@ struct RouteSpec {
     bind: BTreeMap<String, String>,
     #[serde(default)]
     revocation: Revocation,
-    rate_limit: Option<String>,
+    rate_limit: Option<OneOrMany>,
     cors: Option<Cors>,
 }
 
@@ -84,8 +101,8 @@ pub struct Route {
     pub access: Access,
     pub requirements: Requirements,
     pub revocation: Revocation,
-    /// A named rate limit, applied once rate limiting exists; validated as a name now.
-    pub rate_limit: Option<String>,
+    /// The names of the limits this route applies, in the file's order (each one exists).
+    pub rate_limits: Vec<String>,
     pub cors: Option<Cors>,
     /// Line of the route in its source file.
     pub line: usize,
@@ -137,12 +154,20 @@ pub enum PolicyError {
         route: String,
         reason: String,
     },
+    #[error("line {line}: limit {limit:?}: {reason}")]
+    Limit {
+        line: usize,
+        limit: String,
+        reason: String,
+    },
 }
 
 /// A compiled set of routes, ordered most specific first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Policy {
     routes: Vec<Route>,
+    #[serde(default)]
+    limits: Vec<Limit>,
 }
 
 /// The facts about a request that route matching uses.
@@ -184,19 +209,38 @@ impl Policy {
     pub fn from_toml(text: &str) -> Result<Self, PolicyError> {
         let file: PolicyFile =
             toml::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        let line_of = |start: usize| text.get(..start).map_or(1, |t| t.matches('\n').count() + 1);
+        let mut limits: Vec<Limit> = Vec::with_capacity(file.limits.len());
+        for spanned in file.limits {
+            let line = line_of(spanned.span().start);
+            let spec = spanned.into_inner();
+            let name = spec.name().to_owned();
+            let limit = limits::compile(spec, line).map_err(|reason| PolicyError::Limit {
+                line,
+                limit: name,
+                reason,
+            })?;
+            if let Some(earlier) = limits.iter().find(|l| l.name == limit.name) {
+                return Err(PolicyError::Limit {
+                    line,
+                    reason: format!("a limit of this name is defined on line {}", earlier.line),
+                    limit: limit.name,
+                });
+            }
+            limits.push(limit);
+        }
         let mut routes: Vec<Route> = Vec::with_capacity(file.routes.len());
         for spanned in file.routes {
-            let line = text
-                .get(..spanned.span().start)
-                .map_or(1, |t| t.matches('\n').count() + 1);
+            let line = line_of(spanned.span().start);
             let spec = spanned.into_inner();
             let name = spec.name.clone().unwrap_or_else(|| spec.path.clone());
-            let route =
-                compile_route(spec, name.clone(), line).map_err(|reason| PolicyError::Route {
+            let route = compile_route(spec, name.clone(), line, &limits).map_err(|reason| {
+                PolicyError::Route {
                     line,
                     route: name.clone(),
                     reason,
-                })?;
+                }
+            })?;
             if let Some(earlier) = routes.iter().find(|r| {
                 r.pattern == route.pattern && r.methods == route.methods && r.host == route.host
             }) {
@@ -218,11 +262,28 @@ impl Policy {
                 .cmp(&a.specificity())
                 .then(a.line.cmp(&b.line))
         });
-        Ok(Policy { routes })
+        Ok(Policy { routes, limits })
     }
 
     pub fn routes(&self) -> &[Route] {
         &self.routes
+    }
+
+    pub fn limits(&self) -> &[Limit] {
+        &self.limits
+    }
+
+    /// The limits `route` applies at `stage`, in the route's order.
+    pub fn limits_of<'p>(
+        &'p self,
+        route: &'p Route,
+        stage: Stage,
+    ) -> impl Iterator<Item = &'p Limit> + 'p {
+        route
+            .rate_limits
+            .iter()
+            .filter_map(|name| self.limits.iter().find(|l| &l.name == name))
+            .filter(move |l| l.stage() == stage)
     }
 
     /// The route deciding a request.
@@ -239,7 +300,12 @@ impl Policy {
     }
 }
 
-fn compile_route(spec: RouteSpec, name: String, line: usize) -> Result<Route, String> {
+fn compile_route(
+    spec: RouteSpec,
+    name: String,
+    line: usize,
+    limits: &[Limit],
+) -> Result<Route, String> {
     let path = PathPattern::compile(&spec.path).map_err(str::to_owned)?;
     let host = spec
         .host
@@ -283,18 +349,34 @@ fn compile_route(spec: RouteSpec, name: String, line: usize) -> Result<Route, St
             return Err("a public route cannot have scopes, roles, claims or bind".into());
         }
     }
-    if let Some(limit) = &spec.rate_limit {
-        if limit.is_empty()
-            || !limit
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+    let rate_limits = match spec.rate_limit {
+        None => Vec::new(),
+        Some(OneOrMany::One(name)) => vec![name],
+        Some(OneOrMany::Many(names)) => names,
+    };
+    for (i, limit) in rate_limits.iter().enumerate() {
+        if !limits::is_name(limit) {
             return Err(format!("rate_limit {limit:?} is not a name"));
+        }
+        let Some(defined) = limits.iter().find(|l| &l.name == limit) else {
+            return Err(format!("rate_limit {limit:?} names no [[limit]]"));
+        };
+        if rate_limits.iter().take(i).any(|l| l == limit) {
+            return Err(format!("rate_limit {limit:?} is listed twice"));
+        }
+        if spec.access == Access::Public && defined.stage() == Stage::AfterAuthentication {
+            return Err(format!(
+                "limit {limit:?} is keyed on the token, which a public route does not check"
+            ));
         }
     }
     let mut cors = spec.cors;
     if let Some(c) = &mut cors {
         c.check(&methods)?;
+        if !rate_limits.is_empty() {
+            // A page calling a limited route can read how much is left and when to retry.
+            c.expose_too(&crate::ratelimit::EXPOSED_HEADERS);
+        }
     }
     Ok(Route {
         name,
@@ -305,7 +387,7 @@ fn compile_route(spec: RouteSpec, name: String, line: usize) -> Result<Route, St
         access: spec.access,
         requirements,
         revocation: spec.revocation,
-        rate_limit: spec.rate_limit,
+        rate_limits,
         cors,
         line,
     })

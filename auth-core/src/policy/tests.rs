@@ -35,6 +35,14 @@ path = "/api/**"
 access = "authenticated"
 scopes = { any = ["ops", "admin"] }
 cors = { origins = ["https://console.example.com"], credentials = true }
+
+[[limit]]
+name = "admin-writes"
+key = ["subject"]
+amount = 10
+period = "1m"
+tier = "exact"
+on_error = "deny"
 "#;
 
 fn policy() -> Policy {
@@ -144,7 +152,7 @@ fn a_route_with_every_requirement_allows_a_token_meeting_them() {
     let m = matched(&p, "POST", "api.example.com", "/api/orgs/acme/admin");
     assert_eq!(m.params, vec![("org", "acme".to_owned())]);
     assert_eq!(m.authorize(&claims(admin_claims())), Ok(()));
-    assert_eq!(m.route.rate_limit.as_deref(), Some("admin-writes"));
+    assert_eq!(m.route.rate_limits, ["admin-writes"]);
 }
 
 #[test]
@@ -301,4 +309,156 @@ fn each_route_can_say_whether_it_matches_on_its_own() {
     assert_eq!(admin.host().as_deref(), Some("admin.example.com"));
     let org = p.routes().iter().find(|r| r.name == "org-admin").unwrap();
     assert_eq!(org.methods(), ["POST"]);
+}
+
+const LIMITED: &str = r#"
+[[limit]]
+name = "per-ip"
+key = ["ip"]
+amount = 20
+period = "10s"
+burst = 5
+tier = "approximate"
+on_error = "allow"
+
+[[limit]]
+name = "per-user"
+key = ["subject"]
+amount = 100
+period = 60
+tier = "exact"
+on_error = "deny"
+
+[[route]]
+name = "limited"
+path = "/api/**"
+access = "authenticated"
+rate_limit = ["per-user", "per-ip"]
+cors = { origins = ["https://app.example.com"], expose = ["x-request-id", "RateLimit"] }
+
+[[route]]
+name = "public-limited"
+path = "/public/**"
+access = "public"
+rate_limit = "per-ip"
+"#;
+
+#[test]
+fn routes_apply_their_limits_before_or_after_authentication_by_key() {
+    let p = Policy::from_toml(LIMITED).unwrap();
+    let names = |path: &str, stage: Stage| -> Vec<String> {
+        let m = matched(&p, "GET", "api.example.com", path);
+        p.limits_of(m.route, stage)
+            .map(|l| l.name.clone())
+            .collect()
+    };
+    assert_eq!(names("/api/x", Stage::BeforeAuthentication), ["per-ip"]);
+    assert_eq!(names("/api/x", Stage::AfterAuthentication), ["per-user"]);
+    assert_eq!(names("/public/x", Stage::BeforeAuthentication), ["per-ip"]);
+    assert!(names("/public/x", Stage::AfterAuthentication).is_empty());
+    let per_ip = p.limits().iter().find(|l| l.name == "per-ip").unwrap();
+    assert_eq!(per_ip.rate, crate::ratelimit::Rate::new(20, 10, 5).unwrap());
+    assert_eq!(per_ip.tier, Tier::Approximate);
+    assert_eq!(per_ip.on_error, OnError::Allow);
+    assert_eq!(per_ip.line, 2);
+    let per_user = p.limits().iter().find(|l| l.name == "per-user").unwrap();
+    assert_eq!(per_user.rate.burst, 100, "the burst defaults to the amount");
+    let cors = matched(&p, "GET", "api.example.com", "/api/x")
+        .route
+        .cors
+        .clone()
+        .unwrap();
+    assert_eq!(
+        cors.expose,
+        [
+            "x-request-id",
+            "RateLimit",
+            "ratelimit-policy",
+            "retry-after"
+        ],
+        "a limited route's CORS exposes the rate-limit fields, once each"
+    );
+    let json = serde_json::to_string(&p).unwrap();
+    assert_eq!(serde_json::from_str::<Policy>(&json).unwrap(), p);
+}
+
+#[test]
+fn broken_limits_are_refused_with_the_line_and_reason() {
+    let limit = |body: &str| format!("# a limit\n[[limit]]\nname = \"l\"\n{body}");
+    let ok = "key = [\"ip\"]\namount = 1\nperiod = \"1s\"\ntier = \"exact\"\non_error = \"deny\"\n";
+    let bad = |t: &str| Policy::from_toml(t).unwrap_err().to_string();
+    assert!(Policy::from_toml(&limit(ok)).is_ok());
+    assert_eq!(
+        bad(&limit(&ok.replace("1s", "2d"))),
+        "line 2: limit \"l\": period must be from 1 s to 86400 s (a day)"
+    );
+    assert!(
+        bad(&limit(&ok.replace("\"ip\"", "\"header:x-forwarded-for\""))).contains("key on \"ip\"")
+    );
+    assert!(bad(&limit(&ok.replace("[\"ip\"]", "[]"))).contains("key is empty"));
+    assert!(bad(&limit(&ok.replace("[\"ip\"]", "[\"ip\", \"ip\"]"))).contains("listed twice"));
+    assert!(bad(&limit(&ok.replace("amount = 1", "amount = 0"))).contains("amount"));
+    assert!(bad(&limit(&ok.replace("1s", "1w"))).contains("period"));
+    assert!(bad(&limit(&ok.replace("exact", "eventual"))).contains("line"));
+    assert!(
+        bad(&limit(&ok.replace("amount = 1", "amount = 501")))
+            .contains("use tier = \"approximate\""),
+        "an exact limit hotter than one object serves"
+    );
+    assert!(Policy::from_toml(&limit(
+        &ok.replace("amount = 1", "amount = 5000")
+            .replace("exact", "approximate")
+    ))
+    .is_ok());
+    assert!(bad(&limit(&format!("{ok}extra = 1"))).contains("unknown field"));
+    assert_eq!(
+        bad(&format!("{}\n{}", limit(ok), limit(ok))),
+        "line 11: limit \"l\": a limit of this name is defined on line 2"
+    );
+    let route = |extra: &str| {
+        format!(
+            "{}\n[[route]]\npath = \"/a\"\naccess = \"public\"\n{extra}",
+            limit(ok)
+        )
+    };
+    assert!(bad(&route("rate_limit = \"nope\"")).contains("names no [[limit]]"));
+    assert!(bad(&route("rate_limit = [\"l\", \"l\"]")).contains("listed twice"));
+    let on_subject = limit(&ok.replace("\"ip\"", "\"subject\""));
+    assert_eq!(
+        bad(&format!("{on_subject}\n[[route]]\npath = \"/a\"\naccess = \"public\"\nrate_limit = \"l\"")),
+        "line 10: route \"/a\": limit \"l\" is keyed on the token, which a public route does not check"
+    );
+}
+
+#[test]
+fn identity_keys_count_by_the_identity_they_name() {
+    let limit = |key: Vec<KeyPart>| Limit {
+        name: "l".into(),
+        key,
+        rate: crate::ratelimit::Rate::new(1, 1, 1).unwrap(),
+        tier: Tier::Exact,
+        on_error: OnError::Deny,
+        line: 1,
+    };
+    let key_of = |l: &Limit, c: &VerifiedClaims| {
+        l.key(&KeyFacts {
+            client_ip: Some("192.0.2.1"),
+            header: &|_| None,
+            claims: Some(c),
+        })
+    };
+    let subject = limit(vec![KeyPart::Subject]);
+    let u1 = claims(json!({"sid": "s1", "tid": "acme", "org_id": "o1"}));
+    let u1_other_session = claims(json!({"sid": "s2", "tid": "acme", "org_id": "o1"}));
+    let u2 = claims(json!({"sub": "u2", "sid": "s1", "tid": "acme", "org_id": "o1"}));
+    assert_eq!(key_of(&subject, &u1), key_of(&subject, &u1_other_session));
+    assert_ne!(key_of(&subject, &u1), key_of(&subject, &u2));
+    let session = limit(vec![KeyPart::Session]);
+    assert_ne!(key_of(&session, &u1), key_of(&session, &u1_other_session));
+    let tenant = limit(vec![KeyPart::Tenant]);
+    assert_eq!(key_of(&tenant, &u1), key_of(&tenant, &u2));
+    let org = limit(vec![KeyPart::Claim("org_id".into())]);
+    assert_eq!(key_of(&org, &u1), key_of(&org, &u2));
+    let other_org = claims(json!({"org_id": "o2"}));
+    assert_ne!(key_of(&org, &u1), key_of(&org, &other_org));
 }

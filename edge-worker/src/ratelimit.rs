@@ -1,0 +1,160 @@
+//! The route's rate limits, at one stage of the request: each limit's key is worked out from the
+//! request (and, after authentication, the verified token) by `auth_core::policy::Limit::key`, and
+//! decided by its tier.
+//!
+//! - `exact`: the key's `RateLimiter` object decides; a refusal it gave is remembered here until it
+//!   lapses (`KnownRefusal`: exact, and a refused client costs no call).
+//! - `approximate`: this isolate decides from its `LocalShare`; what it admitted is reported to the
+//!   key's object after the answer has gone (`wait_until`), and the object's state adopted.
+//!
+//! A limiter that cannot answer is logged, and its limit's `on_error` decides: never a 5xx.
+
+use crate::error::EdgeError;
+use crate::isolate::{AdapterCall, Edge};
+use auth_core::policy::{KeyFacts, Limit, LimitKey, Route, Stage, Tier};
+use auth_core::ratelimit::{KnownRefusal, LocalShare, SyncReport, Tally};
+use auth_core::ttl_cache::TtlCache;
+use durable_objects::RateLimiterClient;
+use std::rc::Rc;
+use worker::Context;
+
+/// Keys whose state an isolate keeps, per tier.
+const KEYS_KEPT: usize = 8_192;
+
+/// What an isolate remembers of the keys it has seen.
+pub struct IsolateLimits {
+    refusals: TtlCache<LimitKey, KnownRefusal>,
+    shares: TtlCache<LimitKey, LocalShare>,
+}
+
+impl Default for IsolateLimits {
+    fn default() -> Self {
+        IsolateLimits {
+            refusals: TtlCache::new(KEYS_KEPT),
+            shares: TtlCache::new(KEYS_KEPT),
+        }
+    }
+}
+
+/// Applies `route`'s limits of `stage` to the request described by `facts`, noting each verdict in
+/// `tally`. `Err(RateLimited)` once one refuses.
+pub async fn check(
+    edge: &Rc<Edge>,
+    ctx: &Context,
+    route: &Route,
+    stage: Stage,
+    facts: &KeyFacts<'_>,
+    tally: &mut Tally,
+) -> Result<(), EdgeError> {
+    for limit in edge.config.policy.limits_of(route, stage) {
+        let key = limit.key(facts);
+        let now = now_ms();
+        match limit.tier {
+            Tier::Exact => exact(edge, limit, &key, now, tally).await,
+            Tier::Approximate => approximate(edge, ctx, limit, key, now, tally),
+        }
+        if let Some(refusal) = tally.refusal() {
+            return Err(EdgeError::RateLimited(refusal));
+        }
+    }
+    Ok(())
+}
+
+async fn exact(edge: &Edge, limit: &Limit, key: &LimitKey, now: u64, tally: &mut Tally) {
+    let known = edge.limits.borrow_mut().refusals.get(key, now as i64);
+    if let Some(verdict) = known.and_then(|k| k.at(now)) {
+        tally.add(limit, verdict);
+        return;
+    }
+    edge.count(AdapterCall::RateLimiter);
+    let asked = match RateLimiterClient::for_key(&edge.rate_limiters, key) {
+        Ok(client) => client.take(limit.rate).await,
+        Err(e) => Err(e),
+    };
+    match asked {
+        Ok(verdict) => {
+            if let Some(refusal) = KnownRefusal::of(&verdict, now) {
+                let until = refusal.retry_at_ms() as i64;
+                edge.limits
+                    .borrow_mut()
+                    .refusals
+                    .insert(key.clone(), refusal, until);
+            }
+            tally.add(limit, verdict);
+        }
+        Err(e) => {
+            worker::console_error!(
+                "ratelimit.unavailable limit.name={} limit.on_error={:?} error={e}",
+                limit.name,
+                limit.on_error
+            );
+            tally.add_unavailable(limit);
+        }
+    }
+}
+
+fn approximate(
+    edge: &Rc<Edge>,
+    ctx: &Context,
+    limit: &Limit,
+    key: LimitKey,
+    now: u64,
+    tally: &mut Tally,
+) {
+    let rate = limit.rate;
+    let (verdict, report) = {
+        let mut limits = edge.limits.borrow_mut();
+        let mut share = limits.shares.get(&key, now as i64).unwrap_or_default();
+        let decided = share.take(&rate, now);
+        let keep = share.keep_ms(&rate, now);
+        limits
+            .shares
+            .insert(key.clone(), share, (now + keep) as i64);
+        decided
+    };
+    if let Some(report) = report {
+        ctx.wait_until(send_report(
+            edge.clone(),
+            limit.name.clone(),
+            rate,
+            key,
+            report,
+        ));
+    }
+    tally.add(limit, verdict);
+}
+
+/// Reports an isolate's admissions to the key's object and adopts its answer; a failed report goes
+/// with the next one.
+async fn send_report(
+    edge: Rc<Edge>,
+    limit: String,
+    rate: auth_core::ratelimit::Rate,
+    key: LimitKey,
+    report: SyncReport,
+) {
+    edge.count(AdapterCall::RateLimiter);
+    let answered = match RateLimiterClient::for_key(&edge.rate_limiters, &key) {
+        Ok(client) => client.report(rate, report).await,
+        Err(e) => Err(e),
+    };
+    let now = now_ms();
+    let mut limits = edge.limits.borrow_mut();
+    let mut share = limits.shares.get(&key, now as i64).unwrap_or_default();
+    match answered {
+        Ok(state) => share.reconcile(&rate, state, now),
+        Err(e) => {
+            worker::console_error!("ratelimit.report_failed limit.name={limit} error={e}");
+            share.report_failed(report);
+        }
+    }
+    if !share.is_spent(&rate, now) {
+        let keep = share.keep_ms(&rate, now);
+        limits.shares.insert(key, share, (now + keep) as i64);
+    }
+}
+
+/// Milliseconds since the Unix epoch (the runtime's clock, which advances across I/O).
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
