@@ -95,6 +95,9 @@ pub enum ApiError {
     // Hosted pages.
     #[error("the form expired or did not come from this site; reload the page and try again")]
     CsrfInvalid,
+    // OAuth clients (the admin API; the protocol endpoints answer in RFC 6749's format instead).
+    #[error("no such client")]
+    ClientNotFound,
 
     // Bearer tokens.
     #[error("{0}")]
@@ -160,6 +163,7 @@ impl ApiError {
             ApiError::PasskeyNotFound => "passkey_not_found",
             ApiError::LastSignInMethod => "last_sign_in_method",
             ApiError::CsrfInvalid => "csrf_invalid",
+            ApiError::ClientNotFound => "client_not_found",
             ApiError::Token(r) => r.code(),
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::ServerBusy => "server_busy",
@@ -179,7 +183,8 @@ impl ApiError {
             | ApiError::TenantNotFound
             | ApiError::UserNotFound
             | ApiError::SessionNotFound
-            | ApiError::PasskeyNotFound => StatusCode::NOT_FOUND,
+            | ApiError::PasskeyNotFound
+            | ApiError::ClientNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::CsrfInvalid => StatusCode::FORBIDDEN,
             ApiError::Unauthorized

@@ -21,6 +21,7 @@ pub mod extract;
 pub mod hashing;
 pub mod hosted_session;
 pub mod keys;
+pub mod oauth;
 pub mod pages;
 pub mod passkeys;
 pub mod revocation;
@@ -75,6 +76,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::health::check))
         .route("/v1/admin/tenants", post(routes::admin_tenants::create))
         .route(
+            "/v1/admin/tenants/{slug}/clients",
+            post(routes::admin_clients::create).get(routes::admin_clients::list),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/clients/{client_id}",
+            delete(routes::admin_clients::delete),
+        )
+        .route(
             "/v1/admin/tenants/{slug}/users/{user_id}/sessions",
             delete(routes::admin_sessions::revoke_user_sessions),
         )
@@ -89,6 +98,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/t/{tenant}/.well-known/jwks.json",
             get(routes::well_known::jwks),
+        )
+        .route("/t/{tenant}/authorize", get(routes::authorize::authorize))
+        .route("/t/{tenant}/token", post(routes::token::token))
+        .route(
+            "/t/{tenant}/userinfo",
+            get(routes::userinfo::show).post(routes::userinfo::show),
         )
         .route("/t/{tenant}/v1/users", post(routes::users::create))
         .route(
@@ -152,7 +167,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Deletes brute-force counts that no longer matter and expired passkey ceremonies, every `every`, forever (spawned by `serve`).
+/// Deletes brute-force counts that no longer matter, expired passkey ceremonies and old authorization codes, every `every`, forever (spawned by `serve`).
 async fn run_maintenance(db: PgPool, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -167,6 +182,11 @@ async fn run_maintenance(db: PgPool, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(ceremonies.purged = n, "expired passkey ceremonies purged"),
             Err(e) => tracing::warn!(error.cause = %e, "purging passkey ceremonies failed"),
+        }
+        match oauth::codes::purge_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(codes.purged = n, "old authorization codes purged"),
+            Err(e) => tracing::warn!(error.cause = %e, "purging authorization codes failed"),
         }
     }
 }

@@ -1,12 +1,16 @@
 //! One module per resource.
 
+pub mod admin_clients;
 pub mod admin_sessions;
 pub mod admin_tenants;
+pub mod authorize;
 pub mod health;
 pub mod me;
 pub mod my_passkeys;
 pub mod my_sessions;
 pub mod passkeys;
 pub mod sessions;
+pub mod token;
+pub mod userinfo;
 pub mod users;
 pub mod well_known;

@@ -36,7 +36,7 @@ pub struct Credentials {
 
 #[derive(Debug, Deserialize)]
 pub struct RefreshRequest {
-    refresh_token: SecretString,
+    pub(crate) refresh_token: SecretString,
 }
 
 /// The token response of sign-in and refresh.
@@ -211,6 +211,32 @@ pub(crate) async fn open_session_with_cookie(
     headers: &HeaderMap,
     cookie_hash: Option<&[u8; 32]>,
 ) -> Result<Grant, ApiError> {
+    let mut tx = state.db().begin().await?;
+    let grant =
+        open_session_in_tx(&mut tx, state, tenant, user_id, headers, cookie_hash, None).await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %grant.session_id, "signed in");
+    Ok(grant)
+}
+
+/// The client and scope a session opened through the code flow was granted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OAuthGrant<'a> {
+    pub client_id: &'a str,
+    pub scope: &'a str,
+}
+
+/// [`open_session_with_cookie`] inside the caller's transaction (the token exchange marks its code
+/// redeemed in the same one), optionally bound to the OAuth client it is opened for.
+pub(crate) async fn open_session_in_tx(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: Uuid,
+    headers: &HeaderMap,
+    cookie_hash: Option<&[u8; 32]>,
+    oauth: Option<OAuthGrant<'_>>,
+) -> Result<Grant, ApiError> {
     let client = user_agent::describe(
         headers
             .get(header::USER_AGENT)
@@ -218,7 +244,6 @@ pub(crate) async fn open_session_with_cookie(
     );
     let session_id = Uuid::new_v4();
     let refresh_token = RefreshToken::generate();
-    let mut tx = state.db().begin().await?;
     // Waits for a sign-out-everywhere or tenant not-before in progress (they lock these rows for
     // update), and reads the clock after it: the new session is never swept by one that committed
     // first, and its tokens are issued after that not-before.
@@ -231,8 +256,9 @@ pub(crate) async fn open_session_with_cookie(
     let now = OffsetDateTime::now_utc();
     let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_secs());
     sqlx::query(
-        "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client, cookie_hash)
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)",
+        "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client,
+                               cookie_hash, oauth_client_id, oauth_scope)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(session_id)
     .bind(tenant.id)
@@ -242,12 +268,11 @@ pub(crate) async fn open_session_with_cookie(
     .bind(access_expires_at)
     .bind(&client)
     .bind(cookie_hash.map(|h| h.as_slice()))
+    .bind(oauth.map(|o| o.client_id))
+    .bind(oauth.map(|o| o.scope))
     .execute(&mut *tx)
     .await?;
-    insert_refresh_token(&mut tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;
-    tx.commit().await?;
-
-    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %session_id, "signed in");
+    insert_refresh_token(tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;
     Ok(Grant {
         user_id,
         session_id,
@@ -284,7 +309,7 @@ pub async fn refresh(
 }
 
 /// The refresh itself: every `Err` leaves the caller's attempt counted.
-async fn rotate(
+pub(crate) async fn rotate(
     state: &AppState,
     tenant: &Tenant,
     body: RefreshRequest,

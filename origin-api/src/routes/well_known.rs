@@ -3,7 +3,7 @@
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
-use crate::{keys, tenants};
+use crate::{keys, oauth, tenants};
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -28,11 +28,26 @@ pub async fn openid_configuration(
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
     let issuer = state.issuer(&tenant.slug);
+    // OpenID Connect Discovery 1.0 §3, and RFC 8414 for the OAuth fields. `/authorize` is on the
+    // hosted pages' origin, where their sign-in cookie lives; the rest on the issuer's.
     Ok(cacheable(json!({
         "issuer": issuer,
+        "authorization_endpoint": format!("{}/authorize", state.pages_base(&tenant.slug)),
+        "token_endpoint": format!("{issuer}/token"),
+        "userinfo_endpoint": format!("{issuer}/userinfo"),
         "jwks_uri": tenants::jwks_uri(&issuer),
+        "scopes_supported": oauth::scope::SUPPORTED,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "code_challenge_methods_supported": ["S256"],
+        "claims_supported": ["iss", "sub", "aud", "azp", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "email", "email_verified"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
     })))
 }
 

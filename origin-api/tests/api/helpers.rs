@@ -81,6 +81,28 @@ pub async fn spawn_with(db: PgPool, config: Config) -> TestApp {
     }
 }
 
+/// The app with its public and pages urls set to where it listens, so that an outside client can
+/// follow the discovery document's endpoints.
+pub async fn spawn_self_addressed(db: PgPool) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let config = Config {
+        public_url: address.clone(),
+        pages_url: address.clone(),
+        ..test_config(None)
+    };
+    let state = AppState::new(db.clone(), &config).unwrap();
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        db,
+        state,
+        kek: config.key_encryption_key,
+    }
+}
+
 /// A tenant, a user in it, and a fresh sign-in.
 pub struct SignedIn {
     pub tenant: Value,

@@ -12,6 +12,8 @@ mod health;
 mod helpers;
 mod me;
 mod my_sessions;
+mod oauth;
+mod oidc_client;
 mod outbox;
 mod pages;
 mod passkeys;

@@ -1,0 +1,112 @@
+//! `/v1/admin/tenants/{slug}/clients`: a tenant's registered OAuth clients (public clients only).
+
+use crate::auth::Admin;
+use crate::domain::RedirectUri;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::oauth::clients::{self, Client};
+use crate::state::AppState;
+use crate::tenants;
+use anyhow::Context as _;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+const MAX_NAME_CHARS: usize = 200;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    name: String,
+    redirect_uris: Vec<String>,
+}
+
+/// A client as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ClientView {
+    client_id: String,
+    name: String,
+    redirect_uris: Vec<String>,
+    /// Always `none`: public clients prove themselves with PKCE, not a secret.
+    token_endpoint_auth_method: &'static str,
+    /// RFC 3339.
+    created_at: String,
+}
+
+impl TryFrom<Client> for ClientView {
+    type Error = ApiError;
+
+    fn try_from(client: Client) -> Result<Self, ApiError> {
+        Ok(ClientView {
+            created_at: client
+                .created_at
+                .format(&Rfc3339)
+                .context("formatting created_at")?,
+            client_id: client.client_id,
+            name: client.name,
+            redirect_uris: client.redirect_uris,
+            token_endpoint_auth_method: "none",
+        })
+    }
+}
+
+/// `POST`: registers a client; its `client_id` is generated.
+pub async fn create(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<NewClient>,
+) -> Result<(StatusCode, ApiJson<ClientView>), ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let name = body.name.trim();
+    if name.is_empty()
+        || name.chars().count() > MAX_NAME_CHARS
+        || name.chars().any(char::is_control)
+    {
+        return Err(ApiError::FieldInvalid(
+            "name_invalid",
+            "name must be 1 to 200 printable characters",
+        ));
+    }
+    let redirect_uris = RedirectUri::parse_list(&body.redirect_uris)
+        .map_err(|e| ApiError::FieldInvalid("redirect_uri_invalid", e.message()))?;
+    let client = clients::insert(state.db(), tenant.id, name, &redirect_uris).await?;
+    tracing::info!(tenant.id = %tenant.id, client.id = %client.client_id, "oauth client registered");
+    Ok((StatusCode::CREATED, ApiJson(client.try_into()?)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClientList {
+    clients: Vec<ClientView>,
+}
+
+/// `GET`: the tenant's clients, oldest first.
+pub async fn list(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<ApiJson<ClientList>, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let clients = clients::list(state.db(), tenant.id)
+        .await?
+        .into_iter()
+        .map(ClientView::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(ApiJson(ClientList { clients }))
+}
+
+/// `DELETE /{client_id}`: removes a client and its codes in flight. Sessions it already opened stay
+/// (revoke them through the session API); they can no longer be refreshed through `/token`.
+pub async fn delete(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath((slug, client_id)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = tenants::find(state.db(), &slug).await?;
+    if !clients::delete(state.db(), tenant.id, &client_id).await? {
+        return Err(ApiError::ClientNotFound);
+    }
+    tracing::info!(tenant.id = %tenant.id, client.id = %client_id, "oauth client deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
