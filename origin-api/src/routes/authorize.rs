@@ -231,7 +231,12 @@ struct Request {
     challenge: CodeChallenge,
     scope: Scope,
     nonce: Option<String>,
+    /// `prompt=none`: never show a page; answer `login_required` instead.
     prompt_none: bool,
+    /// `prompt=login`: the user must sign in again, whatever session they have.
+    prompt_login: bool,
+    /// `max_age`: the sign-in must be at most this many seconds old.
+    max_age_secs: Option<i64>,
 }
 
 fn validate(params: &Params) -> Result<Request, ClientError> {
@@ -286,14 +291,56 @@ fn validate(params: &Params) -> Result<Request, ClientError> {
             "nonce must be at most 256 bytes",
         ));
     }
-    let prompt = params.get("prompt").unwrap_or_default();
-    let prompt_none = prompt.split(' ').any(|p| p == "none");
+    // OpenID Connect Core §3.1.2.1. `consent` and `select_account` need nothing here: clients are
+    // registered by the tenant's admin (no consent screen) and a browser has one account per tenant.
+    let prompt: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|p| !p.is_empty())
+        .collect();
+    if prompt
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(ClientError::new(
+            "invalid_request",
+            "prompt must be none, login, consent or select_account",
+        ));
+    }
+    let prompt_none = prompt.contains(&"none");
+    if prompt_none && prompt.len() > 1 {
+        return Err(ClientError::new(
+            "invalid_request",
+            "prompt=none cannot be combined with another value",
+        ));
+    }
+    let max_age_secs = match params.get("max_age") {
+        None => None,
+        Some(raw) => Some(raw.parse::<u32>().map(i64::from).map_err(|_| {
+            ClientError::new("invalid_request", "max_age must be a number of seconds")
+        })?),
+    };
     Ok(Request {
         challenge,
         scope,
         nonce: nonce.map(str::to_owned),
         prompt_none,
+        prompt_login: prompt.contains(&"login"),
+        max_age_secs,
     })
+}
+
+/// The request's query without `prompt` and `max_age`: what to come back to once the user has just
+/// signed in (both are then met, and keeping them would refuse the fresh sign-in).
+fn without_reauthentication(query: &str) -> String {
+    let mut kept = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if name != "prompt" && name != "max_age" {
+            kept.append_pair(&name, &value);
+        }
+    }
+    kept.finish()
 }
 
 /// The hosted sign-in page, asked to come back to this very request once the user has signed in.
@@ -361,7 +408,8 @@ pub async fn authorize(
                 "the user is not signed in",
             ));
         }
-        return to_sign_in(&state, &tenant, &query);
+        // The sign-in that follows is fresh: `prompt=login` and `max_age` are met by it.
+        return to_sign_in(&state, &tenant, &without_reauthentication(&query));
     };
     let now = OffsetDateTime::now_utc();
     let auth_time = match codes::signed_in_at(state.db(), session.session_id).await {
@@ -370,6 +418,18 @@ pub async fn authorize(
         Ok(None) => return to_sign_in(&state, &tenant, &query),
         Err(e) => return ApiError::from(e).into_response(),
     };
+    // The hosted pages send a signed-in user straight back, so a sign-in cannot be forced again
+    // here: a request that needs a fresh one while a session exists is told so (Core §3.1.2.1:
+    // "if it cannot reauthenticate the End-User, it MUST return an error").
+    let too_old = request
+        .max_age_secs
+        .is_some_and(|max| (now - auth_time).whole_seconds() > max);
+    if request.prompt_login || too_old {
+        return refuse(ClientError::new(
+            "login_required",
+            "a fresh sign-in is required: sign out on the hosted pages and try again",
+        ));
+    }
     let code = codes::issue(
         state.db(),
         &NewCode {

@@ -881,3 +881,61 @@ async fn a_signed_out_user_signs_in_on_the_hosted_page_and_comes_back_with_a_cod
     assert_eq!(query["state"], "st-123");
     assert_eq!(flow.exchange(&query["code"], VERIFIER).await.status(), 200);
 }
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn prompt_login_and_max_age_need_a_fresh_sign_in(db: PgPool) {
+    let flow = Flow::start(db).await;
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut params = flow.params();
+        params.extend(extra.iter().map(|(n, v)| (*n, (*v).to_owned())));
+        params
+    };
+    let error_of =
+        |response: Response| redirected_to(&response, REDIRECT_URI).get("error").cloned();
+
+    // Signed in a moment ago: a recent enough sign-in gets its code; a forced one cannot be had.
+    let fresh = flow
+        .authorize(&with(&[("max_age", "3600")]), Some(&flow.cookie))
+        .await;
+    assert!(redirected_to(&fresh, REDIRECT_URI).contains_key("code"));
+    let login = flow
+        .authorize(&with(&[("prompt", "login")]), Some(&flow.cookie))
+        .await;
+    assert_eq!(error_of(login).as_deref(), Some("login_required"));
+    sqlx::query("UPDATE sessions SET created_at = now() - interval '2 hours' WHERE id = $1")
+        .bind(flow.page_session_id)
+        .execute(&flow.app.db)
+        .await
+        .unwrap();
+    let old = flow
+        .authorize(&with(&[("max_age", "3600")]), Some(&flow.cookie))
+        .await;
+    assert_eq!(error_of(old).as_deref(), Some("login_required"));
+    for bad in [
+        [("max_age", "soon")],
+        [("prompt", "none login")],
+        [("prompt", "always")],
+    ] {
+        let response = flow.authorize(&with(&bad), Some(&flow.cookie)).await;
+        assert_eq!(
+            error_of(response).as_deref(),
+            Some("invalid_request"),
+            "{bad:?}"
+        );
+    }
+
+    // Signed out: the sign-in page, coming back without them (the sign-in it leads to is fresh).
+    let signed_out = flow
+        .authorize(&with(&[("prompt", "login"), ("max_age", "0")]), None)
+        .await;
+    let return_to =
+        redirected_to(&signed_out, &format!("{PAGES_URL}/t/acme/sign-in"))["return_to"].clone();
+    assert!(
+        !return_to.contains("prompt") && !return_to.contains("max_age"),
+        "{return_to}"
+    );
+    assert!(
+        return_to.contains("code_challenge_method=S256"),
+        "{return_to}"
+    );
+}
