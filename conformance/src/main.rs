@@ -62,17 +62,17 @@ fn run(root: &Path) -> Result<()> {
     step("conformance: running every case through both paths");
     let issuer = request_path::Issuer::start()?;
     let edge = worker::Edge::start(root, &bundle, &issuer)?;
-    // Before the panic below: with worker-build's glue and our entry module, the wasm instance is
-    // rebuilt only at the first call through one of the glue's class proxies, i.e. at the first
-    // Durable Object call, which a strict route makes mid-request; that request then fails.
     step("conformance: what a request through the gate costs (adapter calls)");
     let costs = request_path::check(&edge, &issuer)?;
     for line in &costs.lines {
         println!("{line}");
     }
-    // Before the vectors, so that every case below runs on the wasm instance rebuilt after the panic.
+    // After the checks above, which made the tenant's Durable Object (its Rust object lives in the
+    // wasm instance), and before the vectors, so that every case below runs on the instance rebuilt
+    // after the panic: the fetch handler and the Durable Object must both get a fresh one.
     edge.recovers_from_a_panic()?;
-    println!("a panic failed only its own request; the rebuilt instance answers");
+    request_path::answers_after_a_panic(&edge, &issuer)?;
+    println!("a panic failed only its own request; the fetch handler and the Durable Object answer from a fresh instance");
     let (native, webcrypto) = run_both(&edge, &cases)?;
     edge.finish();
 

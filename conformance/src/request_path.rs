@@ -202,6 +202,26 @@ pub fn check(edge: &Edge, issuer: &Issuer) -> Result<Findings> {
     Ok(Findings { lines })
 }
 
+/// After a panic (`Edge::recovers_from_a_panic`): a good token passes on an eventual route (the fetch
+/// handler) and on a strict one (the tenant's Durable Object, made before the panic, asked again).
+pub fn answers_after_a_panic(edge: &Edge, issuer: &Issuer) -> Result<()> {
+    let good = issuer.token(KID, &format!("rp-{}", rand::random::<u64>()), &issuer.key);
+    expect(
+        edge,
+        "/api/request-path",
+        &good,
+        200,
+        "after a panic, a good token",
+    )?;
+    expect(
+        edge,
+        "/api/strict/request-path",
+        &good,
+        200,
+        "after a panic, a good token on a strict route (the tenant's Durable Object)",
+    )
+}
+
 fn expect(edge: &Edge, path: &str, token: &str, status: u16, what: &str) -> Result<()> {
     let got = edge.get_status(path, token)?;
     ensure!(

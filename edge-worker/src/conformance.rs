@@ -17,7 +17,7 @@
 //! - `GET /__conformance/adapter-calls`: how many calls each adapter made since the isolate started
 //!   ([`AdapterCalls`]), for the request-path checks.
 //! - `POST /__conformance/panic`: panics, so that the harness can check that the next request is
-//!   answered by a rebuilt wasm instance (the entry module's promise, `edge-worker/entry.mjs`).
+//!   answered by a fresh wasm instance (the bundle's module around the bindings, `xtask/src/edge/shim.js`).
 //!
 //! A verdict is `{stage, valid, detail}`: `stage` is how far the input got (`token_refused`,
 //! `jwk_refused`, `keyset_refused`, `import_failed`, `key_unknown`, `alg_mismatch`, `verify_error`,

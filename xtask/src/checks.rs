@@ -2,13 +2,13 @@
 
 use crate::postgres::Postgres;
 use crate::secrets::Secrets;
-use crate::stack::{Ports, Stack, StackConfig};
+use crate::stack::{Build, Ports, Stack, StackConfig};
 use anyhow::{Context as _, Result};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use xtask::process::run;
-use xtask::{step, tools};
+use xtask::{step, tools, Background};
 
 /// Tenants the system tests use: one whose tokens they call the API with, and one more to show that a
 /// tenant's token never passes as another's.
@@ -20,7 +20,23 @@ pub fn run_all(root: &Path) -> Result<()> {
     let started = Instant::now();
     // Keep running on Ctrl-C until children have stopped, so the stack is torn down by Drop.
     let _interrupted = xtask::interrupt_flag()?;
-    tools::ensure(root)?;
+    step("checking tools: the wasm32 target, node and the npm packages (wrangler, wasm-opt, esbuild)");
+    tools::ensure_wasm_target()?;
+    // Needed only by the wasm32 tests and the fuzz run, many steps below.
+    let test_tools = {
+        let root = root.to_owned();
+        Background::spawn(
+            "test tools: wasm-bindgen-test-runner, then cargo-fuzz and its nightly toolchain",
+            "compiled once, ~1 min each on 2 cores",
+            root.join(".dev/logs/test-tools.log"),
+            move |log| {
+                let runner = tools::ensure_test_runner(&root, Some(log))?;
+                tools::ensure_fuzz_tools(&root, Some(log))?;
+                Ok(runner)
+            },
+        )?
+    };
+    tools::ensure_node_packages(root)?;
 
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
@@ -58,6 +74,7 @@ pub fn run_all(root: &Path) -> Result<()> {
         .args(["test", "--workspace", "--exclude", "tests"])
         .env("DATABASE_URL", postgres.server_url()))?;
 
+    let runner = test_tools.wait()?;
     step("core validation tests on wasm32 (wasm-bindgen-test-runner under node)");
     run(Command::new("cargo")
         .args([
@@ -69,10 +86,7 @@ pub fn run_all(root: &Path) -> Result<()> {
             "--test",
             "validation",
         ])
-        .env(
-            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
-            tools::cargo_bin("wasm-bindgen-test-runner"),
-        ))?;
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", runner))?;
 
     step("conformance: outside vectors and a differential test, native vs WebCrypto");
     crate::run_tool(root, "conformance", &[])?;
@@ -80,6 +94,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
 
+    Build::start(root)?.finish(root)?;
     step("system tests: origin + demo upstream + Worker under wrangler dev, and headless chromium");
     let database = format!("edge_auth_system_{}", std::process::id());
     let database_url = postgres.create_database(&database, true)?;
@@ -142,7 +157,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     }
     let _ = postgres.drop_database(&database);
     result?;
-    println!("\nall checks and tests passed in {:.0?}", started.elapsed());
+    xtask::print_summary("all checks and tests passed", started.elapsed());
     Ok(())
 }
 

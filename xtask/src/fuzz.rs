@@ -69,7 +69,7 @@ impl Options {
 /// Lints the fuzz crate (outside the workspace: it builds only on nightly), builds the targets, runs
 /// each for `seconds`, prints what each did, and fails on any crash.
 pub fn run_targets(root: &Path, targets: &[&str], seconds: u64) -> Result<()> {
-    let toolchain = tools::ensure_fuzz_tools(root)?;
+    let toolchain = tools::ensure_fuzz_tools(root, None)?;
     step("fmt and clippy (fuzz crate; clippy on nightly)");
     let manifest = root.join("fuzz/Cargo.toml");
     run(Command::new("cargo")

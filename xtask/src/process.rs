@@ -88,6 +88,34 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// Runs a command to completion with its output appended to `log` (work in the background, whose
+/// output would mix with the foreground's), failing with the log's last lines when it fails.
+pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
+    let shown = format!("{cmd:?}");
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .status()
+        .with_context(|| format!("running {shown}"))?;
+    if !status.success() {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!(
+            "{shown} failed with {status}; last lines of {}:\n{}",
+            log.display(),
+            tail.join("\n")
+        );
+    }
+    Ok(())
+}
+
 /// Runs a command and returns its trimmed standard output, or `None` if it cannot run or fails.
 pub fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.stderr(Stdio::null()).output().ok()?;

@@ -9,9 +9,9 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use xtask::process::{run, wait_ready, Service};
-use xtask::{edge, step, tools};
+use xtask::{edge, step, tools, Background};
 
 /// Where each service listens.
 #[derive(Debug, Clone, Copy)]
@@ -82,18 +82,55 @@ pub struct Stack {
     pub edge_url: String,
 }
 
+/// What the stack runs, being built: the Worker's wasm compiles in the background (a target directory
+/// of its own: cargo locks one for a whole build) while [`Build::finish`] compiles origin-api and
+/// demo-upstream in the foreground, with cargo's progress; then the bundle is finished.
+#[derive(Debug)]
+pub struct Build {
+    bundle: edge::Bundle,
+    wasm: Option<Background<PathBuf>>,
+}
+
+impl Build {
+    /// Starts the Worker's compilation unless its bundle is up to date (needs the wasm32 target).
+    pub fn start(root: &Path) -> Result<Build> {
+        let bundle = edge::Bundle::production(root)?;
+        let wasm = if bundle.is_fresh() {
+            None
+        } else {
+            let (root, compiling) = (root.to_owned(), bundle.clone());
+            Some(Background::spawn(
+                "compiling the edge Worker for wasm32, release with LTO",
+                "~2-3 min on 2 cores the first time, seconds after a change",
+                root.join(".dev/logs/edge-wasm.log"),
+                move |log| compiling.compile(&root, Some(log)),
+            )?)
+        };
+        Ok(Build { bundle, wasm })
+    }
+
+    /// Compiles the native services, then finishes the bundle (needs the npm packages).
+    pub fn finish(self, root: &Path) -> Result<()> {
+        step("compiling origin-api and demo-upstream (native, debug): ~2-3 min on 2 cores the first time");
+        run(Command::new("cargo")
+            .args(["build", "-p", "origin-api", "-p", "demo-upstream"])
+            .current_dir(root))?;
+        match self.wasm {
+            Some(wasm) => {
+                let wasm = wasm.wait()?;
+                self.bundle.finish(root, &wasm)
+            }
+            None => {
+                println!("edge bundle (production) is up to date");
+                Ok(())
+            }
+        }
+    }
+}
+
 impl Stack {
+    /// Starts the services (built by [`Build`]).
     pub fn start(root: &Path, cfg: &StackConfig) -> Result<Stack> {
-        step("building origin-api and demo-upstream");
-        run(Command::new("cargo").args([
-            "build",
-            "--quiet",
-            "-p",
-            "origin-api",
-            "-p",
-            "demo-upstream",
-        ]))?;
-        edge::build_production(root)?;
         std::fs::create_dir_all(&cfg.state_dir)?;
         let target = target_dir(root);
         let origin_url = format!("http://127.0.0.1:{}", cfg.ports.origin);
@@ -280,9 +317,14 @@ fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
 
 /// `cargo xtask dev`.
 pub fn dev(root: &Path) -> Result<()> {
+    let started = Instant::now();
     let interrupted = xtask::interrupt_flag()?;
-    tools::ensure(root)?;
+    step("checking tools: the wasm32 target, node and the npm packages (wrangler, wasm-opt, esbuild)");
+    tools::ensure_wasm_target()?;
+    let build = Build::start(root)?;
+    tools::ensure_node_packages(root)?;
     let postgres = Postgres::provision(root)?;
+    build.finish(root)?;
     let database_url = postgres.dev_database()?;
     let secrets = Secrets::load_or_create(&root.join(".dev/secrets.env"))?;
     let cfg = StackConfig {
@@ -294,6 +336,7 @@ pub fn dev(root: &Path) -> Result<()> {
         extra_issuers: Vec::new(),
     };
     let mut stack = Stack::start(root, &cfg)?;
+    xtask::print_summary("cargo xtask dev: the stack is up", started.elapsed());
     print_walkthrough(&stack, &cfg);
     while !interrupted.load(Ordering::SeqCst) {
         if let Err(e) = stack.check_alive() {

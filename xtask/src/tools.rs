@@ -1,37 +1,54 @@
 //! Pinned build tools, installed once and checked by version afterwards.
 //!
-//! `worker-build` stays on the same version as the `worker` crate (the Durable Object macro changes
-//! between releases); `wasm-bindgen-cli` must equal the `wasm-bindgen` in `Cargo.lock`; wrangler and
-//! binaryen are pinned in `package.json` / `package-lock.json`.
+//! What the Worker's bundle needs is the wasm32 target and the npm packages of `package-lock.json`
+//! (wrangler, binaryen's wasm-opt, esbuild): its bindings are generated in-process by the
+//! wasm-bindgen library (`edge.rs`), so `cargo xtask dev` compiles no tool. `cargo xtask test` also
+//! needs `wasm-bindgen-test-runner` (from wasm-bindgen-cli, the version of the `wasm-bindgen` in
+//! `Cargo.lock`), and `cargo xtask fuzz` cargo-fuzz; both are compiled from source once, with a cheap
+//! profile ([`ensure_cargo_tool`]).
 
-use crate::process::{output, run};
+use crate::edge::WASM_TARGET;
+use crate::process::{output, run, run_logged};
 use crate::step;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-pub const WORKER_BUILD_VERSION: &str = "0.8.7";
 /// cargo-fuzz for `cargo xtask fuzz`; its nightly toolchain is pinned in `fuzz/rust-toolchain.toml`.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const MIN_NODE_MAJOR: u32 = 20;
 
-/// Installs whatever is missing: the wasm32 target, worker-build, wasm-bindgen-cli, npm packages.
+/// Installs whatever the Worker's bundle and the stack need and is missing: the wasm32 target and the
+/// npm packages.
 pub fn ensure(root: &Path) -> Result<()> {
-    step("checking tools");
+    step("checking tools: the wasm32 target, node and the npm packages (wrangler, wasm-opt, esbuild)");
     ensure_wasm_target()?;
-    ensure_cargo_tool("worker-build", "worker-build", WORKER_BUILD_VERSION, true)?;
-    let bindgen = wasm_bindgen_version(root)?;
+    ensure_node_packages(root)
+}
+
+/// Installs `wasm-bindgen-test-runner` when missing (for the core's tests on wasm32), cargo's output
+/// to `log` if given, and returns its path.
+pub fn ensure_test_runner(root: &Path, log: Option<&Path>) -> Result<PathBuf> {
+    let version = wasm_bindgen_version(root)?;
     // Not --locked: its lockfile pins a crate version the registry no longer serves.
-    ensure_cargo_tool("wasm-bindgen", "wasm-bindgen-cli", &bindgen, false)?;
-    ensure_node_packages(root)?;
-    Ok(())
+    ensure_cargo_tool(
+        "wasm-bindgen-test-runner",
+        "wasm-bindgen-cli",
+        &version,
+        false,
+        "~1 min",
+        log,
+    )?;
+    Ok(cargo_bin("wasm-bindgen-test-runner"))
 }
 
 /// Installs the nightly toolchain pinned in `fuzz/rust-toolchain.toml` and cargo-fuzz, when missing.
-/// Returns the toolchain's name, for `cargo +<toolchain> fuzz`.
-pub fn ensure_fuzz_tools(root: &Path) -> Result<String> {
-    step("checking fuzzing tools");
+/// Returns the toolchain's name, for `cargo +<toolchain> fuzz`. Output goes to `log` if given (work
+/// in the background), else this is a step of its own.
+pub fn ensure_fuzz_tools(root: &Path, log: Option<&Path>) -> Result<String> {
+    if log.is_none() {
+        step("checking fuzzing tools");
+    }
     let file = root.join("fuzz/rust-toolchain.toml");
     let pinned =
         std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -55,52 +72,96 @@ pub fn ensure_fuzz_tools(root: &Path) -> Result<String> {
         )
         .is_none()
         {
-            run(Command::new("rustup").args([
-                "component",
-                "add",
-                "clippy",
-                "--toolchain",
-                &toolchain,
-            ]))?;
+            exec(
+                Command::new("rustup").args([
+                    "component",
+                    "add",
+                    "clippy",
+                    "--toolchain",
+                    &toolchain,
+                ]),
+                log,
+            )?;
         }
         println!("{toolchain}: ok");
     } else {
-        run(Command::new("rustup").args([
-            "toolchain",
-            "install",
-            &toolchain,
-            "--profile",
-            "minimal",
-            "--component",
-            "clippy",
-        ]))?;
+        println!("installing the {toolchain} toolchain (rustup, ~30 s)");
+        exec(
+            Command::new("rustup").args([
+                "toolchain",
+                "install",
+                &toolchain,
+                "--profile",
+                "minimal",
+                "--component",
+                "clippy",
+            ]),
+            log,
+        )?;
     }
-    ensure_cargo_tool("cargo-fuzz", "cargo-fuzz", CARGO_FUZZ_VERSION, true)?;
+    ensure_cargo_tool(
+        "cargo-fuzz",
+        "cargo-fuzz",
+        CARGO_FUZZ_VERSION,
+        true,
+        "~1 min",
+        log,
+    )?;
     Ok(toolchain)
 }
 
-fn ensure_wasm_target() -> Result<()> {
+pub fn ensure_wasm_target() -> Result<()> {
     let installed =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if !installed.lines().any(|l| l.trim() == WASM_TARGET) {
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        println!("{WASM_TARGET}: ok");
+    } else {
+        println!("adding the {WASM_TARGET} target (rustup)");
         run(Command::new("rustup").args(["target", "add", WASM_TARGET]))?;
     }
     Ok(())
 }
 
-fn ensure_cargo_tool(bin: &str, package: &str, version: &str, locked: bool) -> Result<()> {
+/// Installs the binary `bin` of `package` at `version` unless that version is there. Compiled with
+/// a cheap profile: these tools run for seconds, so their own speed does not pay for an optimising
+/// build (wasm-bindgen-cli: 1 min 33 s with the release profile on two idle cores, ~1 min so).
+/// `takes` is what the user is told to expect; cargo's output goes to `log` if given.
+fn ensure_cargo_tool(
+    bin: &str,
+    package: &str,
+    version: &str,
+    locked: bool,
+    takes: &str,
+    log: Option<&Path>,
+) -> Result<()> {
     let found = output(Command::new(cargo_bin(bin)).arg("--version")).unwrap_or_default();
     if found.split_whitespace().any(|w| w == version) {
         println!("{bin} {version}: ok");
         return Ok(());
     }
-    println!("installing {package} {version} (found: {:?})", found);
+    println!(
+        "compiling {package} {version} for {bin}: {takes} on 2 cores, once (found: {found:?})"
+    );
     let mut cmd = Command::new("cargo");
-    cmd.args(["install", package, "--version", version, "--force"]);
+    cmd.args(["install", package, "--version", version, "--force"])
+        .args(["--bin", bin])
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_INCREMENTAL", "false");
     if locked {
         cmd.arg("--locked");
     }
-    run(&mut cmd)
+    exec(&mut cmd, log)
+}
+
+/// Runs `cmd`, its output to `log` if given.
+fn exec(cmd: &mut Command, log: Option<&Path>) -> Result<()> {
+    match log {
+        Some(log) => run_logged(cmd, log),
+        None => run(cmd),
+    }
 }
 
 /// The `wasm-bindgen` version the lockfile resolved.
@@ -117,7 +178,7 @@ fn wasm_bindgen_version(root: &Path) -> Result<String> {
     bail!("wasm-bindgen is not in Cargo.lock")
 }
 
-fn ensure_node_packages(root: &Path) -> Result<()> {
+pub fn ensure_node_packages(root: &Path) -> Result<()> {
     let version =
         output(Command::new("node").arg("--version")).context("node is required (>= 20)")?;
     let major: u32 = version
@@ -139,6 +200,7 @@ fn ensure_node_packages(root: &Path) -> Result<()> {
         println!("node_modules: ok");
         return Ok(());
     }
+    println!("installing the npm packages of package-lock.json (npm ci: ~30 s)");
     run(Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
         .current_dir(root))
