@@ -939,3 +939,58 @@ async fn prompt_login_and_max_age_need_a_fresh_sign_in(db: PgPool) {
         "{return_to}"
     );
 }
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn two_exchanges_of_one_code_at_once_give_one_session_and_then_revoke_it(db: PgPool) {
+    let flow = Flow::start(db).await;
+    let code = flow.code().await;
+    let (a, b) = tokio::join!(
+        flow.exchange(&code, VERIFIER),
+        flow.exchange(&code, VERIFIER)
+    );
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400]);
+    let winner = if a.status() == 200 { a } else { b };
+    let tokens: Value = winner.json().await.unwrap();
+    // The loser presented a used code: the winner's session is revoked.
+    let me = flow
+        .app
+        .me("acme", tokens["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(me.status(), 401);
+    assert_eq!(flow.client_sessions().await, 1);
+}
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_deleted_client_can_no_longer_refresh_or_start_a_flow(db: PgPool) {
+    let flow = Flow::start(db).await;
+    let tokens: Value = flow
+        .exchange(&flow.code().await, VERIFIER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let deleted = flow
+        .app
+        .client
+        .delete(flow.app.url(&format!(
+            "/v1/admin/tenants/acme/clients/{}",
+            flow.client_id
+        )))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let refresh = flow
+        .refresh(tokens["refresh_token"].as_str().unwrap(), &flow.client_id)
+        .await;
+    assert_oauth_error(refresh, 401, "invalid_client").await;
+    assert_error_page(
+        flow.authorize(&flow.params(), Some(&flow.cookie)).await,
+        400,
+        "client_unknown",
+    )
+    .await;
+}
