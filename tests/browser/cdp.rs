@@ -250,11 +250,42 @@ impl Cdp {
         );
     }
 
+    /// Types `text` into the focused element.
+    pub fn type_text(&mut self, text: &str) {
+        self.call("Input.insertText", json!({ "text": text }));
+    }
+
+    /// Presses and releases a key (`Tab`, `Enter`) on the focused element.
+    pub fn press(&mut self, key: &str, key_code: u32) {
+        let text = if key == "Enter" { "\r" } else { "" };
+        for kind in ["keyDown", "keyUp"] {
+            self.call(
+                "Input.dispatchKeyEvent",
+                json!({
+                    "type": kind,
+                    "key": key,
+                    "code": key,
+                    "windowsVirtualKeyCode": key_code,
+                    "text": if kind == "keyDown" { text } else { "" },
+                }),
+            );
+        }
+    }
+
     /// A PNG of the whole page.
     pub fn screenshot(&mut self, path: &std::path::Path) {
         use base64::Engine as _;
-        let metrics = self.call("Page.getLayoutMetrics", json!({}));
-        let size = &metrics["cssContentSize"];
+        // Right after a navigation the new document may not be laid out yet (0 × 0): ask again.
+        let mut size = Value::Null;
+        for _ in 0..50 {
+            size = self.call("Page.getLayoutMetrics", json!({}))["cssContentSize"].clone();
+            if size["width"].as_f64().unwrap_or(0.0) >= 1.0
+                && size["height"].as_f64().unwrap_or(0.0) >= 1.0
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let shot = self.call(
             "Page.captureScreenshot",
             json!({

@@ -146,7 +146,12 @@ pub fn run_all(root: &Path) -> Result<()> {
                 "SYSTEM_EDGE_PUSH_SECRET",
                 cfg.secrets.get(crate::secrets::PUSH_SECRET),
             )
-            .env("SYSTEM_EDGE_STATE", stack.edge_state(&cfg)))
+            .env("SYSTEM_EDGE_STATE", stack.edge_state(&cfg))
+            // The browser test registers its OAuth client through the admin API.
+            .env(
+                "SYSTEM_ADMIN_TOKEN",
+                cfg.secrets.get(crate::secrets::ADMIN_TOKEN),
+            ))
         .context("system tests failed (service logs are in the state directory printed above)")?;
         Ok(())
     })();
