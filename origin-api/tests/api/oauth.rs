@@ -2,7 +2,8 @@
 //! and every bad input refused without a redirect to anywhere unregistered.
 
 use crate::helpers::{
-    assert_error, jwt_part, now_unix, spawn_app, TestApp, ADMIN_TOKEN, PAGES_URL, PUBLIC_URL,
+    assert_error, jwt_part, now_unix, spawn_app, spawn_app_with_edge, EdgeReceiver, TestApp,
+    ADMIN_TOKEN, PAGES_URL, PUBLIC_URL,
 };
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,7 +37,10 @@ struct Flow {
 
 impl Flow {
     async fn start(db: PgPool) -> Flow {
-        let app = spawn_app(db).await;
+        Self::on(spawn_app(db).await).await
+    }
+
+    async fn on(app: TestApp) -> Flow {
         let tenant = app.create_tenant("acme").await;
         let user_id = app.create_user("acme", "ada@example.com").await;
         let client_id = register(&app, "acme", &[REDIRECT_URI]).await;
@@ -993,4 +997,21 @@ async fn a_deleted_client_can_no_longer_refresh_or_start_a_flow(db: PgPool) {
         "client_unknown",
     )
     .await;
+}
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn the_revocation_of_a_reused_code_is_pushed_to_the_edge(db: PgPool) {
+    let edge = EdgeReceiver::start().await;
+    let flow = Flow::on(spawn_app_with_edge(db, &edge.url).await).await;
+    let code = flow.code().await;
+    let tokens: Value = flow.exchange(&code, VERIFIER).await.json().await.unwrap();
+    assert!(edge.notices().is_empty());
+    assert_oauth_error(flow.exchange(&code, VERIFIER).await, 400, "invalid_grant").await;
+    edge.wait_for(1).await;
+    let notices = edge.notices();
+    assert_eq!(notices.len(), 1);
+    assert_eq!(
+        notices[0].session_id,
+        tokens["session_id"].as_str().unwrap()
+    );
 }
