@@ -37,6 +37,10 @@ pub fn run_all(root: &Path) -> Result<()> {
         )?
     };
     tools::ensure_node_packages(root)?;
+    // The system tests' Worker bundle, built beside the checks below (its release build and LTO
+    // leave a core free most of the time).
+    let mut system_build = Build::start(root)?;
+    system_build.npm_ready();
 
     step("cargo fmt --check");
     run(Command::new("cargo").args(["fmt", "--all", "--check"]))?;
@@ -94,7 +98,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
 
-    Build::start(root)?.finish(root)?;
+    system_build.finish(root)?;
     step("system tests: origin + demo upstream + Worker under wrangler dev, and headless chromium");
     let database = format!("edge_auth_system_{}", std::process::id());
     let database_url = postgres.create_database(&database, true)?;

@@ -100,7 +100,7 @@ impl Bundle {
             self.shown()
         ));
         let wasm = self.compile(root, None)?;
-        self.finish(root, &wasm)
+        self.finish(root, &wasm, None)
     }
 
     fn shown(&self) -> String {
@@ -124,10 +124,7 @@ impl Bundle {
         if !self.features.is_empty() {
             cmd.args(["--features", &self.features.join(",")]);
         }
-        match log {
-            Some(log) => run_logged(&mut cmd, log)?,
-            None => run(&mut cmd)?,
-        }
+        run_to(&mut cmd, log)?;
         // A copy of its own: the next build of other features writes the same file.
         let built = target_dir
             .join(WASM_TARGET)
@@ -141,12 +138,33 @@ impl Bundle {
         Ok(copy)
     }
 
-    /// Bindings, wasm-opt and the bundle of the compiled `wasm` (seconds; needs the npm packages).
-    pub fn finish(&self, root: &Path, wasm: &Path) -> Result<()> {
-        step(&format!(
-            "edge Worker ({}): bindings (wasm-bindgen, in-process), wasm-opt, esbuild",
+    /// Bindings, wasm-opt and the bundle of the compiled `wasm` (seconds; needs the npm packages):
+    /// a step of its own, or, with `log`, work in the background that reports there.
+    pub fn finish(&self, root: &Path, wasm: &Path, log: Option<&Path>) -> Result<()> {
+        let what = format!(
+            "edge Worker ({}): bindings (wasm-bindgen, in-process), wasm-opt (~30 s), esbuild",
             self.shown()
-        ));
+        );
+        let say = |line: &str| -> Result<()> {
+            match log {
+                Some(log) => {
+                    use std::io::Write as _;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(log)?;
+                    Ok(writeln!(file, "{line}")?)
+                }
+                None => {
+                    println!("{line}");
+                    Ok(())
+                }
+            }
+        };
+        match log {
+            Some(_) => say(&what)?,
+            None => step(&what),
+        }
         let staging = root.join(TARGET_DIR).join("staging").join(&self.name);
         let _ = std::fs::remove_dir_all(&staging);
         std::fs::create_dir_all(&staging)
@@ -160,11 +178,14 @@ impl Bundle {
                  classes {exported:?}: re-export it from edge-worker/src/lib.rs"
             );
         }
-        println!("bindings generated in {:.1?}", started.elapsed());
+        say(&format!("bindings generated in {:.1?}", started.elapsed()))?;
         let started = Instant::now();
-        wasm_opt(root, &staging.join("index_bg.wasm"))?;
-        println!("optimised (wasm-opt -O) in {:.1?}", started.elapsed());
-        bundle(root, &staging, &classes)?;
+        wasm_opt(root, &staging.join("index_bg.wasm"), log)?;
+        say(&format!(
+            "optimised (wasm-opt -O) in {:.1?}",
+            started.elapsed()
+        ))?;
+        bundle(root, &staging, &classes, log)?;
 
         let _ = std::fs::remove_dir_all(&self.out_dir);
         if let Some(parent) = self.out_dir.parent() {
@@ -174,13 +195,12 @@ impl Bundle {
             format!("moving {} to {}", staging.display(), self.out_dir.display())
         })?;
         std::fs::write(self.stamp_path(), &self.stamp)?;
-        println!(
+        say(&format!(
             "edge bundle ({}) in {}, exporting {}",
             self.name,
             self.out_dir.display(),
             classes.join(", ")
-        );
-        Ok(())
+        ))
     }
 }
 
@@ -244,7 +264,7 @@ fn exported_classes(js: &str) -> Vec<String> {
 
 /// binaryen's `wasm-opt -O` in place, with the features workerd runs (worker-build's list: no
 /// encoding the runtime does not read yet), keeping the names section for stack traces.
-fn wasm_opt(root: &Path, wasm: &Path) -> Result<()> {
+fn wasm_opt(root: &Path, wasm: &Path, log: Option<&Path>) -> Result<()> {
     let optimised = wasm.with_extension("opt.wasm");
     let mut cmd = Command::new(root.join("node_modules/.bin/wasm-opt"));
     cmd.arg(wasm).arg("-o").arg(&optimised).arg("-O");
@@ -260,14 +280,14 @@ fn wasm_opt(root: &Path, wasm: &Path) -> Result<()> {
         cmd.arg(format!("--enable-{feature}"));
     }
     cmd.arg("--debuginfo");
-    run(&mut cmd)?;
+    run_to(&mut cmd, log)?;
     std::fs::rename(&optimised, wasm)?;
     Ok(())
 }
 
 /// Writes our module with one export per class, and folds it, the bindings and the snippets into
 /// `index.js` (the wasm module and the runtime's own modules stay imports).
-fn bundle(root: &Path, dir: &Path, classes: &[String]) -> Result<()> {
+fn bundle(root: &Path, dir: &Path, classes: &[String], log: Option<&Path>) -> Result<()> {
     let mut shim = SHIM.to_owned();
     for class in classes {
         shim.push_str(&format!(
@@ -275,25 +295,36 @@ fn bundle(root: &Path, dir: &Path, classes: &[String]) -> Result<()> {
         ));
     }
     std::fs::write(dir.join("shim.js"), shim)?;
-    run(Command::new(root.join("node_modules/.bin/esbuild"))
-        .current_dir(dir)
-        .args([
-            "./shim.js",
-            "--bundle",
-            "--format=esm",
-            "--minify",
-            "--log-level=warning",
-            "--external:./index_bg.wasm",
-            "--external:cloudflare:*",
-            "--outfile=index.js",
-            "--allow-overwrite",
-        ]))?;
+    run_to(
+        Command::new(root.join("node_modules/.bin/esbuild"))
+            .current_dir(dir)
+            .args([
+                "./shim.js",
+                "--bundle",
+                "--format=esm",
+                "--minify",
+                "--log-level=warning",
+                "--external:./index_bg.wasm",
+                "--external:cloudflare:*",
+                "--outfile=index.js",
+                "--allow-overwrite",
+            ]),
+        log,
+    )?;
     std::fs::remove_file(dir.join("shim.js"))?;
     let snippets = dir.join("snippets");
     if snippets.exists() {
         std::fs::remove_dir_all(&snippets)?;
     }
     Ok(())
+}
+
+/// Runs `cmd`, its output to `log` if given.
+fn run_to(cmd: &mut Command, log: Option<&Path>) -> Result<()> {
+    match log {
+        Some(log) => run_logged(cmd, log),
+        None => run(cmd),
+    }
 }
 
 /// A hash of everything a bundle is built from, and of its name and features (so that bundles of

@@ -82,49 +82,65 @@ pub struct Stack {
     pub edge_url: String,
 }
 
-/// What the stack runs, being built: the Worker's wasm compiles in the background (a target directory
-/// of its own: cargo locks one for a whole build) while [`Build::finish`] compiles origin-api and
-/// demo-upstream in the foreground, with cargo's progress; then the bundle is finished.
+/// What the stack runs, being built: the Worker compiles in the background (a target directory of
+/// its own: cargo locks one for a whole build) and is bundled there once the npm packages are in
+/// ([`Build::npm_ready`]), while [`Build::finish`] compiles origin-api and demo-upstream in the
+/// foreground, with cargo's progress.
 #[derive(Debug)]
 pub struct Build {
-    bundle: edge::Bundle,
-    wasm: Option<Background<PathBuf>>,
+    bundle: Option<Background<()>>,
+    npm_ready: Option<std::sync::mpsc::Sender<()>>,
 }
 
 impl Build {
-    /// Starts the Worker's compilation unless its bundle is up to date (needs the wasm32 target).
+    /// Starts the Worker's build unless its bundle is up to date (needs the wasm32 target).
     pub fn start(root: &Path) -> Result<Build> {
         let bundle = edge::Bundle::production(root)?;
-        let wasm = if bundle.is_fresh() {
-            None
-        } else {
-            let (root, compiling) = (root.to_owned(), bundle.clone());
-            Some(Background::spawn(
-                "compiling the edge Worker for wasm32, release with LTO",
-                "~2-3 min on 2 cores the first time, seconds after a change",
-                root.join(".dev/logs/edge-wasm.log"),
-                move |log| compiling.compile(&root, Some(log)),
-            )?)
-        };
-        Ok(Build { bundle, wasm })
+        if bundle.is_fresh() {
+            println!("edge bundle (production) is up to date");
+            return Ok(Build {
+                bundle: None,
+                npm_ready: None,
+            });
+        }
+        let (ready, npm_ready) = std::sync::mpsc::channel();
+        let root = root.to_owned();
+        let background = Background::spawn(
+            "the edge Worker: compiled for wasm32 (release with LTO), bindings, wasm-opt, esbuild",
+            "~2-3 min on 2 cores the first time, seconds after a change",
+            root.join(".dev/logs/edge-build.log"),
+            move |log| {
+                let wasm = bundle.compile(&root, Some(log))?;
+                npm_ready
+                    .recv()
+                    .context("the npm packages (wasm-opt, esbuild) were not installed")?;
+                bundle.finish(&root, &wasm, Some(log))
+            },
+        )?;
+        Ok(Build {
+            bundle: Some(background),
+            npm_ready: Some(ready),
+        })
     }
 
-    /// Compiles the native services, then finishes the bundle (needs the npm packages).
-    pub fn finish(self, root: &Path) -> Result<()> {
-        step("compiling origin-api and demo-upstream (native, debug): ~2-3 min on 2 cores the first time");
-        run(Command::new("cargo")
-            .args(["build", "-p", "origin-api", "-p", "demo-upstream"])
-            .current_dir(root))?;
-        match self.wasm {
-            Some(wasm) => {
-                let wasm = wasm.wait()?;
-                self.bundle.finish(root, &wasm)
-            }
-            None => {
-                println!("edge bundle (production) is up to date");
-                Ok(())
-            }
+    /// Tells the Worker's build that the npm packages are installed.
+    pub fn npm_ready(&mut self) {
+        if let Some(ready) = self.npm_ready.take() {
+            let _ = ready.send(());
         }
+    }
+
+    /// Compiles the native services, then waits for the Worker's bundle.
+    pub fn finish(mut self, root: &Path) -> Result<()> {
+        step("compiling origin-api and demo-upstream (native, debug): ~2-3 min on 2 cores the first time");
+        let native = run(Command::new("cargo")
+            .args(["build", "-p", "origin-api", "-p", "demo-upstream"])
+            .current_dir(root));
+        self.npm_ready();
+        let bundle = self.bundle.map(Background::wait).transpose();
+        native?;
+        bundle?;
+        Ok(())
     }
 }
 
@@ -321,8 +337,9 @@ pub fn dev(root: &Path) -> Result<()> {
     let interrupted = xtask::interrupt_flag()?;
     step("checking tools: the wasm32 target, node and the npm packages (wrangler, wasm-opt, esbuild)");
     tools::ensure_wasm_target()?;
-    let build = Build::start(root)?;
+    let mut build = Build::start(root)?;
     tools::ensure_node_packages(root)?;
+    build.npm_ready();
     let postgres = Postgres::provision(root)?;
     build.finish(root)?;
     let database_url = postgres.dev_database()?;
