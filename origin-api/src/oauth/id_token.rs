@@ -7,7 +7,7 @@ use jwt_compact::alg::Es256;
 use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use p256::ecdsa::SigningKey;
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 use uuid::Uuid;
 
 /// What an ID token says, besides `exp` and `iat`.
@@ -44,11 +44,17 @@ pub struct IdTokenRequest<'a> {
     pub ttl_secs: i64,
 }
 
-/// `at_hash` (Core §3.1.3.6): the left half of the access token's hash under the signature's hash
-/// function (SHA-256 for ES256), base64url.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    b64url_encode(&digest[..digest.len() / 2])
+/// `at_hash` (Core §3.1.3.6): the left half of the access token's hash under the hash function of
+/// the ID token's `alg`, base64url: SHA-256 for ES256, SHA-512 for EdDSA over Ed25519 (the hash
+/// Ed25519 itself uses, as OpenID Connect's errata set resolves). `None` for an algorithm we do not
+/// sign with.
+pub fn at_hash(alg: &str, access_token: &str) -> Option<String> {
+    let digest = match alg {
+        "ES256" => Sha256::digest(access_token.as_bytes()).to_vec(),
+        "EdDSA" => Sha512::digest(access_token.as_bytes()).to_vec(),
+        _ => return None,
+    };
+    Some(b64url_encode(&digest[..digest.len() / 2]))
 }
 
 pub fn mint_id_token(request: &IdTokenRequest<'_>, key: &SigningKey) -> anyhow::Result<String> {
@@ -64,7 +70,7 @@ pub fn mint_id_token(request: &IdTokenRequest<'_>, key: &SigningKey) -> anyhow::
         azp: request.client_id,
         auth_time: request.auth_time,
         nonce: request.nonce,
-        at_hash: at_hash(request.access_token),
+        at_hash: at_hash("ES256", request.access_token).context("at_hash of ES256")?,
         sid: request.session_id.to_string(),
     });
     claims.issued_at = Some(issued_at);
@@ -82,11 +88,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn at_hash_is_the_left_half_of_sha256() {
-        // The example of OpenID Connect Core's appendix A.3 (ES256 differs only in the signature).
+    fn at_hash_is_the_left_half_of_the_algorithms_hash() {
+        // The example of OpenID Connect Core's appendix A.3 (ES256 hashes like its RS256).
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y";
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
-            "77QmUPtjPfzWtF2AnpK9RQ"
+            at_hash("ES256", token).as_deref(),
+            Some("77QmUPtjPfzWtF2AnpK9RQ")
         );
+        // Left 32 bytes of SHA-512 (computed independently with Python's hashlib).
+        assert_eq!(
+            at_hash("EdDSA", token).as_deref(),
+            Some("q7nS86GgvvFaZkzALLWqJYaJIKw2wCDAVfCAsm5CrBM")
+        );
+        assert_eq!(at_hash("HS256", token), None);
     }
 }
