@@ -93,17 +93,29 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/t/{tenant}/.well-known/openid-configuration",
-            get(routes::well_known::openid_configuration),
+            get(routes::well_known::openid_configuration)
+                .options(oauth::preflight)
+                .layer(oauth::cors()),
         )
         .route(
             "/t/{tenant}/.well-known/jwks.json",
-            get(routes::well_known::jwks),
+            get(routes::well_known::jwks)
+                .options(oauth::preflight)
+                .layer(oauth::cors()),
         )
         .route("/t/{tenant}/authorize", get(routes::authorize::authorize))
-        .route("/t/{tenant}/token", post(routes::token::token))
+        .route(
+            "/t/{tenant}/token",
+            post(routes::token::token)
+                .options(oauth::preflight)
+                .layer(oauth::cors()),
+        )
         .route(
             "/t/{tenant}/userinfo",
-            get(routes::userinfo::show).post(routes::userinfo::show),
+            get(routes::userinfo::show)
+                .post(routes::userinfo::show)
+                .options(oauth::preflight)
+                .layer(oauth::cors()),
         )
         .route("/t/{tenant}/v1/users", post(routes::users::create))
         .route(

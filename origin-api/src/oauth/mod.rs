@@ -11,3 +11,28 @@ pub mod codes;
 pub mod error;
 pub mod id_token;
 pub mod scope;
+
+use axum::http::{header, Method};
+use tower_http::cors::{Any, CorsLayer};
+
+/// How long a browser may cache a preflight answer.
+const PREFLIGHT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// CORS for what a browser-based public client calls from its own origin: discovery, the JWKS, the
+/// token endpoint and userinfo. Any origin may call them: none of them reads a cookie (a code needs
+/// its verifier, a refresh token or access token is the request's own), so credentials are never
+/// allowed and a foreign page gains nothing it did not bring. `/authorize` is a navigation, never a
+/// cross-origin call, and gets none.
+pub fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(PREFLIGHT_MAX_AGE)
+}
+
+/// `OPTIONS` on those routes: the CORS layer answers a preflight before this runs; a plain `OPTIONS`
+/// gets an empty 204.
+pub async fn preflight() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}

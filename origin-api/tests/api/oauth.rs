@@ -1015,3 +1015,82 @@ async fn the_revocation_of_a_reused_code_is_pushed_to_the_edge(db: PgPool) {
         tokens["session_id"].as_str().unwrap()
     );
 }
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_browser_app_on_another_origin_may_call_token_userinfo_and_discovery_without_credentials(
+    db: PgPool,
+) {
+    let flow = Flow::start(db).await;
+    let app_origin = "https://app.example.com";
+    for (path, method) in [
+        ("/t/acme/token", "POST"),
+        ("/t/acme/userinfo", "GET"),
+        ("/t/acme/.well-known/openid-configuration", "GET"),
+        ("/t/acme/.well-known/jwks.json", "GET"),
+    ] {
+        let preflight = flow
+            .app
+            .client
+            .request(reqwest::Method::OPTIONS, flow.app.url(path))
+            .header("origin", app_origin)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            preflight.status().is_success(),
+            "{path}: {}",
+            preflight.status()
+        );
+        let headers = preflight.headers();
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+        assert!(headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains(method));
+        assert!(headers["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization"));
+        assert!(
+            headers.get("access-control-allow-credentials").is_none(),
+            "{path}"
+        );
+    }
+    // The real call and its refusals carry it too, so the app can read the error.
+    let code = flow.code().await;
+    let exchanged = flow
+        .app
+        .client
+        .post(flow.app.url("/t/acme/token"))
+        .header("origin", app_origin)
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", &flow.client_id),
+            ("code_verifier", "x".repeat(43).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.headers()["access-control-allow-origin"], "*");
+    assert_oauth_error(exchanged, 400, "invalid_grant").await;
+    // Not the pages' endpoints.
+    let authorize = flow
+        .browser
+        .get(flow.app.url("/t/acme/authorize"))
+        .header("origin", app_origin)
+        .query(&flow.params())
+        .send()
+        .await
+        .unwrap();
+    assert!(authorize
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+}
