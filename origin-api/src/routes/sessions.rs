@@ -219,10 +219,14 @@ pub(crate) async fn open_session_with_cookie(
     Ok(grant)
 }
 
+/// Longest client summary a session keeps (the `sessions.client` CHECK).
+const MAX_CLIENT_CHARS: usize = 64;
+
 /// The client and scope a session opened through the code flow was granted.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OAuthGrant<'a> {
     pub client_id: &'a str,
+    pub client_name: &'a str,
     pub scope: &'a str,
 }
 
@@ -237,11 +241,16 @@ pub(crate) async fn open_session_in_tx(
     cookie_hash: Option<&[u8; 32]>,
     oauth: Option<OAuthGrant<'_>>,
 ) -> Result<Grant, ApiError> {
-    let client = user_agent::describe(
-        headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok()),
-    );
+    // A session opened for an app is named after it (what its owner recognises in their list); the
+    // user agent there is the app's server, not the person's browser.
+    let client = match oauth {
+        Some(grant) => grant.client_name.chars().take(MAX_CLIENT_CHARS).collect(),
+        None => user_agent::describe(
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        ),
+    };
     let session_id = Uuid::new_v4();
     let refresh_token = RefreshToken::generate();
     // Waits for a sign-out-everywhere or tenant not-before in progress (they lock these rows for

@@ -221,6 +221,7 @@ async fn redeem_code(
         None,
         Some(OAuthGrant {
             client_id: &client.client_id,
+            client_name: &client.name,
             scope: &stored.scope,
         }),
     )

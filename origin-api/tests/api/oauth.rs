@@ -478,6 +478,19 @@ async fn a_code_and_its_verifier_buy_an_access_token_a_refresh_token_and_an_id_t
     assert_eq!(me.status(), 200);
     let access = jwt_part(access_token, 1);
     assert_eq!(access["sid"], tokens["session_id"]);
+    // Its owner sees it, named after the app, beside the hosted sign-in.
+    let listed: Value = flow
+        .app
+        .get_with_token("/t/acme/v1/sessions", access_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    let this = sessions.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(this["id"], tokens["session_id"]);
+    assert_eq!(this["client"], "Example app");
 
     let id_token = tokens["id_token"].as_str().unwrap();
     let header = jwt_part(id_token, 0);
