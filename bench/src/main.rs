@@ -7,9 +7,10 @@
 //! measures a fast refusal), warm up, then run every scenario once per round for several rounds and
 //! report the median of each figure over rounds.
 //!
-//! The ablation: the plain request path is what ships; each device is built in on its own
-//! (edge-worker's cargo features) and measured in the same slices as the plain path and jose, on the
-//! cache-hit and the verification scenarios, so that `docs/benchmarks.md` says what each one saves.
+//! The ablation: each device of the request path is measured in our Worker built with it and
+//! without it (the shipped bundle, and a build with one of edge-worker's benchmark features), in
+//! the same slices as jose, on the cache-hit and the verification scenarios, so that
+//! `docs/benchmarks.md` says what each one saves.
 
 mod cpu;
 mod load;
@@ -91,21 +92,39 @@ impl Options {
     }
 }
 
-/// A device the plain request path does without, built into our Worker by one of edge-worker's
-/// benchmark features: the ablation measures what it saves.
+/// A device of the request path that must earn its place: the ablation measures our Worker with
+/// and without it, one of the two being the shipped bundle and the other built with one of
+/// edge-worker's benchmark features (the device's *variant*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
-    /// The custom executor (`edge-worker/src/eager.rs`, `promise.rs`).
-    EagerExecutor,
+    /// The request's future polled once right away (`edge-worker/src/sync_first.rs`). Shipped; the
+    /// variant (`queued-first-poll`) is first polled in a microtask, as an exported `async fn` is.
+    SyncFirstPoll,
 }
 
 impl Device {
-    pub const ALL: [Device; 1] = [Device::EagerExecutor];
+    pub const ALL: [Device; 1] = [Device::SyncFirstPoll];
 
-    /// The edge-worker cargo feature, also the name of its bundle (`target/edge-variants/`).
+    /// The device's name in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Device::SyncFirstPoll => "sync-first-poll",
+        }
+    }
+
+    /// The edge-worker cargo feature of the variant, also the name of its bundle
+    /// (`target/edge-variants/`).
     pub fn feature(self) -> &'static str {
         match self {
-            Device::EagerExecutor => "eager-executor",
+            Device::SyncFirstPoll => "queued-first-poll",
+        }
+    }
+
+    /// Whether the shipped Worker has the device (its variant is then the build without it), or
+    /// only the variant does.
+    pub fn shipped(self) -> bool {
+        match self {
+            Device::SyncFirstPoll => true,
         }
     }
 }
@@ -117,10 +136,10 @@ pub enum Worker {
     Edge,
     /// Ours with `TOKEN_CACHE_ENTRIES = "0"`.
     EdgeNoCache,
-    /// Ours with a device built in, default configuration.
-    EdgeWith(Device),
-    /// Ours with a device built in, both caches off.
-    EdgeWithNoCache(Device),
+    /// Ours as a device's variant builds it, default configuration.
+    EdgeVariant(Device),
+    /// Ours as a device's variant builds it, both caches off.
+    EdgeVariantNoCache(Device),
     Jose,
     Passthrough,
     /// The pass-through after one KV lookup.
@@ -132,19 +151,19 @@ impl Worker {
         match self {
             Worker::Edge => ports.edge,
             Worker::EdgeNoCache => ports.edge_nocache,
-            Worker::EdgeWith(d) => ports.device(d).0,
-            Worker::EdgeWithNoCache(d) => ports.device(d).1,
+            Worker::EdgeVariant(d) => ports.device(d).0,
+            Worker::EdgeVariantNoCache(d) => ports.device(d).1,
             Worker::Jose => ports.jose,
             Worker::Passthrough => ports.passthrough,
             Worker::PassthroughKv => ports.passthrough_kv,
         }
     }
 
-    /// Our Workers, plain and with each device.
+    /// Our Workers, shipped and each device's variant.
     fn ours() -> Vec<Worker> {
         let mut all = vec![Worker::Edge, Worker::EdgeNoCache];
         for d in Device::ALL {
-            all.extend([Worker::EdgeWith(d), Worker::EdgeWithNoCache(d)]);
+            all.extend([Worker::EdgeVariant(d), Worker::EdgeVariantNoCache(d)]);
         }
         all
     }
@@ -173,10 +192,12 @@ impl Scenario {
             (Worker::EdgeNoCache, _) => "ours, cache off, fresh tokens",
             (Worker::Edge, Tokens::Same) => "ours, cache hit (one token)",
             (Worker::Edge, Tokens::Fresh) => "ours, default config, fresh tokens",
-            (Worker::EdgeWithNoCache(Device::EagerExecutor), _) => {
-                "ours + eager executor, cache off, fresh tokens"
+            (Worker::EdgeVariantNoCache(Device::SyncFirstPoll), _) => {
+                "ours without sync-first poll, cache off, fresh tokens"
             }
-            (Worker::EdgeWith(Device::EagerExecutor), _) => "ours + eager executor, cache hit",
+            (Worker::EdgeVariant(Device::SyncFirstPoll), _) => {
+                "ours without sync-first poll, cache hit"
+            }
             (Worker::Jose, _) => "jose, fresh tokens",
             (Worker::Passthrough, _) => "pass-through (no auth)",
             (Worker::PassthroughKv, _) => "pass-through + KV lookup (no auth)",
@@ -194,7 +215,7 @@ pub const ABLATION_ALG: Alg = Alg::Es256;
 
 /// The scenarios in the groups that run together in every round. A group compared with jose (ours
 /// with the cache off, jose, ours with a cache hit, and for [`ABLATION_ALG`] the same two of ours
-/// with each device built in) alternates in slices of a second, so that whatever the machine is
+/// as each device's variant builds it) alternates in slices of a second, so that whatever the machine is
 /// doing in that minute, all of them meet it (see `run`).
 fn blocks() -> Vec<Vec<Scenario>> {
     let mut all = Vec::new();
@@ -207,8 +228,8 @@ fn blocks() -> Vec<Vec<Scenario>> {
             ];
             if alg == ABLATION_ALG {
                 for d in Device::ALL {
-                    group.push((Worker::EdgeWithNoCache(d), Tokens::Fresh));
-                    group.push((Worker::EdgeWith(d), Tokens::Same));
+                    group.push((Worker::EdgeVariantNoCache(d), Tokens::Fresh));
+                    group.push((Worker::EdgeVariant(d), Tokens::Same));
                 }
             }
             all.push(
@@ -364,7 +385,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     // From here on Ctrl-C only raises a flag: the load generator stops within a request and the
     // `Workerd` guard then stops workerd's process group on the way out.
     let interrupted = interrupt_flag()?;
-    step("starting workerd (ours plain and with each device, with and without caches; jose; the pass-throughs; upstream, jwks, kv)");
+    step("starting workerd (ours shipped and as each device's variant builds it, with and without caches; jose; the pass-throughs; upstream, jwks, kv)");
     let ports = Ports::free()?;
     let settings = settings(&issuer, &ports)?;
     let inspector = if options.profile {
@@ -688,8 +709,8 @@ mod tests {
                     ];
                     if jose.alg == ABLATION_ALG {
                         for d in Device::ALL {
-                            expected.push((Worker::EdgeWithNoCache(d), Tokens::Fresh));
-                            expected.push((Worker::EdgeWith(d), Tokens::Same));
+                            expected.push((Worker::EdgeVariantNoCache(d), Tokens::Fresh));
+                            expected.push((Worker::EdgeVariant(d), Tokens::Same));
                         }
                     }
                     let key = |(w, t): &(Worker, Tokens)| format!("{w:?} {t:?}");

@@ -418,29 +418,34 @@ impl Report {
         out
     }
 
-    /// The ablation: each device against the plain path, per scenario and connection count, from
-    /// the rounds' paired figures (they ran in the same alternating slices).
+    /// The ablation: ours with each device against ours without it, per scenario and connection
+    /// count, from the rounds' paired figures (they ran in the same alternating slices).
     fn ablation(&self) -> Vec<Ablation> {
         let mut out = Vec::new();
         for device in Device::ALL {
-            for (scenario, plain, with, tokens) in [
+            for (scenario, shipped, variant, tokens) in [
                 (
                     "cache hit",
                     Worker::Edge,
-                    Worker::EdgeWith(device),
+                    Worker::EdgeVariant(device),
                     Tokens::Same,
                 ),
                 (
                     "verification (caches off)",
                     Worker::EdgeNoCache,
-                    Worker::EdgeWithNoCache(device),
+                    Worker::EdgeVariantNoCache(device),
                     Tokens::Fresh,
                 ),
             ] {
+                let (without, with) = if device.shipped() {
+                    (variant, shipped)
+                } else {
+                    (shipped, variant)
+                };
                 for connections in super::CONNECTIONS {
                     let alg = super::ABLATION_ALG;
                     let rows = (
-                        self.row(plain, alg, tokens, connections),
+                        self.row(without, alg, tokens, connections),
                         self.row(with, alg, tokens, connections),
                         self.row(Worker::Passthrough, alg, Tokens::Same, connections),
                     );
@@ -473,20 +478,22 @@ impl Report {
         let lines = self.ablation();
         let _ = writeln!(
             md,
-            "Each device is built into ours on its own (edge-worker's cargo feature `eager-executor`) \
-             and measured with {} tokens in the same alternating slices as the \
-             plain path and jose. The rule: a device stays only where it saves at least {:.0} % of its \
-             scenario's workerd CPU per request above the pass-through (medians over rounds), or {:.1} ms \
-             of p50 (the median of the rounds' savings). Savings per round are plain − with device in \
-             that round's figures: the median and, in brackets, the lowest and highest round; a \
-             negative saving means the device costs more than it saves.\n",
+            "Each device is measured in ours with it and without it, one of the two the shipped \
+             bundle and the other built with an edge-worker benchmark feature (`sync-first-poll` \
+             ships; `queued-first-poll` builds ours without it, its request first polled in a \
+             microtask as an exported `async fn` is), with {} tokens in the same alternating slices \
+             as jose. The rule: a device stays only where it saves at least {:.0} % of its \
+             scenario's workerd CPU per request above the pass-through without it (medians over \
+             rounds), or {:.1} ms of p50 (the median of the rounds' savings). Savings per round are \
+             without − with the device in that round's figures: the median and, in brackets, the \
+             lowest and highest round; a negative saving means the device costs more than it saves.\n",
             super::ABLATION_ALG.name(),
             DEVICE_CPU_SHARE_RULE * 100.0,
             DEVICE_P50_RULE_MS
         );
         let _ = writeln!(
             md,
-            "| device | scenario | conns | CPU µs/req plain → with device (pass-through) | CPU saved per round | share of plain above pass-through | p50 ms plain → with device | p50 saved per round | earns its place |"
+            "| device | scenario | conns | CPU µs/req without → with device (pass-through) | CPU saved per round | share of CPU above pass-through, without it | p50 ms without → with device | p50 saved per round | earns its place |"
         );
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|");
         for line in &lines {
@@ -494,7 +501,7 @@ impl Report {
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | invalid | — | — | — | — | **unknown (invalid run)** |",
-                    line.device.feature(),
+                    line.device.name(),
                     line.scenario,
                     line.connections
                 );
@@ -504,18 +511,18 @@ impl Report {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {:.0} → {:.0} ({:.0}) | {} | {} | {:.2} → {:.2} | {} | {} |",
-                line.device.feature(),
+                line.device.name(),
                 line.scenario,
                 line.connections,
-                f.plain_cpu_us,
+                f.without_cpu_us,
                 f.with_cpu_us,
                 f.floor_cpu_us,
                 spread(&f.cpu_saved_us, |v| format!("{v:+.0} µs")),
-                f.cpu_share()
-                    .map_or("n/a (plain at or under the pass-through)".to_owned(), |v| {
-                        format!("{:+.0} %", v * 100.0)
-                    }),
-                f.plain_p50_ms,
+                f.cpu_share().map_or(
+                    "n/a (without it at or under the pass-through)".to_owned(),
+                    |v| { format!("{:+.0} %", v * 100.0) }
+                ),
+                f.without_p50_ms,
                 f.with_p50_ms,
                 spread(&f.p50_saved_ms, |v| format!("{v:+.3} ms")),
                 if earns { "yes" } else { "no" }
@@ -529,8 +536,19 @@ impl Report {
                 .filter(|l| l.figures.as_ref().is_some_and(AblationFigures::earns))
                 .map(|l| format!("{} at {} conn", l.scenario, l.connections))
                 .collect();
+            let costly: Vec<String> = mine
+                .iter()
+                .filter(|l| l.figures.as_ref().is_some_and(AblationFigures::costs))
+                .map(|l| format!("{} at {} conn", l.scenario, l.connections))
+                .collect();
             let any_invalid = mine.iter().any(|l| l.figures.is_none());
-            let verdict = if !earned.is_empty() {
+            let verdict = if !earned.is_empty() && !costly.is_empty() {
+                format!(
+                    "**mixed**: it earns its place in {} but costs as much in {}",
+                    earned.join(", "),
+                    costly.join(", ")
+                )
+            } else if !earned.is_empty() {
                 format!("**stays** (earns its place in: {})", earned.join(", "))
             } else if any_invalid {
                 "**unknown**: it earns its place in no valid scenario, and some are invalid"
@@ -538,7 +556,7 @@ impl Report {
             } else {
                 "**goes**: it earns its place in no scenario".to_owned()
             };
-            let _ = writeln!(md, "- `{}`: {verdict}.", device.feature());
+            let _ = writeln!(md, "- `{}`: {verdict}.", device.name());
         }
         md
     }
@@ -668,7 +686,7 @@ impl Report {
         }
         let _ = writeln!(
             md,
-            "\n## Ablation: the devices the plain request path does without\n"
+            "\n## Ablation: each device of the request path with and without it\n"
         );
         md.push_str(&self.ablation_markdown());
         let _ = writeln!(md, "\n## Where the CPU goes\n");
@@ -728,7 +746,8 @@ impl Report {
     }
 }
 
-/// One line of the ablation: a device against the plain path on one scenario and connection count.
+/// One line of the ablation: ours with a device against ours without it, on one scenario and
+/// connection count.
 #[derive(Debug)]
 struct Ablation {
     device: Device,
@@ -740,25 +759,25 @@ struct Ablation {
 
 #[derive(Debug)]
 struct AblationFigures {
-    plain_cpu_us: f64,
+    without_cpu_us: f64,
     with_cpu_us: f64,
     floor_cpu_us: f64,
-    plain_p50_ms: f64,
+    without_p50_ms: f64,
     with_p50_ms: f64,
-    /// Per round: plain − with device, workerd CPU µs per request.
+    /// Per round: without − with the device, workerd CPU µs per request.
     cpu_saved_us: Vec<f64>,
-    /// Per round: plain p50 − with-device p50.
+    /// Per round: p50 without − p50 with the device.
     p50_saved_ms: Vec<f64>,
 }
 
 impl AblationFigures {
-    fn of(plain: &Row, with: &Row, floor: &Row) -> AblationFigures {
-        let rounds = plain.rounds.iter().zip(&with.rounds);
+    fn of(without: &Row, with: &Row, floor: &Row) -> AblationFigures {
+        let rounds = without.rounds.iter().zip(&with.rounds);
         AblationFigures {
-            plain_cpu_us: plain.median_of(|r| r.workerd_cpu_us),
+            without_cpu_us: without.median_of(|r| r.workerd_cpu_us),
             with_cpu_us: with.median_of(|r| r.workerd_cpu_us),
             floor_cpu_us: floor.median_of(|r| r.workerd_cpu_us),
-            plain_p50_ms: plain.p50_ms(),
+            without_p50_ms: without.p50_ms(),
             with_p50_ms: with.p50_ms(),
             cpu_saved_us: rounds
                 .clone()
@@ -770,18 +789,25 @@ impl AblationFigures {
         }
     }
 
-    /// The CPU the device saves as a share of the plain path's CPU above the pass-through (medians
-    /// over rounds); `None` when the plain path measured at or under the pass-through (a run too
+    /// The CPU the device saves as a share of the CPU above the pass-through without it (medians
+    /// over rounds); `None` when ours without it measured at or under the pass-through (a run too
     /// noisy to say).
     fn cpu_share(&self) -> Option<f64> {
-        let above_floor = self.plain_cpu_us - self.floor_cpu_us;
-        (above_floor > 0.0).then(|| (self.plain_cpu_us - self.with_cpu_us) / above_floor)
+        let above_floor = self.without_cpu_us - self.floor_cpu_us;
+        (above_floor > 0.0).then(|| (self.without_cpu_us - self.with_cpu_us) / above_floor)
     }
 
     /// The rule.
     fn earns(&self) -> bool {
         self.cpu_share().is_some_and(|s| s >= DEVICE_CPU_SHARE_RULE)
             || median(self.p50_saved_ms.clone()) >= DEVICE_P50_RULE_MS
+    }
+
+    /// The rule the other way round: the device costs at least as much as it would have to save.
+    fn costs(&self) -> bool {
+        self.cpu_share()
+            .is_some_and(|s| s <= -DEVICE_CPU_SHARE_RULE)
+            || median(self.p50_saved_ms.clone()) <= -DEVICE_P50_RULE_MS
     }
 }
 
@@ -817,9 +843,9 @@ fn method(fresh_tokens: usize) -> String {
   ours twice (`edge-worker/entry.mjs` and `edge-worker/build`, as wrangler.toml's `main` loads
   them: the default configuration, and \"cache off\": both in-isolate
   caches off, `TOKEN_CACHE_ENTRIES` and `REVOCATION_CACHE_SECONDS` `\"0\"`, so that every request
-  verifies its signature and reads KV, as the baseline does), the same two with the benchmark
-  device built in (the ablation: `target/edge-variants/eager-executor`, built with that
-  edge-worker feature),
+  verifies its signature and reads KV, as the baseline does), the same two without the sync-first
+  poll (the ablation: `target/edge-variants/queued-first-poll`, built with that edge-worker
+  feature),
   the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
   pass-through (`bench/workers/passthrough.js`) twice (with and without a KV lookup), the upstream,
   the JWKS and a KV stub.
@@ -858,8 +884,8 @@ fn method(fresh_tokens: usize) -> String {
   a cache hit, for one algorithm and connection count, form a group that alternates in slices of a
   second (200 ms of unmeasured warm-up each), one after another, until each has had its measured
   seconds: this VM's speed drifts by tens of per cent within a minute, and alternation makes all
-  of them meet the same drift. For ES256 the group also holds the same two of ours with each
-  device built in, so that each line of the ablation compares runs that met the same drift. The floors and the overhead scenario run whole. The groups' order
+  of them meet the same drift. For ES256 the group also holds the same two of ours as each
+  device's variant builds them, so that each line of the ablation compares runs that met the same drift. The floors and the overhead scenario run whole. The groups' order
   rotates between rounds, and each group's order is reversed every other round. Each figure in the
   results is the median over rounds; each throughput target is the median of the rounds' ratios of
   ours to jose.
@@ -907,10 +933,10 @@ mod tests {
                     (Worker::Edge, Tokens::Fresh) => (2000.0, 0.9, 450.0),
                     (Worker::Passthrough, _) => (4000.0, 0.3, 200.0),
                     (Worker::PassthroughKv, _) => (3500.0, 0.35, 250.0),
-                    // Saves 30 % of the cache hit's 100 µs above the floor.
-                    (Worker::EdgeWith(Device::EagerExecutor), _) => (3100.0, 0.6, 270.0),
-                    // Saves 2 % of 250 µs, and 0.15 ms of p50.
-                    (Worker::EdgeWithNoCache(Device::EagerExecutor), _) => (2000.0, 0.65, 445.0),
+                    // Without the (shipped) device: it saves 20 % of 125 µs above the floor.
+                    (Worker::EdgeVariant(Device::SyncFirstPoll), _) => (2900.0, 0.6, 325.0),
+                    // Without it: it saves 2 % of 255 µs, and 0.15 ms of p50.
+                    (Worker::EdgeVariantNoCache(Device::SyncFirstPoll), _) => (2000.0, 0.95, 455.0),
                 };
                 let broken =
                     s.worker == Worker::EdgeNoCache && s.alg == Alg::Es256 && s.connections == 1;
@@ -1007,35 +1033,52 @@ mod tests {
                 })
                 .unwrap()
         };
-        let eager_hit = line(Device::EagerExecutor, "cache hit", 8)
+        let hit = line(Device::SyncFirstPoll, "cache hit", 8)
             .figures
             .as_ref()
             .unwrap();
-        assert!((eager_hit.cpu_share().unwrap() - 0.3).abs() < 1e-9);
-        assert!(eager_hit.earns());
-        let eager_verify = line(Device::EagerExecutor, "verification", 8)
+        assert!((hit.cpu_share().unwrap() - 0.2).abs() < 1e-9);
+        assert!(hit.earns());
+        let verify = line(Device::SyncFirstPoll, "verification", 8)
             .figures
             .as_ref()
             .unwrap();
-        assert!(eager_verify.cpu_share().unwrap() < 0.1);
-        assert!(eager_verify.earns(), "2 % of CPU, but 0.15 ms of p50");
+        assert!(verify.cpu_share().unwrap() < 0.1);
+        assert!(verify.earns(), "2 % of CPU, but 0.15 ms of p50");
         assert!(
-            line(Device::EagerExecutor, "verification", 1)
+            line(Device::SyncFirstPoll, "verification", 1)
                 .figures
                 .is_none(),
-            "the plain run is invalid there"
+            "the shipped run is invalid there"
         );
         let md = r.ablation_markdown();
         assert!(
-            md.contains("| eager-executor | cache hit | 8 | 300 → 270 (200) | +30 µs (+30 µs–+30 µs) | +30 % |"),
+            md.contains("| sync-first-poll | cache hit | 8 | 325 → 300 (200) | +25 µs (+25 µs–+25 µs) | +20 % |"),
             "{md}"
         );
-        assert!(md.contains("- `eager-executor`: **stays** (earns its place in: cache hit at 1 conn, cache hit at 8 conn, verification (caches off) at 8 conn)."), "{md}");
+        assert!(md.contains("- `sync-first-poll`: **stays** (earns its place in: cache hit at 1 conn, cache hit at 8 conn, verification (caches off) at 8 conn)."), "{md}");
         assert!(md.contains("**unknown (invalid run)**"));
     }
 
     #[test]
-    fn a_plain_path_measured_under_the_floor_claims_no_cpu_share() {
+    fn a_device_that_costs_what_it_should_save_is_called_costly() {
+        let figures = |without_cpu_us, with_cpu_us, p50_saved_ms| AblationFigures {
+            without_cpu_us,
+            with_cpu_us,
+            floor_cpu_us: 200.0,
+            without_p50_ms: 1.0,
+            with_p50_ms: 1.0 - p50_saved_ms,
+            cpu_saved_us: vec![without_cpu_us - with_cpu_us],
+            p50_saved_ms: vec![p50_saved_ms],
+        };
+        assert!(figures(300.0, 315.0, 0.0).costs(), "15 % of 100 µs more");
+        assert!(!figures(300.0, 305.0, 0.0).costs(), "5 %");
+        assert!(figures(300.0, 300.0, -0.2).costs(), "0.2 ms of p50 more");
+        assert!(!figures(300.0, 280.0, 0.0).costs());
+    }
+
+    #[test]
+    fn ours_without_the_device_measured_under_the_floor_claims_no_cpu_share() {
         let mut r = report();
         for row in &mut r.rows {
             if row.scenario.worker == Worker::Passthrough {
@@ -1047,10 +1090,14 @@ mod tests {
         let lines = r.ablation();
         let hit = lines
             .iter()
-            .find(|l| l.device == Device::EagerExecutor && l.scenario == "cache hit")
+            .find(|l| l.device == Device::SyncFirstPoll && l.scenario == "cache hit")
             .and_then(|l| l.figures.as_ref())
             .unwrap();
-        assert_eq!(hit.cpu_share(), None, "300 µs plain under a 350 µs floor");
+        assert_eq!(
+            hit.cpu_share(),
+            None,
+            "325 µs without it, under a 350 µs floor"
+        );
         assert!(!hit.earns());
     }
 

@@ -1,5 +1,5 @@
 //! The benchmark's runtime: one workerd process started directly from a capnp config, serving our
-//! Worker twice (cache on and off), and so each build of it with a benchmark device, the jose
+//! Worker twice (cache on and off), and so each device's variant of it, the jose
 //! baseline, the pass-through (with and without a KV lookup), the upstream, the JWKS and the KV stub. No `wrangler dev` in front: its Node proxy caps
 //! throughput near ~900 req/s on two cores, below what the Workers behind it can answer.
 
@@ -159,11 +159,12 @@ fn render(
         let inside = dir.strip_prefix(root).unwrap_or(dir);
         Ok(format!("../../{}", inside.display()))
     };
-    let (eager, eager_nocache) = ports.device(Device::EagerExecutor);
+    // One device, so one variant's pair of Workers in the template.
+    let (variant, variant_nocache) = ports.device(Device::SyncFirstPoll);
     let values = [
-        ("EAGER_DIR", device_dir(Device::EagerExecutor)?),
-        ("EDGE_EAGER_PORT", eager.to_string()),
-        ("EDGE_EAGER_NOCACHE_PORT", eager_nocache.to_string()),
+        ("VARIANT_DIR", device_dir(Device::SyncFirstPoll)?),
+        ("EDGE_VARIANT_PORT", variant.to_string()),
+        ("EDGE_VARIANT_NOCACHE_PORT", variant_nocache.to_string()),
         // The config is written to target/bench/, two levels below the workspace root.
         ("ROOT", "../..".to_owned()),
         ("COMPATIBILITY_DATE", compatibility_date(root)?),
@@ -252,9 +253,8 @@ mod tests {
         assert!(config.contains(r#"text = "{\"issuers\":[]}""#));
         assert!(config.contains("127.0.0.1:6"));
         assert!(config.contains("127.0.0.1:9"));
-        assert!(
-            config.contains(r#"embed "../../target/edge-variants/eager-executor/build/index.js""#)
-        );
+        assert!(config
+            .contains(r#"embed "../../target/edge-variants/queued-first-poll/build/index.js""#));
         assert!(!config.contains("{{"));
     }
 }

@@ -32,9 +32,6 @@ pub enum EdgeError {
     UpstreamUnavailable(String),
     /// The isolate's configuration is broken: 503 on every request.
     Misconfigured(String),
-    /// A short wait outlived any sensible bound (the custom executor's sweep, `eager`): 503.
-    #[cfg(feature = "eager-executor")]
-    Timeout,
     /// `/__auth/*` only: no such endpoint (404), wrong method (405).
     NoSuchEndpoint,
     MethodNotAllowed,
@@ -73,8 +70,6 @@ impl EdgeError {
             EdgeError::RevocationUnavailable(_) => 503,
             EdgeError::UpstreamUnavailable(_) => 502,
             EdgeError::Misconfigured(_) => 503,
-            #[cfg(feature = "eager-executor")]
-            EdgeError::Timeout => 503,
             EdgeError::NoSuchEndpoint => 404,
             EdgeError::MethodNotAllowed => 405,
             EdgeError::PushDisabled => 503,
@@ -97,8 +92,6 @@ impl EdgeError {
             EdgeError::RevocationUnavailable(_) => "revocation_unavailable",
             EdgeError::UpstreamUnavailable(_) => "upstream_unavailable",
             EdgeError::Misconfigured(_) => "edge_misconfigured",
-            #[cfg(feature = "eager-executor")]
-            EdgeError::Timeout => "edge_timeout",
             EdgeError::NoSuchEndpoint => "not_found",
             EdgeError::MethodNotAllowed => "method_not_allowed",
             EdgeError::PushDisabled => "push_disabled",
@@ -119,8 +112,6 @@ impl EdgeError {
             EdgeError::RevocationUnavailable(_) => "revocation status could not be checked".into(),
             EdgeError::UpstreamUnavailable(_) => "the upstream could not be reached".into(),
             EdgeError::Misconfigured(_) => "the edge is misconfigured".into(),
-            #[cfg(feature = "eager-executor")]
-            EdgeError::Timeout => "the edge gave up waiting".into(),
             EdgeError::NoSuchEndpoint => "no such administrative endpoint".into(),
             EdgeError::MethodNotAllowed => "use POST".into(),
             EdgeError::PushDisabled => "EDGE_PUSH_SECRET is not configured".into(),

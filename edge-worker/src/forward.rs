@@ -52,7 +52,6 @@ pub async fn send(
     if cors.is_none() && limit_headers.is_empty() {
         return Ok(response.into());
     }
-    // A `JsFuture` whatever the executor: the upstream may take as long as it likes.
     let response: Response = JsFuture::from(response)
         .await
         .map_err(internal)?

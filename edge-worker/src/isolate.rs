@@ -48,9 +48,6 @@ pub struct Isolate {
     /// Set up by the first request. A broken configuration stays broken for the isolate's life:
     /// every request answers 503 rather than running half-configured.
     edge: OnceCell<Result<Rc<Edge>, String>>,
-    /// The parked requests of the custom executor (a benchmark device, see `eager`).
-    #[cfg(feature = "eager-executor")]
-    pub executor: crate::eager::Executor,
 }
 
 impl Isolate {

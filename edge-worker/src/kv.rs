@@ -3,6 +3,7 @@
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use worker::Env;
 
 #[wasm_bindgen]
@@ -42,7 +43,7 @@ impl Kv {
 
     /// The value stored under `key`, `None` when there is none.
     pub async fn get(&self, key: &str) -> Result<Option<String>, JsValue> {
-        let value = crate::wait::settled(self.binding.get(key)?).await?;
+        let value = JsFuture::from(self.binding.get(key)?).await?;
         Ok(value.as_string())
     }
 
@@ -54,7 +55,7 @@ impl Kv {
             &JsValue::from_str("expirationTtl"),
             &JsValue::from_f64(ttl_secs as f64),
         )?;
-        crate::wait::settled(self.binding.put(key, value, &options)?).await?;
+        JsFuture::from(self.binding.put(key, value, &options)?).await?;
         Ok(())
     }
 }

@@ -9,15 +9,13 @@
 //! everything else goes through the gate.
 //!
 //! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`;
-//! `eager-executor` builds the benchmark's custom executor (`eager`), measured against this plain
-//! path by `cargo xtask bench edge` and never shipped.
+//! `queued-first-poll` builds the Worker without [`sync_first`], for the ablation of
+//! `cargo xtask bench edge` only.
 
 mod admin;
 mod config;
 #[cfg(feature = "conformance")]
 mod conformance;
-#[cfg(feature = "eager-executor")]
-mod eager;
 mod error;
 mod forward;
 mod gate;
@@ -25,12 +23,11 @@ mod incoming;
 mod isolate;
 mod jwks;
 mod kv;
-#[cfg(feature = "eager-executor")]
-mod promise;
 mod ratelimit;
 mod revocation;
+#[cfg(not(feature = "queued-first-poll"))]
+mod sync_first;
 mod token_cache;
-mod wait;
 mod webcrypto;
 
 // Durable Object classes must be exported by this bundle for their `wrangler.toml` bindings to resolve.
@@ -47,24 +44,21 @@ fn start() {
     console_error_panic_hook_lite();
 }
 
-/// The Worker's fetch handler: a plain `async` function, driven by `wasm_bindgen_futures`. It answers
-/// a `Response` (the upstream's fetch promise, adopted as it is, when the request is forwarded).
+/// The Worker's fetch handler: the plain `async` [`handle`], polled first right away
+/// ([`sync_first`]), then by `wasm_bindgen_futures` if it must wait. It answers a `Response`, the
+/// upstream's fetch promise when the request is forwarded, or a promise of either.
 ///
 /// Written with `#[wasm_bindgen]` rather than `#[event(fetch)]`: that glue converts the request and
 /// response to `worker` types on every request. Here the request stays the runtime's (see
 /// `incoming`).
-#[cfg(not(feature = "eager-executor"))]
-#[wasm_bindgen]
-pub async fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
-    handle(Incoming::new(req), env, Context::new(ctx)).await
-}
-
-/// The fetch handler under the custom executor (`eager`): answers synchronously when the request
-/// needs no I/O of its own, else a promise.
-#[cfg(feature = "eager-executor")]
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
-    eager::run(handle(Incoming::new(req), env, Context::new(ctx)))
+    let answer = handle(Incoming::new(req), env, Context::new(ctx));
+    #[cfg(not(feature = "queued-first-poll"))]
+    return sync_first::run(answer);
+    // The ablation's build: first polled in a microtask, as an exported `async fn` is.
+    #[cfg(feature = "queued-first-poll")]
+    wasm_bindgen_futures::future_to_promise(async { Ok(answer.await) }).into()
 }
 
 /// Never fails: every fault is an [`EdgeError`], logged and answered like any refusal.

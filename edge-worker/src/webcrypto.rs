@@ -53,7 +53,7 @@ impl WebCrypto {
         let algorithm = self.verify_params(material, job.alg)?;
         let signing_input = job.signing_input.as_bytes();
         let verdict = start_verify(&subtle, &algorithm, &key, &job.signature, signing_input)?;
-        Ok(crate::wait::settled(verdict).await?.as_bool() == Some(true))
+        Ok(JsFuture::from(verdict).await?.as_bool() == Some(true))
     }
 
     /// Imports a key into WebCrypto, as the edge does before using it. Fails for keys the runtime
