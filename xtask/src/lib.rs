@@ -36,6 +36,7 @@ pub fn step(what: &str) {
 /// Records work that ran beside the steps (in the background), for [`print_summary`].
 pub fn record(what: &str, took: Duration) {
     let mut steps = STEPS.lock().unwrap_or_else(|e| e.into_inner());
+    let what = what.split(':').next().unwrap_or(what);
     steps.push((
         format!("{what} (in the background)"),
         Instant::now() - took,
