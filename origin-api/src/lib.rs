@@ -10,6 +10,7 @@
 //! [`router`] builds the whole HTTP application from an [`AppState`], so tests run the same app that
 //! [`serve`] runs.
 
+pub mod audit;
 pub mod auth;
 pub mod client_ip;
 pub mod clock;
@@ -75,6 +76,14 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::health::check))
         .route("/v1/admin/tenants", post(routes::admin_tenants::create))
+        .route(
+            "/v1/admin/tenants/{slug}/audit-events",
+            get(routes::admin_audit::list),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/audit-retention",
+            put(routes::admin_audit::set_retention),
+        )
         .route(
             "/v1/admin/tenants/{slug}/clients",
             post(routes::admin_clients::create).get(routes::admin_clients::list),
@@ -173,13 +182,17 @@ pub fn router(state: AppState) -> Router {
             state.tarpit().clone(),
             throttle::tarpit::hold_refusals,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::capture_source,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(trace)
         .with_state(state)
 }
 
-/// Deletes brute-force counts that no longer matter, expired passkey ceremonies and old authorization codes, every `every`, forever (spawned by `serve`).
+/// Deletes brute-force counts that no longer matter, expired passkey ceremonies, old authorization codes and audit events past their tenant's retention, every `every`, forever (spawned by `serve`).
 async fn run_maintenance(db: PgPool, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -199,6 +212,11 @@ async fn run_maintenance(db: PgPool, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(codes.purged = n, "old authorization codes purged"),
             Err(e) => tracing::warn!(error.cause = %e, "purging authorization codes failed"),
+        }
+        match audit::purge_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(audit.purged = n, "audit events past retention purged"),
+            Err(e) => tracing::warn!(error.cause = %e, "purging audit events failed"),
         }
     }
 }

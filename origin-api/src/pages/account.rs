@@ -174,6 +174,22 @@ async fn revoke(state: &AppState, tenant: &Tenant, target: Target) -> Result<usi
     let revoked =
         revocation::revoke_in_tx(&mut tx, state, tenant.id, target, OffsetDateTime::now_utc())
             .await?;
+    if let Target::One {
+        user_id,
+        session_id,
+    } = target
+    {
+        crate::audit::record(
+            &mut tx,
+            crate::audit::Event::new(
+                tenant.id,
+                crate::audit::Actor::User(user_id),
+                crate::audit::EventType::SessionRevoked,
+            )
+            .session(session_id),
+        )
+        .await?;
+    }
     tx.commit().await?;
     let count = revoked.count;
     revocation::push_committed(state, revoked).await?;
@@ -226,6 +242,7 @@ pub async fn sign_out_everywhere(
         )
         .await?
         .ok_or(ApiError::UserNotFound)?;
+        crate::audit::record(&mut tx, crate::audit::Event::new(tenant.id, crate::audit::Actor::User(session.user_id), crate::audit::EventType::SignOutEverywhere).detail("revoked", revoked.count)).await?;
         tx.commit().await?;
         tracing::info!(tenant.id = %tenant.id, user.id = %session.user_id, sessions.revoked = revoked.count, "signed out everywhere on the hosted pages");
         revocation::push_committed(&st, revoked).await?;

@@ -146,6 +146,16 @@ pub async fn insert(
             e.into()
         }
     })?;
+    crate::audit::record(
+        conn,
+        crate::audit::Event::new(
+            tenant_id,
+            crate::audit::Actor::User(user_id),
+            crate::audit::EventType::PasskeyAdded,
+        )
+        .subject(id),
+    )
+    .await?;
     Ok(id)
 }
 

@@ -1,5 +1,6 @@
 //! `/v1/admin/tenants/{slug}/clients`: a tenant's registered OAuth clients (public clients only).
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Admin;
 use crate::domain::RedirectUri;
 use crate::error::ApiError;
@@ -71,7 +72,15 @@ pub async fn create(
     }
     let redirect_uris = RedirectUri::parse_list(&body.redirect_uris)
         .map_err(|e| ApiError::FieldInvalid("redirect_uri_invalid", e.message()))?;
-    let client = clients::insert(state.db(), tenant.id, name, &redirect_uris).await?;
+    let mut tx = state.db().begin().await?;
+    let client = clients::insert(&mut *tx, tenant.id, name, &redirect_uris).await?;
+    audit::record(
+        &mut tx,
+        Event::new(tenant.id, Actor::Admin, EventType::OAuthClientCreated)
+            .subject(&client.client_id),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, client.id = %client.client_id, "oauth client registered");
     Ok((StatusCode::CREATED, ApiJson(client.try_into()?)))
 }
@@ -104,9 +113,16 @@ pub async fn delete(
     ApiPath((slug, client_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
-    if !clients::delete(state.db(), tenant.id, &client_id).await? {
+    let mut tx = state.db().begin().await?;
+    if !clients::delete(&mut *tx, tenant.id, &client_id).await? {
         return Err(ApiError::ClientNotFound);
     }
+    audit::record(
+        &mut tx,
+        Event::new(tenant.id, Actor::Admin, EventType::OAuthClientDeleted).subject(&client_id),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, client.id = %client_id, "oauth client deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,5 +1,6 @@
 //! The operator's revocations: every session of a user, every session of a tenant before an instant.
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
@@ -28,6 +29,13 @@ pub async fn revoke_user_sessions(
     let (not_before, revoked) = sign_out_everywhere_in_tx(&mut tx, &state, tenant.id, user_id, now)
         .await?
         .ok_or(ApiError::UserNotFound)?;
+    audit::record(
+        &mut tx,
+        Event::new(tenant.id, Actor::Admin, EventType::AdminUserSessionsRevoked)
+            .user(user_id)
+            .detail("revoked", revoked.count),
+    )
+    .await?;
     tx.commit().await?;
     let count = revoked.count;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, sessions.revoked = count, "admin revoked a user's sessions");
@@ -94,6 +102,13 @@ pub async fn set_tenant_not_before(
         tenant.id,
         Target::CreatedBefore(not_before),
         now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Event::new(tenant.id, Actor::Admin, EventType::TenantNotBeforeSet)
+            .detail("not_before", rfc3339(not_before)?)
+            .detail("revoked", revoked.count),
     )
     .await?;
     tx.commit().await?;

@@ -1,5 +1,6 @@
 //! `POST /v1/admin/tenants`: create a tenant with its first signing key.
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Admin;
 use crate::domain::{RelyingParty, Slug};
 use crate::error::{is_unique_violation, ApiError};
@@ -129,6 +130,13 @@ pub async fn create(
         }
     })?;
     keys::insert(&mut *tx, id, &signing_key, "current").await?;
+    audit::record(
+        &mut tx,
+        Event::new(id, Actor::Admin, EventType::TenantCreated)
+            .subject(slug.as_str())
+            .detail("kid", signing_key.kid.to_string()),
+    )
+    .await?;
     tx.commit().await?;
 
     tracing::info!(tenant.id = %id, tenant.slug = slug.as_str(), token.kid = %signing_key.kid, "tenant created");

@@ -1,5 +1,6 @@
 //! One module per resource.
 
+pub mod admin_audit;
 pub mod admin_clients;
 pub mod admin_sessions;
 pub mod admin_tenants;

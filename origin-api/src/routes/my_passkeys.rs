@@ -226,6 +226,16 @@ pub(crate) async fn delete_of(
         // Dropping the transaction rolls the delete back.
         return Err(ApiError::LastSignInMethod);
     }
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(
+            tenant_id,
+            crate::audit::Actor::User(user_id),
+            crate::audit::EventType::PasskeyRemoved,
+        )
+        .subject(id),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant_id, user.id = %user_id, passkey.id = %id, "passkey deleted");
     Ok(())

@@ -1,5 +1,6 @@
 //! A signed-in user's own sessions: list them, sign out the others, sign out everywhere.
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -120,6 +121,17 @@ pub async fn revoke_others(
         now,
     )
     .await?;
+    audit::record(
+        &mut tx,
+        Event::new(
+            auth.tenant.id,
+            Actor::User(auth.user_id),
+            EventType::OtherSessionsRevoked,
+        )
+        .session(auth.session_id)
+        .detail("revoked", revoked.count),
+    )
+    .await?;
     tx.commit().await?;
     let count = revoked.count;
     tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, sessions.revoked = count, "other sessions revoked");
@@ -184,6 +196,16 @@ pub async fn sign_out_everywhere(
         sign_out_everywhere_in_tx(&mut tx, &state, auth.tenant.id, auth.user_id, now)
             .await?
             .ok_or(ApiError::UserNotFound)?;
+    audit::record(
+        &mut tx,
+        Event::new(
+            auth.tenant.id,
+            Actor::User(auth.user_id),
+            EventType::SignOutEverywhere,
+        )
+        .detail("revoked", revoked.count),
+    )
+    .await?;
     tx.commit().await?;
     let count = revoked.count;
     tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, sessions.revoked = count, "signed out everywhere");

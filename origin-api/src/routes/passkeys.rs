@@ -326,6 +326,16 @@ pub(crate) async fn complete_sign_up(
     })?;
     let passkey_id =
         credentials::insert(&mut tx, tenant.id, user_id, &name, &passkey, flags).await?;
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Event::new(
+            tenant.id,
+            crate::audit::Actor::User(user_id),
+            crate::audit::EventType::SignUp,
+        )
+        .detail("method", "passkey"),
+    )
+    .await?;
     tx.commit().await?;
     reservation.succeeded(state.db()).await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, passkey.id = %passkey_id, "user created with a passkey");

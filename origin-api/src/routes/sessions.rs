@@ -4,6 +4,7 @@
 //! form one family; each is single-use (RFC 9700 §4.14.2), and presenting a used one revokes the whole
 //! session here and at the edge.
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Authenticated;
 use crate::client_ip::ClientIp;
 use crate::domain::Email;
@@ -175,6 +176,7 @@ pub(crate) async fn check_password(
     };
     let Some(user_id) = user_id.filter(|_| verified) else {
         // The reservation stays: this failure counts.
+        audit::record_sign_in_failure(state.db(), tenant.id, user_id, email, &reservation).await?;
         return Err(ApiError::InvalidCredentials);
     };
     reservation.succeeded(state.db()).await?;
@@ -282,6 +284,18 @@ pub(crate) async fn open_session_in_tx(
     .execute(&mut *tx)
     .await?;
     insert_refresh_token(tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;
+    let via = match (oauth, cookie_hash) {
+        (Some(_), _) => "oauth_code",
+        (None, Some(_)) => "hosted_pages",
+        (None, None) => "api",
+    };
+    audit::record(
+        tx,
+        Event::new(tenant.id, Actor::User(user_id), EventType::SignInSucceeded)
+            .session(session_id)
+            .detail("via", via),
+    )
+    .await?;
     Ok(Grant {
         user_id,
         session_id,
@@ -359,6 +373,13 @@ pub(crate) async fn rotate(
             now,
         )
         .await?;
+        audit::record(
+            &mut tx,
+            Event::new(tenant.id, Actor::System, EventType::RefreshTokenReused)
+                .user(presented.user_id)
+                .session(presented.session_id),
+        )
+        .await?;
         tx.commit().await?;
         tracing::warn!(tenant.id = %tenant.id, session.id = %presented.session_id, "refresh token reused; session revoked");
         // The client's answer does not depend on the edge: a failed push stays in the outbox, and
@@ -426,6 +447,16 @@ pub async fn revoke(
     if revoked.count == 0 {
         return Err(ApiError::SessionNotFound);
     }
+    audit::record(
+        &mut tx,
+        Event::new(
+            auth.tenant.id,
+            Actor::User(auth.user_id),
+            EventType::SessionRevoked,
+        )
+        .session(session_id),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %auth.tenant.id, session.id = %session_id, "session revoked");
 

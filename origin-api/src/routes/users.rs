@@ -1,5 +1,6 @@
 //! `POST /t/{tenant}/v1/users`: sign-up with email and password.
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::client_ip::ClientIp;
 use crate::domain::{Email, Password, PasswordError};
 use crate::error::{is_unique_violation, ApiError};
@@ -74,13 +75,14 @@ pub(crate) async fn register(
     };
 
     let id = Uuid::new_v4();
+    let mut tx = state.db().begin().await?;
     // The unique index decides, not a prior lookup: two concurrent sign-ups cannot both win.
     sqlx::query("INSERT INTO users (id, tenant_id, email, password_hash) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(tenant.id)
         .bind(email.as_str())
         .bind(password_hash)
-        .execute(state.db())
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e, "users_tenant_email_ci") {
@@ -89,6 +91,12 @@ pub(crate) async fn register(
                 e.into()
             }
         })?;
+    audit::record(
+        &mut tx,
+        Event::new(tenant.id, Actor::User(id), EventType::SignUp).detail("method", "password"),
+    )
+    .await?;
+    tx.commit().await?;
     reservation.succeeded(state.db()).await?;
 
     tracing::info!(tenant.id = %tenant.id, user.id = %id, "user created");

@@ -60,6 +60,10 @@ pub struct Key {
 }
 
 impl Key {
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+
     /// The account an e-mail names, existing or not: trimmed and lowercased, and stored only as its
     /// SHA-256 so the table does not collect the addresses attackers try.
     pub fn account(email: &str) -> Key {
@@ -68,6 +72,12 @@ impl Key {
             scope: Scope::Account,
             value: hex::encode(Sha256::digest(normalised.as_bytes())),
         }
+    }
+
+    /// The stored value: the address, or the account's SHA-256 (hex), which the audit trail also
+    /// records for a failure so that the two can be matched without the address in clear.
+    pub fn value(&self) -> &str {
+        &self.value
     }
 
     pub fn ip(client: ClientIp) -> Key {
@@ -114,6 +124,8 @@ impl Throttled {
 pub struct Reservation {
     tenant_id: Uuid,
     keys: Vec<Key>,
+    /// Keys this attempt uses the last free failure of: if it fails, they must wait.
+    exhausted: Vec<Key>,
 }
 
 /// Reserves one attempt on every key, or refuses with the first limit in force. Nothing is counted
@@ -132,6 +144,7 @@ pub async fn reserve(
         return Err(ApiError::TooManyAttempts(throttled));
     }
     let mut tx = db.begin().await?;
+    let mut exhausted = Vec::new();
     for key in &keys {
         // The no-op update locks the row (created if absent) and returns it with the database's
         // clock, which every instance shares: the clock read once the lock is held, not `now()`
@@ -162,7 +175,10 @@ pub async fn reserve(
                     retry_after_secs,
                 }));
             }
-            Decision::Reserved { record, .. } => {
+            Decision::Reserved { record, remaining } => {
+                if remaining == 0 {
+                    exhausted.push(key.clone());
+                }
                 sqlx::query(
                     "UPDATE attempt_throttles SET failures = $4, last_failure_at = now()
                      WHERE tenant_id = $1 AND scope = $2 AND key = $3",
@@ -180,6 +196,7 @@ pub async fn reserve(
     Ok(Reservation {
         tenant_id: tenant.id,
         keys,
+        exhausted,
     })
 }
 
@@ -239,6 +256,11 @@ async fn blocked_now(
 }
 
 impl Reservation {
+    /// The keys a failure of this attempt puts under a delay (a lockout starts or grows).
+    pub fn exhausted(&self) -> &[Key] {
+        &self.exhausted
+    }
+
     /// The attempt succeeded: the account's count is reset; a client address gets its attempt back
     /// (a shared address where someone signs in keeps counting the others' failures).
     pub async fn succeeded(self, db: &PgPool) -> Result<(), sqlx::Error> {

@@ -5,6 +5,7 @@
 
 mod admin_sessions;
 mod admin_tenants;
+mod audit;
 mod authenticator;
 mod brute_force;
 mod errors;

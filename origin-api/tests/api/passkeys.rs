@@ -679,3 +679,61 @@ async fn a_tenant_without_a_relying_party_answers_that_passkeys_are_not_configur
         .await;
     assert_error(response, 409, "passkeys_not_configured").await;
 }
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn passkey_sign_up_addition_and_removal_are_in_the_audit_trail(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.passkey_tenant("acme").await;
+    let mut key = SoftKey::new();
+    let tokens = app
+        .passkey_sign_up("acme", "ada@example.com", &mut key)
+        .await;
+    let access = token(&tokens);
+    let id = app.my_passkeys("acme", &access).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let delete = |query: &'static str| {
+        app.client
+            .delete(app.url(&format!("/t/acme/v1/passkeys/{id}{query}")))
+            .bearer_auth(&access)
+            .send()
+    };
+    assert_error(delete("").await.unwrap(), 409, "last_sign_in_method").await;
+    assert_eq!(delete("?confirm_last=true").await.unwrap().status(), 204);
+    let events: Vec<(String, Option<String>, Option<String>, Value)> = sqlx::query_as(
+        "SELECT event_type, actor_id, subject_id, details FROM audit_events
+         WHERE event_type LIKE 'passkey.%' OR event_type = 'user.signed_up' OR event_type LIKE 'sign_in.%'
+         ORDER BY occurred_at",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let user_id = events[0].1.clone();
+    assert!(user_id.is_some());
+    assert_eq!(
+        events,
+        [
+            (
+                "passkey.added".to_owned(),
+                user_id.clone(),
+                Some(id.clone()),
+                json!({})
+            ),
+            (
+                "user.signed_up".to_owned(),
+                user_id.clone(),
+                None,
+                json!({"method": "passkey"})
+            ),
+            (
+                "sign_in.succeeded".to_owned(),
+                user_id.clone(),
+                None,
+                json!({"via": "api"})
+            ),
+            // The refused delete left nothing; the confirmed one its event.
+            ("passkey.removed".to_owned(), user_id, Some(id), json!({})),
+        ]
+    );
+}

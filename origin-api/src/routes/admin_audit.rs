@@ -1,0 +1,346 @@
+//! The operator's view of a tenant's audit trail, and its retention.
+//!
+//! `GET /v1/admin/tenants/{slug}/audit-events`: newest first, in the stable order
+//! (`occurred_at`, `id`) descending, a page at a time behind an opaque cursor. Events appended while
+//! someone pages are newer than every cursor, so paging never skips or repeats an event.
+
+use crate::audit::{self, Actor, Event, EventType};
+use crate::auth::Admin;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath};
+use crate::routes::my_sessions::rfc3339;
+use crate::state::AppState;
+use crate::tenants;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Events per page when `limit` is not given, and the most a page may ask for.
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+/// Bounds of a tenant's retention, in days (the schema checks them too).
+pub const MIN_RETENTION_DAYS: i32 = 1;
+pub const MAX_RETENTION_DAYS: i32 = 3650;
+
+/// The filters of one request, validated.
+#[derive(Debug, Default)]
+struct Filters {
+    user: Option<Uuid>,
+    event_type: Option<EventType>,
+    from: Option<OffsetDateTime>,
+    to: Option<OffsetDateTime>,
+    after: Option<Position>,
+    limit: i64,
+}
+
+/// A place in the order: the last event of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Position {
+    occurred_at: OffsetDateTime,
+    id: Uuid,
+}
+
+impl Position {
+    /// Opaque to clients; microseconds are Postgres's precision, so the instant round-trips exactly.
+    fn encode(self) -> String {
+        let micros = self.occurred_at.unix_timestamp_nanos() / 1_000;
+        URL_SAFE_NO_PAD.encode(format!("{micros}.{}", self.id))
+    }
+
+    fn decode(raw: &str) -> Option<Position> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        let (micros, id) = text.split_once('.')?;
+        let micros: i128 = micros.parse().ok()?;
+        Some(Position {
+            occurred_at: OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?)
+                .ok()?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+fn invalid(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::FieldInvalid(code, message)
+}
+
+fn instant(raw: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+        invalid(
+            "time_range_invalid",
+            "from and to must be RFC 3339 instants",
+        )
+    })
+}
+
+impl Filters {
+    fn parse(query: Option<&str>) -> Result<Filters, ApiError> {
+        let mut filters = Filters {
+            limit: DEFAULT_PAGE_SIZE,
+            ..Filters::default()
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if seen.contains(&name.to_string()) {
+                return Err(invalid("query_invalid", "a query parameter is repeated"));
+            }
+            seen.push(name.to_string());
+            match name.as_ref() {
+                "user" => {
+                    filters.user = Some(
+                        Uuid::parse_str(&value)
+                            .map_err(|_| invalid("user_invalid", "user must be a user id"))?,
+                    )
+                }
+                "type" => {
+                    filters.event_type = Some(EventType::parse(&value).ok_or_else(|| {
+                        invalid(
+                            "type_invalid",
+                            "type must be one of the documented event types",
+                        )
+                    })?)
+                }
+                "from" => filters.from = Some(instant(&value)?),
+                "to" => filters.to = Some(instant(&value)?),
+                "cursor" => {
+                    filters.after = Some(Position::decode(&value).ok_or_else(|| {
+                        invalid(
+                            "cursor_invalid",
+                            "cursor must be one this endpoint returned",
+                        )
+                    })?)
+                }
+                "limit" => {
+                    filters.limit = value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
+                        .ok_or_else(|| {
+                            invalid("limit_invalid", "limit must be an integer from 1 to 200")
+                        })?
+                }
+                _ => {
+                    return Err(invalid(
+                        "query_invalid",
+                        "known query parameters: user, type, from, to, cursor, limit",
+                    ))
+                }
+            }
+        }
+        if let (Some(from), Some(to)) = (filters.from, filters.to) {
+            if from > to {
+                return Err(invalid("time_range_invalid", "from must not be after to"));
+            }
+        }
+        Ok(filters)
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Row {
+    id: Uuid,
+    occurred_at: OffsetDateTime,
+    actor_kind: String,
+    actor_id: Option<String>,
+    event_type: String,
+    outcome: String,
+    subject_user_id: Option<Uuid>,
+    subject_session_id: Option<Uuid>,
+    subject_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    details: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+struct ActorView {
+    kind: String,
+    id: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct EventView {
+    id: Uuid,
+    /// RFC 3339, the database's clock.
+    occurred_at: String,
+    actor: ActorView,
+    #[serde(rename = "type")]
+    event_type: String,
+    /// `success` or `failure`.
+    outcome: String,
+    user_id: Option<Uuid>,
+    session_id: Option<Uuid>,
+    subject_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    details: serde_json::Value,
+}
+
+#[derive(Debug, Serialize)]
+struct EventPage {
+    events: Vec<EventView>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/admin/tenants/{slug}/audit-events?user=&type=&from=&to=&cursor=&limit=`.
+pub async fn list(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let filters = Filters::parse(query.as_deref())?;
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let mut rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, occurred_at, actor_kind, actor_id, event_type, outcome, subject_user_id,
+                subject_session_id, subject_id, abbrev(ip) AS ip, user_agent, details
+         FROM audit_events
+         WHERE tenant_id = $1
+           AND ($2::uuid IS NULL OR subject_user_id = $2)
+           AND ($3::text IS NULL OR event_type = $3)
+           AND ($4::timestamptz IS NULL OR occurred_at >= $4)
+           AND ($5::timestamptz IS NULL OR occurred_at <= $5)
+           AND ($6::timestamptz IS NULL OR (occurred_at, id) < ($6, $7::uuid))
+         ORDER BY occurred_at DESC, id DESC
+         LIMIT $8",
+    )
+    .bind(tenant.id)
+    .bind(filters.user)
+    .bind(filters.event_type.map(EventType::as_str))
+    .bind(filters.from)
+    .bind(filters.to)
+    .bind(filters.after.map(|p| p.occurred_at))
+    .bind(filters.after.map(|p| p.id))
+    .bind(filters.limit + 1)
+    .fetch_all(state.db())
+    .await?;
+    let more = rows.len() > usize::try_from(filters.limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(filters.limit).unwrap_or(usize::MAX));
+    let next_cursor = more.then(|| rows.last()).flatten().map(|r| {
+        Position {
+            occurred_at: r.occurred_at,
+            id: r.id,
+        }
+        .encode()
+    });
+    let events = rows
+        .into_iter()
+        .map(|r| {
+            Ok(EventView {
+                id: r.id,
+                occurred_at: rfc3339(r.occurred_at)?,
+                actor: ActorView {
+                    kind: r.actor_kind,
+                    id: r.actor_id,
+                },
+                event_type: r.event_type,
+                outcome: r.outcome,
+                user_id: r.subject_user_id,
+                session_id: r.subject_session_id,
+                subject_id: r.subject_id,
+                ip: r.ip,
+                user_agent: r.user_agent,
+                details: r.details,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        ApiJson(EventPage {
+            events,
+            next_cursor,
+        }),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    audit_retention_days: i32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RetentionView {
+    audit_retention_days: i32,
+}
+
+/// `PUT /v1/admin/tenants/{slug}/audit-retention`: how many days the tenant's events are kept
+/// (1 to 3650; 365 by default). Purged by the maintenance loop.
+pub async fn set_retention(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<Retention>,
+) -> Result<ApiJson<RetentionView>, ApiError> {
+    let days = body.audit_retention_days;
+    if !(MIN_RETENTION_DAYS..=MAX_RETENTION_DAYS).contains(&days) {
+        return Err(invalid(
+            "audit_retention_days_invalid",
+            "audit_retention_days must be from 1 to 3650",
+        ));
+    }
+    let tenant = tenants::find(state.db(), &slug).await?;
+    let mut tx = state.db().begin().await?;
+    sqlx::query("UPDATE tenants SET audit_retention_days = $2 WHERE id = $1")
+        .bind(tenant.id)
+        .bind(days)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Event::new(tenant.id, Actor::Admin, EventType::TenantAuditRetentionSet)
+            .detail("audit_retention_days", days),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(RetentionView {
+        audit_retention_days: days,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_to_the_microsecond_and_junk_is_refused() {
+        let at = OffsetDateTime::from_unix_timestamp_nanos(1_780_000_000_123_456_000).unwrap();
+        let p = Position {
+            occurred_at: at,
+            id: Uuid::new_v4(),
+        };
+        assert_eq!(Position::decode(&p.encode()), Some(p));
+        for junk in ["", "x", "!!!", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
+            assert_eq!(Position::decode(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn filters_refuse_what_they_do_not_know() {
+        let code = |q: &str| match Filters::parse(Some(q)) {
+            Err(e) => e.code(),
+            Ok(_) => "ok",
+        };
+        assert_eq!(code("limit=0"), "limit_invalid");
+        assert_eq!(code("limit=201"), "limit_invalid");
+        assert_eq!(code("limit=200"), "ok");
+        assert_eq!(code("user=bob"), "user_invalid");
+        assert_eq!(code("type=sign_in.maybe"), "type_invalid");
+        assert_eq!(code("from=yesterday"), "time_range_invalid");
+        assert_eq!(
+            code("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z"),
+            "time_range_invalid"
+        );
+        assert_eq!(code("cursor=abc"), "cursor_invalid");
+        assert_eq!(code("limit=1&limit=2"), "query_invalid");
+        assert_eq!(code("sort=asc"), "query_invalid");
+    }
+}
