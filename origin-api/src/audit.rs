@@ -239,8 +239,8 @@ pub async fn record(conn: &mut sqlx::PgConnection, event: Event) -> Result<(), s
     Ok(())
 }
 
-/// A refused password sign-in, and the lockouts it starts, in one transaction (the attempt's count
-/// was committed by the throttle already).
+/// A refused sign-in (`method`: `password` or `passkey`), and the lockouts it starts, in one
+/// transaction (the attempt's count was committed by the throttle already).
 ///
 /// The account is named by the throttle's hash of the normalised e-mail, whether it exists or not:
 /// that is enough to match failures against one account without collecting the addresses attackers
@@ -249,12 +249,16 @@ pub async fn record_sign_in_failure(
     db: &sqlx::PgPool,
     tenant_id: Uuid,
     user_id: Option<Uuid>,
-    email: &str,
+    email: Option<&str>,
+    method: &'static str,
     reservation: &Reservation,
 ) -> Result<(), sqlx::Error> {
-    let account = Key::account(email);
+    let account = email.map(Key::account);
     let name = |event: Event| {
-        let event = event.detail("account", account.value());
+        let event = match &account {
+            Some(account) => event.detail("account", account.value()),
+            None => event,
+        };
         match user_id {
             Some(id) => event.user(id),
             None => event,
@@ -263,7 +267,11 @@ pub async fn record_sign_in_failure(
     let mut tx = db.begin().await?;
     record(
         &mut tx,
-        name(Event::new(tenant_id, Actor::Unverified, EventType::SignInFailed).failed()),
+        name(
+            Event::new(tenant_id, Actor::Unverified, EventType::SignInFailed)
+                .failed()
+                .detail("method", method),
+        ),
     )
     .await?;
     for key in reservation.exhausted() {

@@ -448,7 +448,22 @@ pub(crate) async fn complete_authentication(
     }
     let reservation = throttle::reserve(state.db(), tenant, keys).await?;
     // Every `Err` from here on leaves the attempt counted.
-    let user_id = verify_assertion(state, tenant, &taken, &body.credential).await?;
+    let user_id = match verify_assertion(state, tenant, &taken, &body.credential).await {
+        Ok(user_id) => user_id,
+        Err(e) => {
+            let email = taken.ceremony.email.as_deref();
+            crate::audit::record_sign_in_failure(
+                state.db(),
+                tenant.id,
+                None,
+                email,
+                "passkey",
+                &reservation,
+            )
+            .await?;
+            return Err(e);
+        }
+    };
     reservation.succeeded(state.db()).await?;
     Ok(user_id)
 }

@@ -176,7 +176,15 @@ pub(crate) async fn check_password(
     };
     let Some(user_id) = user_id.filter(|_| verified) else {
         // The reservation stays: this failure counts.
-        audit::record_sign_in_failure(state.db(), tenant.id, user_id, email, &reservation).await?;
+        audit::record_sign_in_failure(
+            state.db(),
+            tenant.id,
+            user_id,
+            Some(email),
+            "password",
+            &reservation,
+        )
+        .await?;
         return Err(ApiError::InvalidCredentials);
     };
     reservation.succeeded(state.db()).await?;

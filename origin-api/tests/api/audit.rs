@@ -283,6 +283,7 @@ async fn every_wired_action_leaves_an_event_with_its_actor_and_outcome(db: PgPoo
         assert_eq!(failure["outcome"], "failure");
         assert_eq!(failure["actor"], json!({"kind": "user", "id": null}));
         assert_eq!(failure["details"]["account"].as_str().unwrap().len(), 64);
+        assert_eq!(failure["details"]["method"], "password");
     }
     assert_eq!(known["user_id"], ada);
     assert_eq!(unknown["user_id"], Value::Null);

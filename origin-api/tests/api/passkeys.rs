@@ -533,6 +533,17 @@ async fn an_assertion_without_user_verification_is_refused(db: PgPool) {
     .await;
     assert!(message.contains("verif"), "{message}");
     assert_eq!(app.count("SELECT count(*) FROM sessions").await, 1);
+    // Username-less: no account to name, only the method and the outcome.
+    let failed: Vec<(String, Option<uuid::Uuid>, Value)> = sqlx::query_as(
+        "SELECT outcome, subject_user_id, details FROM audit_events WHERE event_type = 'sign_in.failed'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        failed,
+        [("failure".to_owned(), None, json!({"method": "passkey"}))]
+    );
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
