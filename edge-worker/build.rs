@@ -1,14 +1,19 @@
 //! Compiles `policies/routes.toml` when the Worker is built: a broken policy fails the build with the
 //! file, the line and the reason, and the bundle embeds the compiled form (JSON), so the Worker never
-//! parses TOML at run time.
+//! parses TOML at run time. The benchmark's limits bundle (feature `bench-policy`, never shipped)
+//! compiles `bench/routes.toml` instead.
 
 use std::path::PathBuf;
 
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
-    let source = manifest.join("../policies/routes.toml");
+    let shown = if std::env::var_os("CARGO_FEATURE_BENCH_POLICY").is_some() {
+        "bench/routes.toml"
+    } else {
+        "policies/routes.toml"
+    };
+    let source = manifest.join("..").join(shown);
     println!("cargo:rerun-if-changed={}", source.display());
-    let shown = "policies/routes.toml";
     let text = std::fs::read_to_string(&source).unwrap_or_else(|e| fail(&format!("{shown}: {e}")));
     let policy = auth_core::policy::Policy::from_toml(&text)
         .unwrap_or_else(|e| fail(&format!("{shown}: {e}")));

@@ -140,6 +140,8 @@ pub enum Worker {
     EdgeVariant(Device),
     /// Ours as a device's variant builds it, both caches off.
     EdgeVariantNoCache(Device),
+    /// Ours built with the benchmark's limits policy (`bench/routes.toml`), on one of its routes.
+    Limits(LimitRoute),
     Jose,
     Passthrough,
     /// The pass-through after one KV lookup.
@@ -153,6 +155,7 @@ impl Worker {
             Worker::EdgeNoCache => ports.edge_nocache,
             Worker::EdgeVariant(d) => ports.device(d).0,
             Worker::EdgeVariantNoCache(d) => ports.device(d).1,
+            Worker::Limits(_) => ports.limits,
             Worker::Jose => ports.jose,
             Worker::Passthrough => ports.passthrough,
             Worker::PassthroughKv => ports.passthrough_kv,
@@ -166,6 +169,31 @@ impl Worker {
             all.extend([Worker::EdgeVariant(d), Worker::EdgeVariantNoCache(d)]);
         }
         all
+    }
+}
+
+/// The routes of the limits bundle: the same cache-hit pipeline with no limit, an approximate limit
+/// or an exact one (`bench/routes.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LimitRoute {
+    Unlimited,
+    Approximate,
+    Exact,
+}
+
+impl LimitRoute {
+    pub const ALL: [LimitRoute; 3] = [
+        LimitRoute::Unlimited,
+        LimitRoute::Approximate,
+        LimitRoute::Exact,
+    ];
+
+    fn path(self) -> &'static str {
+        match self {
+            LimitRoute::Unlimited => PATH,
+            LimitRoute::Approximate => "/bench/approximate/x",
+            LimitRoute::Exact => "/bench/exact/x",
+        }
     }
 }
 
@@ -198,6 +226,11 @@ impl Scenario {
             (Worker::EdgeVariant(Device::SyncFirstPoll), _) => {
                 "ours without sync-first poll, cache hit"
             }
+            (Worker::Limits(LimitRoute::Unlimited), _) => "limits bundle, cache hit, no limit",
+            (Worker::Limits(LimitRoute::Approximate), _) => {
+                "limits bundle, cache hit + approximate limit"
+            }
+            (Worker::Limits(LimitRoute::Exact), _) => "limits bundle, cache hit + exact limit",
             (Worker::Jose, _) => "jose, fresh tokens",
             (Worker::Passthrough, _) => "pass-through (no auth)",
             (Worker::PassthroughKv, _) => "pass-through + KV lookup (no auth)",
@@ -256,6 +289,20 @@ fn blocks() -> Vec<Vec<Scenario>> {
                 .to_vec(),
         );
     }
+    // The limiter scenarios (its own section of the report): one bundle, one token, the three routes
+    // alternating in slices like the groups compared with jose.
+    for connections in CONNECTIONS {
+        all.push(
+            LimitRoute::ALL
+                .map(|route| Scenario {
+                    worker: Worker::Limits(route),
+                    alg: Alg::Es256,
+                    tokens: Tokens::Same,
+                    connections,
+                })
+                .to_vec(),
+        );
+    }
     // The overhead figure: the whole pipeline with a verification on every request.
     all.push(vec![Scenario {
         worker: Worker::Edge,
@@ -304,6 +351,14 @@ fn slice_plan(connections: usize) -> Plan {
 /// in alternating slices of a second (see `run`).
 fn compared_with_jose(group: &[usize], all: &[Scenario]) -> bool {
     group.iter().any(|&i| all[i].worker == Worker::Jose)
+}
+
+/// Whether a group is the limiter scenarios: it alternates in slices too (its figures are ratios
+/// between its members).
+fn limiter_group(group: &[usize], all: &[Scenario]) -> bool {
+    group
+        .iter()
+        .any(|&i| matches!(all[i].worker, Worker::Limits(_)))
 }
 
 /// The signed tokens, as ready-made `Authorization` values.
@@ -370,6 +425,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     for d in Device::ALL {
         device_bundles.push((d, edge::build_variant(root, d.feature(), &[d.feature()])?));
     }
+    edge::build_variant(root, workerd::LIMITS_VARIANT, &["bench-policy"])?;
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
@@ -439,6 +495,34 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         }
     }
 
+    for route in LimitRoute::ALL {
+        let s = Scenario {
+            worker: Worker::Limits(route),
+            alg: Alg::Es256,
+            tokens: Tokens::Same,
+            connections: 1,
+        };
+        let warm = Plan {
+            connections: 1,
+            warmup: Duration::ZERO,
+            measure: Duration::from_millis(500),
+        };
+        let summary = load::run(
+            &target(&s, &ports),
+            pools.for_scenario(&s),
+            warm,
+            &interrupted,
+        )?;
+        if !summary.is_valid() {
+            bail!(
+                "{} fails while warming up: {}; see {}",
+                s.label(),
+                summary.first_error.unwrap_or_default(),
+                runtime.log.display()
+            );
+        }
+    }
+
     let profiles = match inspector {
         Some(port) => {
             step(&format!(
@@ -483,7 +567,9 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         // compared with jose alternates in slices of a second (ours, jose, ours with a cache hit,
         // ours, jose, ...), so that every ratio divides runs that met the same drift of the machine.
         for group in round_order(round, options.rounds) {
-            let runs: Vec<(usize, Measured)> = if compared_with_jose(&group, &scenarios) {
+            let alternates =
+                compared_with_jose(&group, &scenarios) || limiter_group(&group, &scenarios);
+            let runs: Vec<(usize, Measured)> = if alternates {
                 let mut slices: Vec<Vec<Measured>> = group.iter().map(|_| Vec::new()).collect();
                 for _ in 0..options.seconds {
                     for (k, &i) in group.iter().enumerate() {
@@ -609,7 +695,11 @@ fn print_run(s: &Scenario, run: &Run) {
 fn target(s: &Scenario, ports: &Ports) -> Target {
     Target {
         port: s.worker.port(ports),
-        path: PATH.to_owned(),
+        path: match s.worker {
+            Worker::Limits(route) => route.path(),
+            _ => PATH,
+        }
+        .to_owned(),
     }
 }
 

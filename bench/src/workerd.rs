@@ -25,13 +25,19 @@ pub struct Ports {
     pub passthrough_kv: u16,
     pub upstream: u16,
     pub jwks: u16,
+    /// Ours with the benchmark's limits policy ([`LIMITS_VARIANT`]).
+    pub limits: u16,
 }
+
+/// The bundle built with `bench/routes.toml` (edge-worker feature `bench-policy`), under
+/// `target/edge-variants/`.
+pub const LIMITS_VARIANT: &str = "bench-limits";
 
 impl Ports {
     /// Ports nobody listens on right now.
     pub fn free() -> Result<Ports> {
         // Held open together, so they are distinct; released just before workerd binds them.
-        let listeners = (0..9)
+        let listeners = (0..10)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -47,6 +53,7 @@ impl Ports {
             upstream: ports[5],
             jwks: ports[6],
             devices: [(ports[7], ports[8])],
+            limits: ports[9],
         })
     }
 
@@ -92,6 +99,11 @@ impl Workerd {
         inspector: Option<u16>,
     ) -> Result<Workerd> {
         bundle_baseline(root, dir)?;
+        // The limits bundle's Durable Object storage (the config's `do-storage`): fresh every run.
+        let storage = dir.join("do-storage");
+        let _ = std::fs::remove_dir_all(&storage);
+        std::fs::create_dir_all(&storage)
+            .with_context(|| format!("creating {}", storage.display()))?;
         let config = render(root, ports, settings, devices)?;
         let config_path = dir.join("workerd.capnp");
         std::fs::write(&config_path, config)
@@ -165,6 +177,11 @@ fn render(
         ("VARIANT_DIR", device_dir(Device::SyncFirstPoll)?),
         ("EDGE_VARIANT_PORT", variant.to_string()),
         ("EDGE_VARIANT_NOCACHE_PORT", variant_nocache.to_string()),
+        (
+            "LIMITS_DIR",
+            format!("../../target/edge-variants/{LIMITS_VARIANT}"),
+        ),
+        ("EDGE_LIMITS_PORT", ports.limits.to_string()),
         // The config is written to target/bench/, two levels below the workspace root.
         ("ROOT", "../..".to_owned()),
         ("COMPATIBILITY_DATE", compatibility_date(root)?),
@@ -241,6 +258,7 @@ mod tests {
             passthrough_kv: 7,
             upstream: 5,
             jwks: 6,
+            limits: 10,
         };
         let devices = Device::ALL.map(|d| (d, root.join("target/edge-variants").join(d.feature())));
         let settings = Settings {

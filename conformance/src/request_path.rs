@@ -199,6 +199,7 @@ pub fn check(edge: &Edge, issuer: &Issuer) -> Result<Findings> {
         "a good token on a strict route should ask the tenant's object once and read no deny entry: {strict:?}"
     );
     lines.push(format!("good token, strict route: {}", show(&strict)));
+    lines.push(limiter_down(edge, &good)?);
     Ok(Findings { lines })
 }
 
@@ -220,6 +221,49 @@ pub fn answers_after_a_panic(edge: &Edge, issuer: &Issuer) -> Result<()> {
         200,
         "after a panic, a good token on a strict route (the tenant's Durable Object)",
     )
+}
+
+/// With every rate limit's object unreachable, each limit follows its `on_error`, logged, and no
+/// answer is a 5xx: the exact per-user limit (`deny`) answers 429 with `Retry-After: 1` and no
+/// RateLimit field; the approximate per-address limit decides in the isolate as before.
+fn limiter_down(edge: &Edge, good: &str) -> Result<String> {
+    let fields = ["retry-after", "ratelimit"];
+    edge.set_limiter_down(true)?;
+    let exact = edge.get_with_headers("/api/reports/request-path", Some(good), &fields);
+    let approximate = edge.get_with_headers("/public/search/request-path", None, &fields);
+    edge.set_limiter_down(false)?;
+    let (exact, approximate) = (exact?, approximate?);
+    ensure!(
+        exact == (429, vec![Some("1".to_owned()), None]),
+        "an exact limit with on_error = \"deny\" whose object is down should answer 429, \
+         Retry-After 1, no RateLimit field: {exact:?}"
+    );
+    ensure!(
+        approximate.0 == 200 && approximate.1[1].is_some(),
+        "an approximate limit decides without its object: {approximate:?}"
+    );
+    let logged = "ratelimit.unavailable limit.name=reports-per-user";
+    // wrangler writes the Worker's console to its log a moment later.
+    let seen = (0..20).any(|_| {
+        let found = edge.log_text().contains(logged);
+        if !found {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        found
+    });
+    ensure!(seen, "the Worker's log should say `{logged}`");
+    let (back, _) = edge.get_with_headers("/api/reports/request-path", Some(good), &fields)?;
+    ensure!(
+        back == 200,
+        "with the object back, the request passes: {back}"
+    );
+    Ok(format!(
+        "rate limiter objects unreachable: exact limit (on_error deny) {} Retry-After {}, approximate \
+         limit {} (decided in the isolate); logged `{logged}`",
+        exact.0,
+        exact.1[0].clone().unwrap_or_default(),
+        approximate.0
+    ))
 }
 
 fn expect(edge: &Edge, path: &str, token: &str, status: u16, what: &str) -> Result<()> {

@@ -127,6 +127,44 @@ impl Edge {
         }
     }
 
+    /// `GET path`, with a bearer token when given: the status and the named headers' values.
+    pub fn get_with_headers(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[&str],
+    ) -> Result<(u16, Vec<Option<String>>)> {
+        let url = format!("{}{path}", self.url);
+        let mut request = self.agent.get(&url);
+        if let Some(token) = token {
+            request = request.set("authorization", &format!("Bearer {token}"));
+        }
+        let response = match request.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => bail!("GET {url}: {e} (Worker log: {})", self.log.display()),
+        };
+        let values = headers
+            .iter()
+            .map(|h| response.header(h).map(str::to_owned))
+            .collect();
+        Ok((response.status(), values))
+    }
+
+    /// Takes every rate limit's object down (`true`) or brings them back.
+    pub fn set_limiter_down(&self, down: bool) -> Result<()> {
+        let url = format!("{}/__conformance/limiter-down", self.url);
+        self.agent
+            .post(&url)
+            .send_json(down)
+            .map_err(|e| anyhow::anyhow!("POST {url}: {e} (Worker log: {})", self.log.display()))?;
+        Ok(())
+    }
+
+    /// What the Worker has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// `GET path`, answered with JSON.
     pub fn get_json(&self, path: &str) -> Result<Value> {
         let url = format!("{}{path}", self.url);

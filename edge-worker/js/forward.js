@@ -13,9 +13,11 @@ export function makeForwarder(notForwarded, reservedPrefix, onFailure) {
     /**
      * Fetches `url` with `request`'s method, body and headers, less the dropped ones, plus `set`:
      * header names and values alternating, one per line (header values hold no line breaks).
-     * Redirects are handed to the client, not followed.
+     * Redirects are handed to the client, not followed. `answer` (same format) is set on the
+     * response when not empty (CORS and rate-limit fields): a fetched response's headers are
+     * immutable, so it is rebuilt around the same body.
      */
-    forward(request, url, set) {
+    forward(request, url, set, answer) {
       const headers = new Headers(request.headers);
       for (const name of [...headers.keys()]) {
         if (name.startsWith(reservedPrefix) || dropped.has(name)) headers.delete(name);
@@ -27,7 +29,15 @@ export function makeForwarder(notForwarded, reservedPrefix, onFailure) {
       const init = { method: request.method, headers, redirect: "manual" };
       const body = request.body;
       if (body !== null) init.body = body;
-      return fetch(url, init).catch(onFailure);
+      const answered = fetch(url, init).catch(onFailure);
+      if (answer.length === 0) return answered;
+      const lines = answer.split("\n");
+      return answered.then((response) => {
+        const headers = new Headers(response.headers);
+        for (let i = 0; i + 1 < lines.length; i += 2) headers.set(lines[i], lines[i + 1]);
+        const { status, statusText } = response;
+        return new Response(response.body, { status, statusText, headers });
+      });
     },
   };
 }

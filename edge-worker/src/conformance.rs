@@ -16,6 +16,9 @@
 //! - `GET /__conformance/health`.
 //! - `GET /__conformance/adapter-calls`: how many calls each adapter made since the isolate started
 //!   ([`AdapterCalls`]), for the request-path checks.
+//! - `POST /__conformance/limiter-down` with `true` or `false`: every call to a rate limit's object
+//!   fails while it is `true`, so that the harness can check what a limiter that cannot answer
+//!   leads to (the limit's `on_error`, never a 5xx).
 //! - `POST /__conformance/panic`: panics, so that the harness can check that the next request is
 //!   answered by a fresh wasm instance (the bundle's module around the bindings, `xtask/src/edge/shim.js`).
 //!
@@ -54,6 +57,11 @@ async fn endpoint(mut req: Request, edge: &Edge) -> Result<Response> {
         (Method::Get, "/__conformance/health") => Response::ok("ok"),
         (Method::Get, "/__conformance/adapter-calls") => {
             Response::from_json(&edge.calls.snapshot())
+        }
+        (Method::Post, "/__conformance/limiter-down") => {
+            let down: bool = req.json().await?;
+            edge.calls.limiter_down.set(down);
+            Response::from_json(&down)
         }
         (Method::Post, "/__conformance/panic") => {
             panic!("a panic the conformance harness asked for")
@@ -319,6 +327,8 @@ pub struct AdapterCalls {
     rate_limiter: Cell<u64>,
     jwks_fetches: Cell<u64>,
     upstream: Cell<u64>,
+    /// Set by `/__conformance/limiter-down`: the rate limits' objects are unreachable.
+    pub limiter_down: Cell<bool>,
 }
 
 impl AdapterCalls {

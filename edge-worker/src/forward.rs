@@ -9,8 +9,8 @@
 //! This is the hot path. What is dropped and what is set is decided here; applying it to the
 //! runtime's objects is one call into `js/forward.js`, because doing it from Rust costs a crossing
 //! and a string copy per header touched. The client's headers are copied by the runtime, the
-//! upstream's response goes back as it came unless CORS headers must be added, and redirects are
-//! handed to the client, not followed, as a proxy must.
+//! upstream's response goes back as it came (plus the route's CORS and rate-limit headers, set in
+//! JS), and redirects are handed to the client, not followed, as a proxy must.
 
 use crate::error::{AllowedCors, EdgeError};
 use crate::incoming::Incoming;
@@ -19,8 +19,6 @@ use auth_core::identity;
 use js_sys::Promise;
 use wasm_bindgen::prelude::{wasm_bindgen, Closure};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Response, ResponseInit};
 
 /// Hop-by-hop and per-connection headers that must not be relayed (RFC 9110 §7.6.1).
 const NOT_FORWARDED: [&str; 10] = [
@@ -36,10 +34,10 @@ const NOT_FORWARDED: [&str; 10] = [
     "upgrade",
 ];
 
-/// Sends the request on. Answers the upstream's fetch promise itself, not awaited here, when no CORS
-/// or rate-limit headers must be added: the runtime then hands the upstream's response straight to
-/// the client.
-pub async fn send(
+/// Sends the request on, answering the upstream's fetch promise as it is: the runtime hands the
+/// upstream's response straight to the client, with the route's CORS and rate-limit headers set on
+/// it when there are any (in `js/forward.js`, without a crossing back into Rust).
+pub fn send(
     edge: &Edge,
     req: &Incoming,
     identity_headers: &[(&str, String)],
@@ -48,17 +46,17 @@ pub async fn send(
 ) -> Result<JsValue, EdgeError> {
     let internal = |e: JsValue| EdgeError::Internal(format!("forwarding: {e:?}"));
     edge.count(AdapterCall::Upstream);
-    let response = upstream_fetch(edge, req, identity_headers).map_err(internal)?;
-    if cors.is_none() && limit_headers.is_empty() {
-        return Ok(response.into());
+    let mut answer = HeaderLines::default();
+    for (name, value) in limit_headers {
+        answer.push(name, value).map_err(internal)?;
     }
-    let response: Response = JsFuture::from(response)
-        .await
-        .map_err(internal)?
-        .unchecked_into();
-    Ok(with_headers(response, cors, limit_headers)
-        .map_err(internal)?
-        .into())
+    if let Some(cors) = cors {
+        for (name, value) in cors.cors.response_headers(cors.origin) {
+            answer.push(name, &value).map_err(internal)?;
+        }
+    }
+    let response = upstream_fetch(edge, req, identity_headers, &answer).map_err(internal)?;
+    Ok(response.into())
 }
 
 /// A promise of the upstream's response, or of a 502 when it cannot be reached.
@@ -66,6 +64,7 @@ fn upstream_fetch(
     edge: &Edge,
     req: &Incoming,
     identity_headers: &[(&str, String)],
+    answer: &HeaderLines,
 ) -> Result<Promise, JsValue> {
     let config = &edge.config;
     let mut set = HeaderLines::default();
@@ -91,7 +90,7 @@ fn upstream_fetch(
         )?;
     }
     let url = format!("{}{}", config.upstream, req.path_and_query());
-    edge.forwarder.js.forward(&req.raw, &url, &set.0)
+    edge.forwarder.js.forward(&req.raw, &url, &set.0, &answer.0)
 }
 
 /// Headers to set, as `makeForwarder` takes them: names and values alternating, one per line.
@@ -132,6 +131,7 @@ extern "C" {
         request: &web_sys::Request,
         url: &str,
         set: &str,
+        answer: &str,
     ) -> Result<Promise, JsValue>;
 }
 
@@ -159,25 +159,4 @@ impl Forwarder {
             _upstream_failed: upstream_failed,
         }
     }
-}
-
-/// The upstream's response with the route's CORS and rate-limit headers added (a fetched response's
-/// headers are immutable, so the response is rebuilt around the same body).
-fn with_headers(
-    response: Response,
-    cors: Option<&AllowedCors<'_>>,
-    limit_headers: &[(&'static str, String)],
-) -> Result<Response, JsValue> {
-    let headers = Headers::new_with_headers(&response.headers())?;
-    for (name, value) in limit_headers {
-        headers.set(name, value)?;
-    }
-    if let Some(cors) = cors {
-        cors.apply(&headers)?;
-    }
-    let init = ResponseInit::new();
-    init.set_status(response.status());
-    init.set_status_text(&response.status_text());
-    init.set_headers(&headers);
-    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
 }

@@ -17,7 +17,6 @@ use crate::token_cache::TokenCache;
 use crate::{forward, jwks, ratelimit, revocation};
 use auth_core::policy::{
     Access, Denial, KeyFacts, RequestFacts, Revocation, Route, RouteDecision, Stage,
-    CLIENT_IP_HEADER,
 };
 use auth_core::ratelimit::Tally;
 use auth_core::sessions::{revocation_check, RevocationCheck};
@@ -60,7 +59,7 @@ pub async fn handle(req: Incoming, edge: &Rc<Edge>, ctx: &Context) -> JsValue {
             )
             .await?;
         if route.route.access == Access::Public {
-            return forward::send(edge, &req, &[], cors.as_ref(), &limits.headers()).await;
+            return forward::send(edge, &req, &[], cors.as_ref(), &limits.headers());
         }
         let claims = authenticate(&req, edge, ctx).await?;
         route.authorize(&claims)?;
@@ -75,15 +74,15 @@ pub async fn handle(req: Incoming, edge: &Rc<Edge>, ctx: &Context) -> JsValue {
                 &mut limits,
             )
             .await?;
-        forward::send(edge, &req, &identity, cors.as_ref(), &limits.headers()).await
+        forward::send(edge, &req, &identity, cors.as_ref(), &limits.headers())
     };
     answer
         .await
         .unwrap_or_else(|e| e.respond(Some(name), cors.as_ref()))
 }
 
-/// What a request's rate-limit keys are made of. The client address and other headers are read only
-/// when the route has a limit that needs them (each read crosses into the runtime).
+/// What a request's rate-limit keys are made of. Headers (the client address among them) are read
+/// only when a limit's key needs them (each read crosses into the runtime).
 struct LimitedRequest<'r> {
     req: &'r Incoming,
     claims: Option<&'r VerifiedClaims>,
@@ -106,10 +105,8 @@ impl<'r> LimitedRequest<'r> {
         if route.rate_limits.is_empty() {
             return Ok(());
         }
-        let client_ip = self.req.header(CLIENT_IP_HEADER);
         let header = |name: &str| self.req.header(name);
         let facts = KeyFacts {
-            client_ip: client_ip.as_deref(),
             header: &header,
             claims: self.claims,
         };

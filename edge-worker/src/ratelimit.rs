@@ -67,7 +67,7 @@ async fn exact(edge: &Edge, limit: &Limit, key: &LimitKey, now: u64, tally: &mut
         return;
     }
     edge.count(AdapterCall::RateLimiter);
-    let asked = match RateLimiterClient::for_key(&edge.rate_limiters, key) {
+    let asked = match client(edge, key) {
         Ok(client) => client.take(limit.rate).await,
         Err(e) => Err(e),
     };
@@ -134,7 +134,7 @@ async fn send_report(
     report: SyncReport,
 ) {
     edge.count(AdapterCall::RateLimiter);
-    let answered = match RateLimiterClient::for_key(&edge.rate_limiters, &key) {
+    let answered = match client(&edge, &key) {
         Ok(client) => client.report(rate, report).await,
         Err(e) => Err(e),
     };
@@ -152,6 +152,18 @@ async fn send_report(
         let keep = share.keep_ms(&rate, now);
         limits.shares.insert(key, share, (now + keep) as i64);
     }
+}
+
+/// The client of `key`'s object. The conformance build can take every object down
+/// (`/__conformance/limiter-down`).
+fn client(edge: &Edge, key: &LimitKey) -> worker::Result<RateLimiterClient> {
+    #[cfg(feature = "conformance")]
+    if edge.calls.limiter_down.get() {
+        return Err(worker::Error::RustError(
+            "the conformance run took the limiter down".into(),
+        ));
+    }
+    RateLimiterClient::for_key(&edge.rate_limiters, key)
 }
 
 /// Milliseconds since the Unix epoch (the runtime's clock, which advances across I/O).

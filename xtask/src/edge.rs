@@ -341,6 +341,7 @@ fn fingerprint(root: &Path, name: &str, features: &[String]) -> Result<String> {
         collect(&root.join(dir), &mut files)?;
     }
     for file in [
+        "bench/routes.toml",
         "Cargo.lock",
         "Cargo.toml",
         "auth-core/Cargo.toml",

@@ -251,9 +251,7 @@ pub(super) fn compile(spec: LimitSpec, line: usize) -> Result<Limit, String> {
 /// What a limit's key is made of, for one request.
 #[derive(Clone, Copy)]
 pub struct KeyFacts<'a> {
-    /// `CF-Connecting-IP`.
-    pub client_ip: Option<&'a str>,
-    /// Reads a request header by lower-case name.
+    /// Reads a request header by lower-case name (the client address is [`CLIENT_IP_HEADER`]).
     pub header: &'a dyn Fn(&str) -> Option<String>,
     /// The verified token, after authentication.
     pub claims: Option<&'a VerifiedClaims>,
@@ -288,32 +286,40 @@ impl Limit {
     /// The request's counter for this limit. An absent value is a value too (`null`): requests
     /// without the header share one counter, so leaving it out never escapes the limit.
     pub fn key(&self, facts: &KeyFacts<'_>) -> LimitKey {
-        let text = |s: Option<&str>| s.map_or(Value::Null, |s| Value::String(s.to_owned()));
+        // Each value goes into the digest tagged and length-prefixed, so no two lists of values
+        // share a key; the digest keeps addresses and identities out of object names and logs, and
+        // bounds the name's length.
+        let mut digest = Sha256::new();
+        let mut add = |value: Option<&str>| match value {
+            None => digest.update([0]),
+            Some(v) => {
+                digest.update([1]);
+                digest.update((v.len() as u64).to_be_bytes());
+                digest.update(v.as_bytes());
+            }
+        };
         let claims = facts.claims;
-        let values: Vec<Value> = self
-            .key
-            .iter()
-            .flat_map(|part| match part {
-                KeyPart::Ip => vec![text(facts.client_ip)],
-                KeyPart::Subject => vec![
-                    text(claims.map(VerifiedClaims::issuer)),
-                    text(claims.map(VerifiedClaims::subject)),
-                ],
-                KeyPart::Session => vec![
-                    text(claims.map(VerifiedClaims::issuer)),
-                    text(claims.and_then(VerifiedClaims::session)),
-                ],
-                KeyPart::Tenant => vec![text(claims.and_then(|c| c.tenant().or(Some(c.issuer()))))],
-                KeyPart::Header(h) => vec![text((facts.header)(h).as_deref())],
-                KeyPart::Claim(c) => vec![claims
+        for part in &self.key {
+            match part {
+                KeyPart::Ip => add((facts.header)(CLIENT_IP_HEADER).as_deref()),
+                KeyPart::Header(h) => add((facts.header)(h).as_deref()),
+                KeyPart::Subject => {
+                    add(claims.map(VerifiedClaims::issuer));
+                    add(claims.map(VerifiedClaims::subject));
+                }
+                KeyPart::Session => {
+                    add(claims.map(VerifiedClaims::issuer));
+                    add(claims.and_then(VerifiedClaims::session));
+                }
+                KeyPart::Tenant => add(claims.map(|c| c.tenant().unwrap_or(c.issuer()))),
+                // A claim's JSON text: the string "1" and the number 1 are different values.
+                KeyPart::Claim(c) => add(claims
                     .and_then(|cl| cl.claim(c))
-                    .cloned()
-                    .unwrap_or(Value::Null)],
-            })
-            .collect();
-        // A JSON array is an unambiguous encoding of the values; the digest keeps addresses and
-        // identities out of object names and logs, and bounds the name's length.
-        let digest = Sha256::digest(Value::Array(values).to_string().as_bytes());
+                    .map(Value::to_string)
+                    .as_deref()),
+            }
+        }
+        let digest = digest.finalize();
         let short: [u8; 16] = std::array::from_fn(|i| digest.get(i).copied().unwrap_or(0));
         LimitKey(format!("{}:{}", self.name, hex::encode(short)))
     }
@@ -397,13 +403,14 @@ mod tests {
         };
         let key = |name: &str, ip: Option<&str>, api_key: Option<&str>| {
             let header = |h: &str| {
-                (h == "x-api-key")
-                    .then_some(api_key)
-                    .flatten()
-                    .map(str::to_owned)
+                match h {
+                    "x-api-key" => api_key,
+                    CLIENT_IP_HEADER => ip,
+                    _ => None,
+                }
+                .map(str::to_owned)
             };
             limit(name).key(&KeyFacts {
-                client_ip: ip,
                 header: &header,
                 claims: None,
             })

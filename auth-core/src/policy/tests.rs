@@ -442,7 +442,6 @@ fn identity_keys_count_by_the_identity_they_name() {
     };
     let key_of = |l: &Limit, c: &VerifiedClaims| {
         l.key(&KeyFacts {
-            client_ip: Some("192.0.2.1"),
             header: &|_| None,
             claims: Some(c),
         })
