@@ -83,9 +83,12 @@ pub fn ensure_fuzz_tools(root: &Path, log: Option<&Path>) -> Result<String> {
                 log,
             )?;
         }
-        println!("{toolchain}: ok");
+        say(log, &format!("{toolchain}: ok"));
     } else {
-        println!("installing the {toolchain} toolchain (rustup, ~30 s)");
+        say(
+            log,
+            &format!("installing the {toolchain} toolchain (rustup, ~30 s)"),
+        );
         exec(
             Command::new("rustup").args([
                 "toolchain",
@@ -136,11 +139,14 @@ fn ensure_cargo_tool(
 ) -> Result<()> {
     let found = output(Command::new(cargo_bin(bin)).arg("--version")).unwrap_or_default();
     if found.split_whitespace().any(|w| w == version) {
-        println!("{bin} {version}: ok");
+        say(log, &format!("{bin} {version}: ok"));
         return Ok(());
     }
-    println!(
-        "compiling {package} {version} for {bin}: {takes} on 2 cores, once (found: {found:?})"
+    say(
+        log,
+        &format!(
+            "compiling {package} {version} for {bin}: {takes} on 2 cores, once (found: {found:?})"
+        ),
     );
     let mut cmd = Command::new("cargo");
     cmd.args(["install", package, "--version", version, "--force"])
@@ -154,6 +160,23 @@ fn ensure_cargo_tool(
         cmd.arg("--locked");
     }
     exec(&mut cmd, log)
+}
+
+/// Prints `line`, or appends it to `log` when given (work in the background).
+fn say(log: Option<&Path>, line: &str) {
+    match log {
+        Some(log) => {
+            use std::io::Write as _;
+            if let Ok(mut file) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+            {
+                let _ = writeln!(file, "{line}");
+            }
+        }
+        None => println!("{line}"),
+    }
 }
 
 /// Runs `cmd`, its output to `log` if given.
