@@ -76,6 +76,8 @@ pub enum EventType {
     OAuthClientCreated,
     OAuthClientDeleted,
     RefreshTokenReused,
+    /// An authorization code presented again; the session it opened is revoked.
+    AuthorizationCodeReused,
 }
 
 impl EventType {
@@ -96,6 +98,7 @@ impl EventType {
         EventType::OAuthClientCreated,
         EventType::OAuthClientDeleted,
         EventType::RefreshTokenReused,
+        EventType::AuthorizationCodeReused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +119,7 @@ impl EventType {
             EventType::OAuthClientCreated => "admin.oauth_client_created",
             EventType::OAuthClientDeleted => "admin.oauth_client_deleted",
             EventType::RefreshTokenReused => "session.refresh_token_reused",
+            EventType::AuthorizationCodeReused => "session.authorization_code_reused",
         }
     }
 

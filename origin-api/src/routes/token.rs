@@ -6,6 +6,7 @@
 //! through `routes::sessions::rotate`, the same rotation and reuse detection as
 //! `/v1/sessions/refresh`. Every answer is `Cache-Control: no-store`; errors are RFC 6749 JSON.
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::client_ip::ClientIp;
 use crate::domain::{CodeChallenge, CodeVerifier};
 use crate::extract::ApiPath;
@@ -173,6 +174,13 @@ async fn redeem_code(
             ),
             None => None,
         };
+        let mut event = Event::new(tenant.id, Actor::System, EventType::AuthorizationCodeReused)
+            .user(stored.user_id)
+            .detail("client_id", stored.client_id.as_str());
+        if let Some(session_id) = stored.session_id {
+            event = event.session(session_id);
+        }
+        audit::record(&mut tx, event).await?;
         tx.commit().await?;
         tracing::warn!(tenant.id = %tenant.id, client.id = %stored.client_id, session.id = ?stored.session_id, "authorization code reused; its session revoked");
         if let Some(revoked) = revoked {

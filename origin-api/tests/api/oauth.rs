@@ -534,6 +534,20 @@ async fn a_reused_code_is_refused_and_revokes_the_session_it_opened(db: PgPool) 
         .await;
     assert_oauth_error(refresh, 400, "invalid_grant").await;
     assert_eq!(flow.client_sessions().await, 1, "the reuse opened nothing");
+    let audited: (String, String) = sqlx::query_as(
+        "SELECT subject_session_id::text, details->>'client_id' FROM audit_events
+         WHERE event_type = 'session.authorization_code_reused'",
+    )
+    .fetch_one(&flow.app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        audited,
+        (
+            first["session_id"].as_str().unwrap().to_owned(),
+            flow.client_id.clone()
+        )
+    );
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
