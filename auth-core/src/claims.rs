@@ -42,6 +42,27 @@ pub struct IssuerPolicy {
     /// How this issuer's key set is cached at the edge.
     #[serde(default)]
     pub jwks_cache: crate::key_cache::KeyCacheSettings,
+    /// Which of our tenants its tokens act for; never what a token's `tid` says alone.
+    #[serde(default)]
+    pub tenant: TenantBinding,
+}
+
+/// The tenant an issuer's tokens act for (issue 10 §1.5): what the edge forwards in `x-auth-tenant`,
+/// and whose object and deny entries it consults. A trusted third-party IdP's `tid` (Azure AD tokens
+/// carry one) names a tenant of the IdP, not one of ours, and must never be taken for one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum TenantBinding {
+    /// None of our tenants (the default): no tenant is forwarded, and the issuer's sessions are
+    /// revoked under the issuer's own name.
+    #[default]
+    None,
+    /// An issuer of the origin: it belongs to the tenant its key set was published for (the JWKS
+    /// document's `tenant_id`), and a token whose `tid` names another tenant, or none, is refused
+    /// with `tenant_mismatch`.
+    Origin,
+    /// A third-party issuer whose tokens act for this tenant of ours, whatever their `tid` says.
+    Assigned(String),
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
@@ -168,9 +189,15 @@ impl VerifiedClaims {
     pub fn session(&self) -> Option<&str> {
         self.session.as_deref()
     }
-    /// The `tid` claim: the tenant that issued this token.
+    /// The tenant the token acts for, as its issuer's [`TenantBinding`] decides: for the origin's
+    /// issuers the `tid` claim once it matched the issuer's tenant; for third-party issuers the
+    /// configured tenant or none. This, never [`tid`](Self::tid), is forwarded and keys revocations.
     pub fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()
+    }
+    /// The raw `tid` claim, whoever issued the token.
+    pub fn tid(&self) -> Option<&str> {
+        self.all.get("tid").and_then(Value::as_str)
     }
     pub fn jwt_id(&self) -> Option<&str> {
         self.jwt_id.as_deref()
@@ -202,10 +229,12 @@ impl VerifiedClaims {
     }
 }
 
-/// Validates time, issuer, audience and subject claims against an issuer's policy at `now` (Unix s).
+/// Validates time, issuer, audience and subject claims against an issuer's policy at `now` (Unix s),
+/// and binds the token to a tenant; `key_tenant` is the tenant of the verifying key's set.
 pub(crate) fn validate(
     claims: Map<String, Value>,
     policy: &IssuerPolicy,
+    key_tenant: Option<&str>,
     now: i64,
 ) -> Result<VerifiedClaims, Rejection> {
     let leeway = i64::try_from(policy.leeway_secs).unwrap_or(0);
@@ -243,6 +272,8 @@ pub(crate) fn validate(
     let subject = string_claim(&claims, "sub")?
         .filter(|s| !s.is_empty())
         .ok_or(Rejection::ClaimsInvalid("sub is missing"))?;
+    let tid = string_claim(&claims, "tid")?;
+    let tenant = bound_tenant(&policy.tenant, tid, key_tenant)?;
     Ok(VerifiedClaims {
         issuer,
         subject,
@@ -250,10 +281,28 @@ pub(crate) fn validate(
         expires_at,
         issued_at,
         session: string_claim(&claims, "sid")?,
-        tenant: string_claim(&claims, "tid")?,
+        tenant,
         jwt_id: string_claim(&claims, "jti")?,
         all: claims,
     })
+}
+
+/// The tenant a token acts for under its issuer's binding.
+fn bound_tenant(
+    binding: &TenantBinding,
+    tid: Option<String>,
+    key_tenant: Option<&str>,
+) -> Result<Option<String>, Rejection> {
+    match binding {
+        TenantBinding::None => Ok(None),
+        TenantBinding::Assigned(tenant) => Ok(Some(tenant.clone())),
+        // A key set that names no tenant cannot vouch for one: refused like a mismatch, since a
+        // token of the origin's issuer must not pass with a tenant nobody bound.
+        TenantBinding::Origin => match (tid, key_tenant) {
+            (Some(tid), Some(owner)) if tid == owner => Ok(Some(tid)),
+            _ => Err(Rejection::TenantMismatch),
+        },
+    }
 }
 
 fn string_claim(

@@ -210,16 +210,31 @@ mod tests {
         all
     }
 
+    /// Claims of an issuer of the origin when they carry a `tid` (bound to it), else of an issuer
+    /// bound to no tenant.
     fn claims(json: serde_json::Value) -> VerifiedClaims {
+        let binding = if json.get("tid").is_some() {
+            "origin"
+        } else {
+            "none"
+        };
         let policy: crate::IssuerPolicy = serde_json::from_value(serde_json::json!({
             "issuer": "https://id", "jwks_uri": "https://id/jwks", "audiences": ["api"],
+            "tenant": binding,
         }))
         .unwrap();
         let mut all = serde_json::json!({ "iss": "https://id", "aud": "api", "exp": 2_000 });
         all.as_object_mut()
             .unwrap()
             .extend(json.as_object().unwrap().clone());
-        crate::claims::validate(all.as_object().unwrap().clone(), &policy, 1_000).unwrap()
+        let tid = all.get("tid").and_then(|t| t.as_str()).map(str::to_owned);
+        crate::claims::validate(
+            all.as_object().unwrap().clone(),
+            &policy,
+            tid.as_deref(),
+            1_000,
+        )
+        .unwrap()
     }
 
     #[test]

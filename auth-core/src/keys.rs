@@ -6,6 +6,7 @@
 
 use crate::encoding::{b64url_decode, b64url_encode, parse_strict_json};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// Longest `kid` we accept, in bytes. A `kid` is an opaque map key; capping it bounds what a caller
 /// controls in cache keys and logs.
@@ -81,11 +82,18 @@ pub struct VerificationKey {
     kid: Option<String>,
     alg: Algorithm,
     material: KeyMaterial,
+    /// The tenant whose key set published this key (the JWKS document's `tenant_id`), if it named
+    /// one: an issuer of the origin is bound to it (`claims::TenantBinding::Origin`).
+    tenant: Option<Arc<str>>,
 }
 
 impl VerificationKey {
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
+    }
+    /// The tenant the key's set was published for.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
     pub fn algorithm(&self) -> Algorithm {
         self.alg
@@ -135,6 +143,7 @@ impl VerificationKey {
         Ok(VerificationKey {
             kid: check_kid(kid)?,
             alg: Algorithm::Es256,
+            tenant: None,
             material: KeyMaterial::P256 {
                 x: to_32(x)?,
                 y: to_32(y)?,
@@ -214,7 +223,12 @@ impl VerificationKey {
             }
             _ => return Err(JwkError::UnsupportedKeyType),
         };
-        Ok(VerificationKey { kid, alg, material })
+        Ok(VerificationKey {
+            kid,
+            alg,
+            material,
+            tenant: None,
+        })
     }
 }
 
@@ -325,6 +339,18 @@ pub enum KeySetError {
     TooManyKeys,
 }
 
+/// The member of a JWKS document naming the tenant it was published for (RFC 7517 §5 lets a set
+/// carry members of its own; implementations that do not know it ignore it).
+pub const TENANT_MEMBER: &str = "tenant_id";
+/// Longest tenant id a key set may name.
+const MAX_TENANT_ID_BYTES: usize = 128;
+
+/// A tenant id travels in `x-auth-tenant` and in storage keys: 1 to 128 printable ASCII characters.
+fn tenant_id_is_valid(tenant: &str) -> bool {
+    (1..=MAX_TENANT_ID_BYTES).contains(&tenant.len())
+        && tenant.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The verification keys of one issuer. Keys that are unusable for verification (encryption keys,
 /// unsupported types) are left out; their count is kept for diagnostics.
 #[derive(Debug, Clone, Default)]
@@ -373,9 +399,31 @@ impl KeySet {
                 Err(_) => skipped += 1,
             }
         }
+        let tenant = match doc.get(TENANT_MEMBER) {
+            None => None,
+            Some(Value::String(t)) if tenant_id_is_valid(t) => Some(t.as_str()),
+            Some(_) => return Err(KeySetError::Malformed),
+        };
         let set = KeySet { keys, skipped };
         set.check()?;
-        Ok(set)
+        Ok(match tenant {
+            Some(t) => set.published_for(t),
+            None => set,
+        })
+    }
+
+    /// The same keys, published for `tenant` (the origin's key set of one tenant).
+    pub fn published_for(mut self, tenant: &str) -> Self {
+        let tenant: Arc<str> = Arc::from(tenant);
+        for key in &mut self.keys {
+            key.tenant = Some(tenant.clone());
+        }
+        self
+    }
+
+    /// The tenant the set was published for, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.keys.first().and_then(VerificationKey::tenant)
     }
 
     fn check(&self) -> Result<(), KeySetError> {
@@ -408,7 +456,13 @@ impl KeySet {
 
     /// The JWKS document publishing these keys.
     pub fn to_jwks_json(&self) -> Value {
-        serde_json::json!({ "keys": self.keys.iter().map(VerificationKey::to_public_jwk).collect::<Vec<_>>() })
+        let mut doc = Map::new();
+        let keys = self.keys.iter().map(VerificationKey::to_public_jwk);
+        doc.insert("keys".into(), Value::Array(keys.collect()));
+        if let Some(tenant) = self.tenant() {
+            doc.insert(TENANT_MEMBER.into(), tenant.into());
+        }
+        Value::Object(doc)
     }
 }
 

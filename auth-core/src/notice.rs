@@ -17,18 +17,23 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// KV refuses expirations under 60 s; a revocation is kept at least this long.
 pub const MIN_DENY_TTL_SECS: i64 = 60;
 
-/// "This session is revoked; no token of it is valid after `expires_at` anyway."
+/// "This session is revoked; the edge may forget it after `expires_at`."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationNotice {
     pub tenant_id: String,
     pub session_id: String,
-    /// Latest expiry of any access token the session may have had (Unix s): the deny entry can go then.
+    /// When the edge may forget the revocation (Unix s). Invariant (issue 10 §1.1): no token of the
+    /// session can pass validation at the edge after it, so the pusher sets it to the session's last
+    /// access-token expiry + the largest leeway an edge issuer may have
+    /// ([`MAX_LEEWAY_SECS`](crate::claims::MAX_LEEWAY_SECS)) + a margin for clock skew. The edge
+    /// keeps both records, the KV deny entry and the tenant object's, until then.
     pub expires_at: i64,
 }
 
 impl RevocationNotice {
-    /// Seconds the deny entry must live, from `now`.
+    /// Seconds the deny entry must live, from `now`: until `expires_at`, and never under KV's
+    /// minimum.
     pub fn deny_ttl(&self, now: i64) -> i64 {
         (self.expires_at - now).max(MIN_DENY_TTL_SECS)
     }

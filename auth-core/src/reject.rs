@@ -36,6 +36,8 @@ pub enum Rejection {
     ClaimsInvalid(&'static str),
     #[error("the token has been revoked")]
     Revoked,
+    #[error("the token's tenant is not its issuer's")]
+    TenantMismatch,
 }
 
 impl Rejection {
@@ -57,6 +59,7 @@ impl Rejection {
             Rejection::TypeMismatch => "token_type_mismatch",
             Rejection::ClaimsInvalid(_) => "claims_invalid",
             Rejection::Revoked => "token_revoked",
+            Rejection::TenantMismatch => "tenant_mismatch",
         }
     }
 

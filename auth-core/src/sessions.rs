@@ -3,30 +3,27 @@
 //! Pure state machine: the Durable Object shell loads entries from its storage, feeds commands in and
 //! applies the [`StorageChange`]s that come out. Time is passed in.
 
-use crate::claims::{VerifiedClaims, MAX_LEEWAY_SECS};
+use crate::claims::VerifiedClaims;
 use crate::policy::Revocation;
 use crate::reject::Rejection;
 use crate::ttl_cache::TtlCache;
 use std::collections::BTreeMap;
 
-/// Invariant: a revocation is kept until no token of its session can pass validation anymore, i.e.
-/// the session's last token expiry plus the largest leeway any issuer may be configured with.
-pub const RETENTION_AFTER_EXPIRY_SECS: i64 = MAX_LEEWAY_SECS as i64;
-
 /// The unit of revocation: a session of a tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionKey<'c> {
-    /// The `tid` claim, else the issuer (a third-party issuer is its own tenant).
+    /// The tenant the token is bound to (`claims::TenantBinding`), else the issuer (a third-party
+    /// issuer bound to none of our tenants is its own).
     pub tenant: &'c str,
     pub session: &'c str,
 }
 
 impl<'c> SessionKey<'c> {
-    /// The session `sid` of a token with tenant claim `tid` from `issuer`: a third-party issuer
-    /// (no `tid`) is its own tenant.
-    pub fn of(tid: Option<&'c str>, issuer: &'c str, sid: &'c str) -> Self {
+    /// The session `sid` of a token bound to `tenant`, from `issuer`: an issuer bound to no
+    /// tenant is its own.
+    pub fn of(tenant: Option<&'c str>, issuer: &'c str, sid: &'c str) -> Self {
         SessionKey {
-            tenant: tid.unwrap_or(issuer),
+            tenant: tenant.unwrap_or(issuer),
             session: sid,
         }
     }
@@ -131,7 +128,14 @@ pub enum StorageChange {
     Delete { session_ids: Vec<String> },
 }
 
-/// Revoked sessions of one tenant, each with the expiry after which it can be forgotten.
+/// Revoked sessions of one tenant, each with the instant after which it may be forgotten.
+///
+/// Invariant (issue 10 §1.1): that instant is the notice's `expires_at`
+/// ([`RevocationNotice`](crate::notice::RevocationNotice)), which already lies past the last instant
+/// any token of the session can pass validation at the edge (its expiry, the largest leeway, a skew
+/// margin). The ledger keeps every entry until then, and forgets it only after: [`purge`](Self::purge)
+/// runs on every revocation and from the object's alarm at [`next_purge`](Self::next_purge), so
+/// storage holds only revocations that can still matter.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionLedger {
     revoked: BTreeMap<String, i64>,
@@ -158,18 +162,18 @@ impl SessionLedger {
         })
     }
 
-    /// Whether a session is revoked. An entry past retention still answers `true` until purged: the
-    /// ledger errs on the side of refusing.
+    /// Whether a session is revoked. An entry past its instant still answers `true` until purged:
+    /// the ledger errs on the side of refusing.
     pub fn is_revoked(&self, session_id: &str) -> bool {
         self.revoked.contains_key(session_id)
     }
 
-    /// Forgets revocations past retention.
+    /// Forgets revocations whose instant has passed.
     pub fn purge(&mut self, now: i64) -> Option<StorageChange> {
         let expired: Vec<String> = self
             .revoked
             .iter()
-            .filter(|(_, &exp)| exp.saturating_add(RETENTION_AFTER_EXPIRY_SECS) < now)
+            .filter(|(_, &forget_after)| forget_after < now)
             .map(|(sid, _)| sid.clone())
             .collect();
         if expired.is_empty() {
@@ -181,6 +185,14 @@ impl SessionLedger {
         Some(StorageChange::Delete {
             session_ids: expired,
         })
+    }
+
+    /// When the next [`purge`](Self::purge) has something to forget (Unix s): the shell's alarm.
+    pub fn next_purge(&self) -> Option<i64> {
+        self.revoked
+            .values()
+            .min()
+            .map(|forget_after| forget_after.saturating_add(1))
     }
 
     pub fn len(&self) -> usize {
@@ -269,8 +281,9 @@ mod tests {
     }
 
     #[test]
-    fn a_revoked_session_stays_revoked_until_retention_passes() {
+    fn a_revoked_session_stays_revoked_through_its_notices_instant_and_is_purged_after() {
         let mut ledger = SessionLedger::default();
+        assert_eq!(ledger.next_purge(), None);
         assert_eq!(
             ledger.revoke("s1", 1_000),
             Some(StorageChange::Upsert {
@@ -278,30 +291,48 @@ mod tests {
                 expires_at: 1_000
             })
         );
+        ledger.revoke("s2", 2_000);
         assert!(ledger.is_revoked("s1"));
-        assert!(!ledger.is_revoked("s2"));
-        assert_eq!(ledger.purge(1_000 + RETENTION_AFTER_EXPIRY_SECS), None);
+        assert!(!ledger.is_revoked("s3"));
+        assert_eq!(
+            ledger.next_purge(),
+            Some(1_001),
+            "the alarm of the earliest"
+        );
+        assert_eq!(ledger.purge(1_000), None);
         assert!(ledger.is_revoked("s1"));
         assert_eq!(
-            ledger.purge(1_001 + RETENTION_AFTER_EXPIRY_SECS),
+            ledger.purge(1_001),
             Some(StorageChange::Delete {
                 session_ids: vec!["s1".into()]
             })
         );
         assert!(!ledger.is_revoked("s1"));
+        assert!(ledger.is_revoked("s2"));
+        assert_eq!(ledger.next_purge(), Some(2_001));
     }
 
-    fn claims(extra: serde_json::Value) -> VerifiedClaims {
+    /// Claims of `https://id.test` bound by `binding`, verified by a key of `key_tenant`'s set.
+    fn bound_claims(
+        extra: serde_json::Value,
+        binding: serde_json::Value,
+        key_tenant: Option<&str>,
+    ) -> VerifiedClaims {
         let mut c =
             serde_json::json!({"iss": "https://id.test", "sub": "u", "aud": "api", "exp": 2_000});
         for (k, v) in extra.as_object().unwrap() {
             c[k] = v.clone();
         }
         let policy: crate::IssuerPolicy = serde_json::from_value(serde_json::json!({
-            "issuer": "https://id.test", "jwks_uri": "https://id.test/jwks", "audiences": ["api"]
+            "issuer": "https://id.test", "jwks_uri": "https://id.test/jwks", "audiences": ["api"],
+            "tenant": binding,
         }))
         .unwrap();
-        crate::claims::validate(c.as_object().unwrap().clone(), &policy, 1_000).unwrap()
+        crate::claims::validate(c.as_object().unwrap().clone(), &policy, key_tenant, 1_000).unwrap()
+    }
+
+    fn claims(extra: serde_json::Value) -> VerifiedClaims {
+        bound_claims(extra, serde_json::json!("none"), None)
     }
 
     #[test]
@@ -316,7 +347,11 @@ mod tests {
             revocation_check(Strict, &none).unwrap_err().code(),
             "claims_invalid"
         );
-        let ours = claims(serde_json::json!({"sid": "s1", "tid": "t1"}));
+        let ours = bound_claims(
+            serde_json::json!({"sid": "s1", "tid": "t1"}),
+            serde_json::json!("origin"),
+            Some("t1"),
+        );
         let key = SessionKey {
             tenant: "t1",
             session: "s1",
@@ -329,7 +364,9 @@ mod tests {
             revocation_check(Strict, &ours),
             Ok(RevocationCheck::Ledger(key))
         );
-        let third_party = claims(serde_json::json!({"sid": "s2"}));
+        // Issue 10 §1.5: a third-party token naming one of our tenants in `tid` is looked up under
+        // its issuer, or under the tenant its configuration assigns, never under its `tid`.
+        let third_party = claims(serde_json::json!({"sid": "s2", "tid": "t1"}));
         let key = SessionKey {
             tenant: "https://id.test",
             session: "s2",
@@ -337,6 +374,18 @@ mod tests {
         assert_eq!(
             revocation_check(Eventual, &third_party),
             Ok(RevocationCheck::DenyList(key))
+        );
+        let assigned = bound_claims(
+            serde_json::json!({"sid": "s2", "tid": "t1"}),
+            serde_json::json!({"assigned": "partner"}),
+            None,
+        );
+        assert_eq!(
+            revocation_check(Strict, &assigned),
+            Ok(RevocationCheck::Ledger(SessionKey {
+                tenant: "partner",
+                session: "s2"
+            }))
         );
     }
 

@@ -121,7 +121,7 @@ impl<'t> UnverifiedToken<'t> {
         if !std::ptr::eq(proof.signing_input, self.signing_input) {
             return Err(Rejection::SignatureInvalid);
         }
-        claims::validate(self.claims, policy, now)
+        claims::validate(self.claims, policy, proof.key_tenant.as_deref(), now)
     }
 }
 
@@ -222,6 +222,7 @@ impl<'t> SignatureJob<'t, '_> {
         if signature_is_valid {
             Ok(SignatureVerified {
                 signing_input: self.signing_input,
+                key_tenant: self.key.tenant().map(str::to_owned),
             })
         } else {
             Err(Rejection::SignatureInvalid)
@@ -233,6 +234,8 @@ impl<'t> SignatureJob<'t, '_> {
 #[derive(Debug)]
 pub struct SignatureVerified<'t> {
     signing_input: &'t str,
+    /// The tenant of the verifying key's set: an issuer of the origin is bound to it.
+    key_tenant: Option<String>,
 }
 
 #[cfg(test)]

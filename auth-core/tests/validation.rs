@@ -4,6 +4,7 @@
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+use auth_core::claims::TenantBinding;
 use auth_core::encoding::b64url_encode;
 use auth_core::token::DEFAULT_MAX_TOKEN_BYTES;
 use auth_core::verify::verify_native;
@@ -28,7 +29,9 @@ fn keys() -> KeySet {
         "kty": "OKP", "crv": "Ed25519", "kid": "ed-1", "use": "sig",
         "x": b64url_encode(ed25519_key(2).verifying_key().as_bytes()),
     });
-    KeySet::new(vec![es, VerificationKey::from_jwk(&ed_jwk).unwrap()]).unwrap()
+    KeySet::new(vec![es, VerificationKey::from_jwk(&ed_jwk).unwrap()])
+        .unwrap()
+        .published_for("tenant-1")
 }
 
 fn expectations() -> Expectations {
@@ -41,6 +44,7 @@ fn expectations() -> Expectations {
             token_type: Some("at+jwt".into()),
             leeway_secs: 30,
             jwks_cache: Default::default(),
+            tenant: TenantBinding::Origin,
         }],
     }
 }
@@ -108,6 +112,75 @@ fn a_valid_es256_token_yields_its_claims() {
     assert_eq!(claims.session(), Some("session-1"));
     assert_eq!(claims.tenant(), Some("tenant-1"));
     assert_eq!(claims.expires_at(), NOW + 300);
+}
+
+/// Issue 10 §1.5: an issuer of the origin belongs to the tenant its key set was published for.
+#[test]
+fn an_origin_token_whose_tid_is_not_its_issuers_tenant_is_refused() {
+    for claims in [
+        with(claims(), "tid", json!("tenant-2")),
+        without(claims(), "tid"),
+    ] {
+        let token = sign_es256(&es256_header(), &claims, &p256_key(1));
+        assert_eq!(verify(&token), Err(Rejection::TenantMismatch), "{claims}");
+        assert_eq!(Rejection::TenantMismatch.code(), "tenant_mismatch");
+    }
+    // One tenant's keys never vouch for another's tokens, and a set naming no tenant for none.
+    let token = sign_es256(&es256_header(), &claims(), &p256_key(1));
+    for keys in [keys().published_for("tenant-2"), {
+        let es = VerificationKey::from_p256(Some("es-1".into()), *p256_key(1).verifying_key());
+        KeySet::new(vec![es.unwrap()]).unwrap()
+    }] {
+        let verified = verify_native(
+            &token,
+            DEFAULT_MAX_TOKEN_BYTES,
+            &expectations(),
+            |_| Some(&keys),
+            NOW,
+        );
+        assert_eq!(verified, Err(Rejection::TenantMismatch));
+    }
+}
+
+/// Issue 10 §1.5: a third-party issuer's `tid` names a tenant of the IdP, never one of ours.
+#[test]
+fn a_third_party_token_acts_for_the_tenant_its_issuer_is_assigned_or_none() {
+    let token = sign_es256(&es256_header(), &claims(), &p256_key(1));
+    for (binding, tenant) in [
+        (TenantBinding::None, None),
+        (TenantBinding::Assigned("partner".into()), Some("partner")),
+    ] {
+        let mut expectations = expectations();
+        expectations.issuers[0].tenant = binding;
+        let keys = keys();
+        let verified = verify_native(
+            &token,
+            DEFAULT_MAX_TOKEN_BYTES,
+            &expectations,
+            |_| Some(&keys),
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(verified.tenant(), tenant);
+        assert_eq!(verified.tid(), Some("tenant-1"), "the claim itself is kept");
+    }
+}
+
+#[test]
+fn a_key_set_document_names_its_tenant_and_keeps_it_through_a_round_trip() {
+    let doc = keys().to_jwks_json();
+    assert_eq!(doc["tenant_id"], "tenant-1");
+    let parsed = KeySet::from_jwks_json(doc.to_string().as_bytes()).unwrap();
+    assert_eq!(parsed.tenant(), Some("tenant-1"));
+    assert!(parsed.keys().iter().all(|k| k.tenant() == Some("tenant-1")));
+    for bad in [json!(7), json!(""), json!("a b"), json!("x".repeat(129))] {
+        let mut doc = doc.clone();
+        doc["tenant_id"] = bad.clone();
+        assert!(
+            KeySet::from_jwks_json(doc.to_string().as_bytes()).is_err(),
+            "{bad}"
+        );
+    }
 }
 
 #[test]

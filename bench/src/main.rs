@@ -711,6 +711,7 @@ fn settings(issuer: &Issuer, ports: &Ports) -> Result<Settings> {
         "algorithms": ["ES256", "EdDSA"],
         "token_type": "at+jwt",
         "leeway_secs": 30,
+        "tenant": "origin",
     }]});
     let revoked = auth_core::sessions::SessionKey {
         tenant: tokens::TENANT,

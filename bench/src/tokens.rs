@@ -92,7 +92,7 @@ impl Issuer {
             point.x().map(|c| b64(c)).unwrap_or_default(),
             point.y().map(|c| b64(c)).unwrap_or_default(),
         );
-        json!({ "keys": [
+        json!({ "tenant_id": TENANT, "keys": [
             {
                 "kty": "EC", "crv": "P-256", "x": x, "y": y,
                 "alg": "ES256", "use": "sig", "kid": Alg::Es256.kid(),

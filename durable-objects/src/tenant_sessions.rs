@@ -3,7 +3,9 @@
 //! Called only by the Worker through its binding, never by clients, with the commands of
 //! [`protocol`] (sent by [`client::TenantSessionsClient`]). The rules are `auth_core::sessions`'
 //! [`SessionLedger`]; this shell loads it from SQLite storage, runs commands through
-//! [`protocol::handle`] and writes back what changed.
+//! [`protocol::handle`] and writes back what changed. Its one alarm is set to the ledger's next purge,
+//! so revocations are forgotten once they can no longer matter (issue 10 §1.1) whether or not more
+//! commands come; alarms may fire twice or late, and a purge is idempotent.
 
 pub mod client;
 pub mod protocol;
@@ -13,8 +15,8 @@ use protocol::{Command, Reply};
 use serde::Deserialize;
 use std::cell::RefCell;
 use worker::{
-    durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue,
-    State,
+    durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime, SqlStorage,
+    SqlStorageValue, State,
 };
 
 #[derive(Debug, Deserialize)]
@@ -26,6 +28,7 @@ struct Row {
 #[durable_object]
 #[derive(Debug)]
 pub struct TenantSessions {
+    state: State,
     sql: SqlStorage,
     /// `None` while the stored state could not be loaded: every command then answers 503 (and the
     /// next one tries to load again), because an empty ledger would answer "not revoked" for
@@ -40,6 +43,7 @@ impl DurableObject for TenantSessions {
         // holds only revocations still inside retention.
         let ledger = load_logged(&sql);
         TenantSessions {
+            state,
             sql,
             ledger: RefCell::new(ledger),
         }
@@ -49,15 +53,65 @@ impl DurableObject for TenantSessions {
         let Ok(command) = req.json::<Command>().await else {
             return answer(Reply::Malformed);
         };
-        let mut ledger = self.ledger.borrow_mut();
-        if ledger.is_none() {
-            *ledger = load_logged(&self.sql);
-        }
-        let (reply, changes) = protocol::handle(ledger.as_mut(), command, now_unix());
-        for change in changes {
-            apply(&self.sql, change)?;
+        let (reply, next_purge) = {
+            let mut ledger = self.ledger.borrow_mut();
+            if ledger.is_none() {
+                *ledger = load_logged(&self.sql);
+            }
+            let (reply, changes) = protocol::handle(ledger.as_mut(), command, now_unix());
+            let changed = !changes.is_empty();
+            for change in changes {
+                apply(&self.sql, change)?;
+            }
+            (
+                reply,
+                ledger
+                    .as_ref()
+                    .filter(|_| changed)
+                    .map(SessionLedger::next_purge),
+            )
+        };
+        if let Some(next_purge) = next_purge {
+            self.schedule(next_purge).await?;
         }
         answer(reply)
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let next_purge = {
+            let mut ledger = self.ledger.borrow_mut();
+            if ledger.is_none() {
+                *ledger = load_logged(&self.sql);
+            }
+            // Not loaded: the runtime retries a failed alarm with backoff.
+            let Some(ledger) = ledger.as_mut() else {
+                return Err(worker::Error::RustError("session state unavailable".into()));
+            };
+            if let Some(change) = ledger.purge(now_unix()) {
+                apply(&self.sql, change)?;
+            }
+            ledger.next_purge()
+        };
+        self.schedule(next_purge).await?;
+        Response::empty()
+    }
+}
+
+impl TenantSessions {
+    /// Sets the object's alarm to `next_purge` (Unix s), or clears it when nothing is left to forget.
+    async fn schedule(&self, next_purge: Option<i64>) -> Result<()> {
+        let storage = self.state.storage();
+        match next_purge {
+            Some(at) => {
+                let millis = at.saturating_mul(1000) as f64;
+                storage
+                    .set_alarm(ScheduledTime::new(worker::js_sys::Date::new(
+                        &millis.into(),
+                    )))
+                    .await
+            }
+            None => storage.delete_alarm().await,
+        }
     }
 }
 

@@ -416,7 +416,7 @@ fn check_accepted_claims(claims: &Map<String, Value>, verified: &VerifiedClaims,
         verified.session(),
         claims.get("sid").and_then(Value::as_str)
     );
-    assert_eq!(verified.tenant(), claims.get("tid").and_then(Value::as_str));
+    assert_eq!(verified.tid(), claims.get("tid").and_then(Value::as_str));
     assert_eq!(verified.jwt_id(), claims.get("jti").and_then(Value::as_str));
 }
 

@@ -7,7 +7,7 @@ use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use crate::tokens::ACCESS_TOKEN_TYPE;
-use auth_core::claims::DEFAULT_LEEWAY_SECS;
+use auth_core::claims::{TenantBinding, DEFAULT_LEEWAY_SECS};
 use auth_core::{bearer, Algorithm, Expectations, IssuerPolicy, Rejection, VerifiedClaims};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -67,6 +67,7 @@ pub fn expectations_for(state: &AppState, tenant: &Tenant) -> Expectations {
             token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
             leeway_secs: DEFAULT_LEEWAY_SECS,
             jwks_cache: Default::default(),
+            tenant: TenantBinding::Origin,
         }],
     }
 }

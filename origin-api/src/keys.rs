@@ -220,7 +220,11 @@ pub async fn public_key_set(
         .map(|(jwk,)| VerificationKey::from_jwk(jwk))
         .collect::<Result<Vec<_>, _>>()
         .context("a stored public key does not import")?;
-    KeySet::new(keys).context("the stored public keys do not form a key set")
+    // Published for the tenant (the document's `tenant_id`): the edge binds the tenant's issuer to
+    // it, so a token whose `tid` names another tenant never passes (issue 10 §1.5).
+    Ok(KeySet::new(keys)
+        .context("the stored public keys do not form a key set")?
+        .published_for(&tenant_id.to_string()))
 }
 
 /// The public half of a signing key, as it is published.

@@ -100,8 +100,16 @@ impl AppState {
         &self.inner.client_ip
     }
 
-    pub fn access_token_ttl_secs(&self) -> i64 {
+    /// The origin's access-token lifetime (`ACCESS_TOKEN_TTL_SECS`), for tenants without their own.
+    pub fn access_token_ttl_default(&self) -> i64 {
         self.inner.access_token_ttl_secs
+    }
+
+    /// How long `tenant`'s access tokens live: its own lifetime, else the origin's.
+    pub fn access_token_ttl_for(&self, tenant: &crate::tenants::Tenant) -> i64 {
+        tenant
+            .access_token_ttl_secs
+            .map_or(self.inner.access_token_ttl_secs, i64::from)
     }
 
     /// `{ORIGIN_PUBLIC_URL}/t/{slug}`.

@@ -19,6 +19,8 @@ pub struct Tenant {
     pub passkey_rp_id: Option<String>,
     /// Origins passkey ceremonies may come from (validated with the RP id at creation).
     pub passkey_origins: Option<Vec<String>>,
+    /// The tenant's access-token lifetime; `None`: the origin's (`AppState::access_token_ttl_secs`).
+    pub access_token_ttl_secs: Option<i32>,
 }
 
 impl Tenant {
@@ -117,7 +119,8 @@ impl ThrottleSettingsInput {
 }
 
 const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
-                       throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins";
+                       throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins, \
+                       access_token_ttl_secs";
 
 /// The tenant with this slug, or `tenant_not_found`.
 pub async fn find(executor: impl PgExecutor<'_>, slug: &str) -> Result<Tenant, ApiError> {

@@ -121,7 +121,8 @@ mod tests {
             *key.verifying_key(),
         )
         .unwrap()])
-        .unwrap();
+        .unwrap()
+        .published_for(&tenant_id.to_string());
         let expectations = Expectations {
             issuers: vec![IssuerPolicy {
                 issuer: "http://origin/t/acme".into(),
@@ -131,6 +132,7 @@ mod tests {
                 token_type: Some(ACCESS_TOKEN_TYPE.into()),
                 leeway_secs: 30,
                 jwks_cache: Default::default(),
+                tenant: auth_core::claims::TenantBinding::Origin,
             }],
         };
         let claims = auth_core::verify::verify_native(

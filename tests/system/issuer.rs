@@ -43,7 +43,7 @@ pub fn test_issuer() -> &'static TestIssuer {
 
 impl TestIssuer {
     /// An access token of this issuer for the edge's `api` audience, valid for five minutes, with
-    /// `extra` claims on top (a `sid`, say).
+    /// `extra` claims on top (a `sid`; an `iss` of one of its other names, say).
     pub fn token(&self, extra: Value) -> String {
         let now = now_unix();
         let mut claims = json!({
@@ -63,9 +63,15 @@ impl TestIssuer {
     }
 }
 
+/// The tenant the test issuer's JWKS says it was published for: only the entry posing as an issuer
+/// of the origin (`{issuer}/origin`, `tenant = "origin"`) is bound to it.
+pub const PUBLISHED_TENANT: &str = "system-test-tenant";
+/// The tenant the `{issuer}/assigned` entry acts for.
+pub const ASSIGNED_TENANT: &str = "system-partner";
+
 fn jwks_of(key: &SigningKey) -> Value {
     let point = key.verifying_key().to_encoded_point(false);
-    json!({"keys": [{
+    json!({"tenant_id": PUBLISHED_TENANT, "keys": [{
         "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": KID,
         "x": b64url_encode(point.x().expect("uncompressed point")),
         "y": b64url_encode(point.y().expect("uncompressed point")),

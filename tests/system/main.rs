@@ -11,4 +11,6 @@ mod issuer;
 mod ratelimit;
 mod refusals;
 mod revocation;
+mod revocation_bounds;
 mod support;
+mod tenancy;

@@ -1,8 +1,8 @@
 //! Sign-out takes effect at the edge: the origin revokes the session and pushes the revocation
 //! before the DELETE returns.
 
-use crate::issuer::{push_revocation, test_issuer};
-use crate::support::{assert_refused, Stack};
+use crate::issuer::{now_unix, push_revocation, test_issuer};
+use crate::support::{assert_refused, claims_of, Stack};
 use auth_core::sessions::SessionKey;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -189,4 +189,60 @@ async fn a_revoked_session_whose_id_holds_reserved_characters_is_refused_on_stri
         "token_revoked",
     )
     .await;
+}
+
+/// Issue 10 §1.1. A token passes the edge until its expiry plus the issuer's leeway, so every record
+/// of its revocation must outlive that: the KV deny entry (eventual routes; KV keeps nothing under
+/// 60 s) and the tenant object's entry (strict routes; forgotten by its alarm). The short-lived tenant
+/// issues 10 s tokens and the edge gives them 90 s of leeway: 65 s after the sign-out the token is
+/// past its expiry and past KV's minimum TTL, and still inside the leeway.
+#[tokio::test]
+async fn a_revoked_token_stays_refused_after_its_expiry_for_as_long_as_the_leeway_lets_it_pass() {
+    const TOKEN_TTL_SECS: i64 = 10;
+    const EDGE_LEEWAY_SECS: i64 = 90;
+    const PROBE_AFTER_REVOCATION_SECS: i64 = 65;
+    let stack = Stack::from_env();
+    let tenant = std::env::var("SYSTEM_SHORT_LIVED_TENANT")
+        .expect("SYSTEM_SHORT_LIVED_TENANT: run the system tests with `cargo xtask test`");
+    let user = stack.signed_in_user(&tenant).await;
+    let kept = stack
+        .sign_in(&user.tenant, &user.email, &user.password)
+        .await;
+    let claims = claims_of(&user.session.access_token);
+    let exp = claims["exp"].as_i64().expect("exp");
+    assert_eq!(exp - claims["iat"].as_i64().expect("iat"), TOKEN_TTL_SECS);
+
+    assert_eq!(
+        stack.sign_out(&user, &user.session).await,
+        StatusCode::NO_CONTENT
+    );
+    let probe_at = now_unix() + PROBE_AFTER_REVOCATION_SECS;
+    assert!(
+        probe_at > exp && probe_at + 5 < exp + EDGE_LEEWAY_SECS,
+        "the probe falls between the expiry and the end of the leeway"
+    );
+    let wait = u64::try_from(probe_at - now_unix()).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+
+    let mut accepted = Vec::new();
+    for path in ["/api/orders", "/api/strict/orders"] {
+        let response = stack.edge_get(path, Some(&kept.access_token), &[]).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{path}: an expired token of a live session still passes inside the leeway"
+        );
+        let response = stack
+            .edge_get(path, Some(&user.session.access_token), &[])
+            .await;
+        if response.status() != StatusCode::UNAUTHORIZED {
+            accepted.push(path);
+            continue;
+        }
+        assert_refused(response, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    }
+    assert!(
+        accepted.is_empty(),
+        "the revoked token passed on {accepted:?}: its revocation was forgotten"
+    );
 }

@@ -2,7 +2,7 @@
 
 use crate::postgres::Postgres;
 use crate::secrets::Secrets;
-use crate::stack::{Build, Ports, Stack, StackConfig};
+use crate::stack::{Build, Ports, Stack, StackConfig, TenantSpec};
 use anyhow::{Context as _, Result};
 use std::path::Path;
 use std::process::Command;
@@ -13,6 +13,12 @@ use xtask::{step, tools, Background};
 /// Tenants the system tests use: one whose tokens they call the API with, and one more to show that a
 /// tenant's token never passes as another's.
 pub const SYSTEM_TENANTS: [&str; 2] = ["systest", "systest-other"];
+/// A tenant whose access tokens live 10 s while the edge allows them 90 s of leeway, so that a test
+/// sees a token pass past its expiry, and the revocation records outlive KV's 60 s minimum TTL, in
+/// about a minute (issue 10 §1.1).
+const SHORT_LIVED_TENANT: &str = "systest-brief";
+/// A tenant whose every session a test revokes at once (its not-before, as after a breach).
+const BREACHED_TENANT: &str = "systest-breach";
 /// A trusted issuer whose key set can never be fetched: tokens naming it must get 503, not 401.
 const UNREACHABLE_ISSUER: &str = "https://unreachable-issuer.invalid";
 
@@ -98,7 +104,26 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
 
-    system_build.finish(root)?;
+    system_tests(root, &postgres, system_build, &[])?;
+    xtask::print_summary("all checks and tests passed", started.elapsed());
+    Ok(())
+}
+
+/// `cargo xtask test system [FILTER...]`: the stack and the system tests alone.
+pub fn run_system_only(root: &Path, filters: &[String]) -> Result<()> {
+    let _interrupted = xtask::interrupt_flag()?;
+    tools::ensure_wasm_target()?;
+    tools::ensure_node_packages(root)?;
+    let mut build = Build::start(root)?;
+    build.npm_ready();
+    let postgres = Postgres::provision(root)?;
+    system_tests(root, &postgres, build, filters)
+}
+
+/// Finishes `build`, starts the stack on free ports with a fresh database and runs the system tests
+/// (`filters`, as `cargo test` takes them: none runs all).
+fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[String]) -> Result<()> {
+    build.finish(root)?;
     step("system tests: origin + demo upstream + Worker under wrangler dev, and headless chromium");
     let database = format!("edge_auth_system_{}", std::process::id());
     let database_url = postgres.create_database(&database, true)?;
@@ -112,7 +137,18 @@ pub fn run_all(root: &Path) -> Result<()> {
         database_url,
         secrets: Secrets::ephemeral(),
         state_dir: tempdir(root)?,
-        tenants: SYSTEM_TENANTS.iter().map(|t| (*t).to_owned()).collect(),
+        tenants: SYSTEM_TENANTS
+            .iter()
+            .map(|t| TenantSpec::new(t))
+            .chain([
+                TenantSpec {
+                    access_token_ttl_secs: Some(10),
+                    leeway_secs: 90,
+                    ..TenantSpec::new(SHORT_LIVED_TENANT)
+                },
+                TenantSpec::new(BREACHED_TENANT),
+            ])
+            .collect(),
         extra_issuers: vec![
             serde_json::json!({
                 "issuer": UNREACHABLE_ISSUER,
@@ -121,21 +157,25 @@ pub fn run_all(root: &Path) -> Result<()> {
                 "audiences": ["api"],
                 "algorithms": ["ES256"],
             }),
-            serde_json::json!({
-                "issuer": test_issuer,
-                "jwks_uri": format!("{test_issuer}/jwks.json"),
-                "audiences": ["api"],
-                "algorithms": ["ES256"],
-                "token_type": "at+jwt",
-                "leeway_secs": 30,
-            }),
+            test_issuer_entry(&test_issuer, serde_json::json!("none")),
+            // The same keys under two more names: one assigned to a tenant of ours, one posing as
+            // an issuer of the origin (its JWKS names the tenant it was published for).
+            test_issuer_entry(
+                &format!("{test_issuer}/assigned"),
+                serde_json::json!({ "assigned": "system-partner" }),
+            ),
+            test_issuer_entry(
+                &format!("{test_issuer}/origin"),
+                serde_json::json!("origin"),
+            ),
         ],
     };
     let chromium = crate::browser::ensure_chromium()?;
     let result = (|| -> Result<()> {
         let stack = Stack::start(root, &cfg)?;
         run(Command::new("cargo")
-            .args(["test", "-p", "tests"])
+            .args(["test", "-p", "tests", "--"])
+            .args(filters)
             .env("EDGE_URL", &stack.edge_url)
             .env("ORIGIN_URL", &stack.origin_url)
             // The browser test (tests/browser): the hosted pages by a name passkeys accept.
@@ -144,6 +184,12 @@ pub fn run_all(root: &Path) -> Result<()> {
             .env("UPSTREAM_URL", &stack.upstream_url)
             .env("SYSTEM_TENANT", SYSTEM_TENANTS[0])
             .env("SYSTEM_OTHER_TENANT", SYSTEM_TENANTS[1])
+            .env("SYSTEM_SHORT_LIVED_TENANT", SHORT_LIVED_TENANT)
+            .env("SYSTEM_BREACHED_TENANT", BREACHED_TENANT)
+            .env(
+                "SYSTEM_ADMIN_TOKEN",
+                cfg.secrets.get(crate::secrets::ADMIN_TOKEN),
+            )
             .env("SYSTEM_UNREACHABLE_ISSUER", UNREACHABLE_ISSUER)
             .env("SYSTEM_TEST_ISSUER_PORT", test_issuer_port.to_string())
             .env(
@@ -165,9 +211,20 @@ pub fn run_all(root: &Path) -> Result<()> {
         eprintln!("service logs kept in {}", cfg.state_dir.display());
     }
     let _ = postgres.drop_database(&database);
-    result?;
-    xtask::print_summary("all checks and tests passed", started.elapsed());
-    Ok(())
+    result
+}
+
+/// An entry of the system tests' third-party issuer (tests/system/issuer.rs) under `issuer`.
+fn test_issuer_entry(issuer: &str, tenant: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/jwks.json"),
+        "audiences": ["api"],
+        "algorithms": ["ES256"],
+        "token_type": "at+jwt",
+        "leeway_secs": 30,
+        "tenant": tenant,
+    })
 }
 
 /// A fresh directory for one run's logs and edge state, under the git-ignored `.dev/`.

@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask dev`: installs what is missing, provisions Postgres, and runs origin, demo upstream
 //!   and the Worker under `wrangler dev` in the foreground until Ctrl-C.
-//! - `cargo xtask test`: the same set-up, then every check and test (what CI runs).
+//! - `cargo xtask test`: the same set-up, then every check and test (what CI runs);
+//!   `cargo xtask test system [FILTER...]` starts the stack and runs only the system tests (those
+//!   whose names hold a filter).
 //!
 //! Also: `cargo xtask build-edge` (the Worker bundle alone), `cargo xtask tools` (install tools),
 //! `cargo xtask fuzz`. `cargo xtask bench edge [--seconds N] [--rounds N] [--profile]` and
@@ -27,6 +29,9 @@ fn main() -> Result<()> {
     std::env::set_current_dir(&root)?;
     match args.first().map(String::as_str) {
         Some("dev") => stack::dev(&root),
+        Some("test") if args.get(1).map(String::as_str) == Some("system") => {
+            checks::run_system_only(&root, &args[2..])
+        }
         Some("test") => checks::run_all(&root),
         Some("build-edge") => {
             tools::ensure(&root)?;
@@ -40,7 +45,7 @@ fn main() -> Result<()> {
         }
         Some("fuzz") => fuzz::main(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <dev|test|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile]|fuzz [--seconds N] [TARGET...]>"
+            "usage: cargo xtask <dev|test [system [FILTER...]]|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile]|fuzz [--seconds N] [TARGET...]>"
         ),
     }
 }

@@ -64,10 +64,31 @@ pub struct StackConfig {
     /// Logs, the edge's env file and its local KV/Durable Object state go here.
     pub state_dir: PathBuf,
     /// Tenants to create at the origin and trust at the edge.
-    pub tenants: Vec<String>,
+    pub tenants: Vec<TenantSpec>,
     /// More issuers the edge trusts (`IssuerPolicy` JSON), beyond the tenants: the system tests add
     /// one whose JWKS cannot be fetched.
     pub extra_issuers: Vec<serde_json::Value>,
+}
+
+/// A tenant of the stack: created at the origin, its issuer trusted at the edge.
+#[derive(Debug, Clone)]
+pub struct TenantSpec {
+    pub slug: String,
+    /// Its access-token lifetime (`None`: the origin's).
+    pub access_token_ttl_secs: Option<u32>,
+    /// The edge's leeway for its tokens.
+    pub leeway_secs: u64,
+}
+
+impl TenantSpec {
+    /// A tenant with the origin's token lifetime and the shipped leeway (30 s, as in `wrangler.toml`).
+    pub fn new(slug: &str) -> TenantSpec {
+        TenantSpec {
+            slug: slug.to_owned(),
+            access_token_ttl_secs: None,
+            leeway_secs: 30,
+        }
+    }
 }
 
 /// A running stack; dropping it stops every service (edge first).
@@ -286,10 +307,15 @@ pub fn issuer(origin_url: &str, tenant: &str) -> String {
     format!("{origin_url}/t/{tenant}")
 }
 
-fn create_tenant(origin_url: &str, admin_token: &str, slug: &str) -> Result<()> {
+fn create_tenant(origin_url: &str, admin_token: &str, tenant: &TenantSpec) -> Result<()> {
+    let slug = &tenant.slug;
+    let mut body = json!({ "slug": slug, "name": slug });
+    if let Some(ttl) = tenant.access_token_ttl_secs {
+        body["access_token_ttl_secs"] = json!(ttl);
+    }
     let response = ureq::post(&format!("{origin_url}/v1/admin/tenants"))
         .set("authorization", &format!("Bearer {admin_token}"))
-        .send_json(json!({ "slug": slug, "name": slug }));
+        .send_json(body);
     match response {
         Ok(_) => println!("tenant {slug}: created"),
         Err(ureq::Error::Status(409, _)) => println!("tenant {slug}: exists"),
@@ -305,14 +331,15 @@ fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
         .tenants
         .iter()
         .map(|t| {
-            let iss = issuer(&stack.origin_url, t);
+            let iss = issuer(&stack.origin_url, &t.slug);
             json!({
                 "issuer": iss,
                 "jwks_uri": format!("{iss}/.well-known/jwks.json"),
                 "audiences": ["api"],
                 "algorithms": ["ES256"],
                 "token_type": "at+jwt",
-                "leeway_secs": 30,
+                "leeway_secs": t.leeway_secs,
+                "tenant": "origin",
             })
         })
         .collect();
@@ -349,7 +376,7 @@ pub fn dev(root: &Path) -> Result<()> {
         database_url,
         secrets,
         state_dir: root.join(".dev/stack"),
-        tenants: vec!["demo".to_owned()],
+        tenants: vec![TenantSpec::new("demo")],
         extra_issuers: Vec::new(),
     };
     let mut stack = Stack::start(root, &cfg)?;

@@ -78,8 +78,9 @@ fn claims(extra: serde_json::Value) -> VerifiedClaims {
         token_type: None,
         leeway_secs: 0,
         jwks_cache: Default::default(),
+        tenant: Default::default(),
     };
-    validate(c.as_object().unwrap().clone(), &policy, 1_000_000_000).unwrap()
+    validate(c.as_object().unwrap().clone(), &policy, None, 1_000_000_000).unwrap()
 }
 
 fn admin_claims() -> serde_json::Value {

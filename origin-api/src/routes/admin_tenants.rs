@@ -2,6 +2,7 @@
 
 use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Admin;
+use crate::config::{MAX_ACCESS_TOKEN_TTL_SECS, MIN_ACCESS_TOKEN_TTL_SECS};
 use crate::domain::{RelyingParty, Slug};
 use crate::error::{is_unique_violation, ApiError};
 use crate::extract::ApiJson;
@@ -28,6 +29,8 @@ pub struct NewTenant {
     /// The WebAuthn relying party; omitted: the hosted pages' origin under its own host, when that
     /// host is a domain.
     passkeys: Option<PasskeysInput>,
+    /// The tenant's access-token lifetime; omitted: the origin's.
+    access_token_ttl_secs: Option<i32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +67,8 @@ pub struct TenantCreated {
     brute_force: ThrottleSettings,
     /// `null` when passkeys are not configured (no domain to default to).
     passkeys: Option<PasskeysView>,
+    /// How long the tenant's access tokens live.
+    access_token_ttl_secs: i64,
 }
 
 fn printable(s: &str) -> bool {
@@ -93,6 +98,16 @@ pub async fn create(
     }
 
     let brute_force = body.brute_force.validate()?;
+    let ttl_bounds = MIN_ACCESS_TOKEN_TTL_SECS..=MAX_ACCESS_TOKEN_TTL_SECS;
+    if body
+        .access_token_ttl_secs
+        .is_some_and(|t| !u64::try_from(t).is_ok_and(|t| ttl_bounds.contains(&t)))
+    {
+        return Err(ApiError::FieldInvalid(
+            "access_token_ttl_invalid",
+            "access_token_ttl_secs must be 10 to 3600",
+        ));
+    }
     let relying_party = match &body.passkeys {
         Some(input) => Some(
             RelyingParty::parse(&input.rp_id, &input.origins)
@@ -107,8 +122,8 @@ pub async fn create(
     sqlx::query(
         "INSERT INTO tenants (id, slug, name, audience, throttle_account_failures,
                               throttle_ip_failures, throttle_window_secs, throttle_max_delay_secs,
-                              passkey_rp_id, passkey_origins)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                              passkey_rp_id, passkey_origins, access_token_ttl_secs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id)
     .bind(slug.as_str())
@@ -120,6 +135,7 @@ pub async fn create(
     .bind(brute_force.max_delay_secs)
     .bind(relying_party.as_ref().map(RelyingParty::rp_id))
     .bind(relying_party.as_ref().map(|rp| rp.origins().to_vec()))
+    .bind(body.access_token_ttl_secs)
     .execute(&mut *tx)
     .await
     .map_err(|e| {
@@ -152,6 +168,9 @@ pub async fn create(
             audience: audience.to_owned(),
             brute_force,
             passkeys: relying_party.as_ref().map(PasskeysView::from),
+            access_token_ttl_secs: body
+                .access_token_ttl_secs
+                .map_or(state.access_token_ttl_default(), i64::from),
         }),
     ))
 }

@@ -78,7 +78,7 @@ fn token_response(
     grant: Grant,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
-    let ttl = state.access_token_ttl_secs();
+    let ttl = state.access_token_ttl_for(tenant);
     let issuer = state.issuer(&tenant.slug);
     let access_token = mint_access_token(
         &AccessTokenRequest {
@@ -273,7 +273,7 @@ pub(crate) async fn open_session_in_tx(
     .execute(&mut *tx)
     .await?;
     let now = OffsetDateTime::now_utc();
-    let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_secs());
+    let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_for(tenant));
     sqlx::query(
         "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client,
                                cookie_hash, oauth_client_id, oauth_scope)
@@ -414,7 +414,7 @@ pub(crate) async fn rotate(
     sqlx::query("UPDATE sessions SET last_used_at = $2, access_expires_at = $3 WHERE id = $1")
         .bind(presented.session_id)
         .bind(now)
-        .bind(now + time::Duration::seconds(state.access_token_ttl_secs()))
+        .bind(now + time::Duration::seconds(state.access_token_ttl_for(tenant)))
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

@@ -1,4 +1,6 @@
-use crate::helpers::{assert_error, spawn_app, ADMIN_TOKEN, PAGES_URL, PUBLIC_URL};
+use crate::helpers::{
+    assert_error, jwt_part, spawn_app, ADMIN_TOKEN, PAGES_URL, PUBLIC_URL, TTL_SECS,
+};
 use origin_api::keys::{decrypt_signing_key, KeyEncryptionKey};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -244,4 +246,51 @@ async fn passkeys_default_to_the_hosted_pages_and_a_given_relying_party_is_valid
         .await
         .unwrap();
     assert_eq!(n, 0);
+}
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_tenant_may_choose_its_access_token_lifetime_within_the_origins_bounds(db: PgPool) {
+    let app = spawn_app(db).await;
+    let response = app
+        .post_tenant(
+            &json!({"slug": "brief", "name": "Brief", "access_token_ttl_secs": 10}),
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["access_token_ttl_secs"],
+        10
+    );
+    app.create_user("brief", "ada@example.com").await;
+    let tokens = app.sign_in("brief", "ada@example.com").await;
+    let claims = jwt_part(tokens["access_token"].as_str().unwrap(), 1);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        10
+    );
+    assert_eq!(tokens["expires_in"], 10);
+    let refreshed: Value = app
+        .refresh("brief", tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let claims = jwt_part(refreshed["access_token"].as_str().unwrap(), 1);
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        10
+    );
+
+    let other = app.create_tenant("default").await;
+    assert_eq!(other["access_token_ttl_secs"], TTL_SECS);
+    for ttl in [json!(9), json!(3601), json!(-1)] {
+        let response = app
+            .post_tenant(
+                &json!({"slug": "odd", "name": "Odd", "access_token_ttl_secs": ttl}),
+                Some(ADMIN_TOKEN),
+            )
+            .await;
+        assert_error(response, 422, "access_token_ttl_invalid").await;
+    }
 }

@@ -19,6 +19,7 @@ fn expectations_for(slug: &str, audience: &str) -> Expectations {
             token_type: Some("at+jwt".to_owned()),
             leeway_secs: 30,
             jwks_cache: Default::default(),
+            tenant: auth_core::claims::TenantBinding::Origin,
         }],
     }
 }

@@ -1,0 +1,119 @@
+//! Issue 10 §2: the revocation bound of each route mode, measured end to end from the moment the
+//! origin answers. Strict routes: the first request after the answer is refused. Eventual routes:
+//! refused within `REVOCATION_CACHE_SECONDS` (the isolate's reuse of a KV answer) plus KV's
+//! propagation, which locally is nothing: the test allows one second for it. Each test primes both
+//! routes first, so that every isolate holds a fresh "not revoked" answer: the worst case.
+
+use crate::support::{assert_refused, Stack};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// The edge's `REVOCATION_CACHE_SECONDS` under `cargo xtask test` (the default).
+const REVOCATION_CACHE_SECONDS: u64 = 5;
+const KV_PROPAGATION_ALLOWANCE: Duration = Duration::from_secs(1);
+
+/// After the origin answered at `answered`: asserts that every token is refused on the strict
+/// route at once and on the eventual route within the bound; answers the eventual route's delay
+/// for the slowest token.
+async fn assert_within_bounds(stack: &Stack, tokens: &[String], answered: Instant) -> Duration {
+    for token in tokens {
+        assert_refused(
+            stack.edge_get("/api/strict/orders", Some(token), &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "token_revoked",
+        )
+        .await;
+    }
+    let bound = Duration::from_secs(REVOCATION_CACHE_SECONDS) + KV_PROPAGATION_ALLOWANCE;
+    let mut slowest = Duration::ZERO;
+    for token in tokens {
+        loop {
+            let response = stack.edge_get("/api/orders", Some(token), &[]).await;
+            let elapsed = answered.elapsed();
+            if response.status() == StatusCode::UNAUTHORIZED {
+                assert_refused(response, StatusCode::UNAUTHORIZED, "token_revoked").await;
+                slowest = slowest.max(elapsed);
+                break;
+            }
+            assert_eq!(response.status(), StatusCode::OK);
+            assert!(
+                elapsed <= bound,
+                "the eventual route still accepts a revoked token after {elapsed:?} (bound {bound:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    slowest
+}
+
+async fn prime(stack: &Stack, tokens: &[String]) {
+    for token in tokens {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            let response = stack.edge_get(path, Some(token), &[]).await;
+            assert_eq!(response.status(), StatusCode::OK, "{path} before");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sign_out_everywhere_reaches_every_session_within_each_route_modes_bound() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let mut tokens = vec![user.session.access_token.clone()];
+    for _ in 0..2 {
+        let session = stack
+            .sign_in(&user.tenant, &user.email, &user.password)
+            .await;
+        tokens.push(session.access_token);
+    }
+    prime(&stack, &tokens).await;
+
+    let response = stack
+        .http
+        .delete(stack.tenant_url(&user.tenant, "/v1/sessions"))
+        .bearer_auth(&tokens[0])
+        .send()
+        .await
+        .expect("sign out everywhere");
+    let answered = Instant::now();
+    assert_eq!(response.status(), StatusCode::OK, "the edge acknowledged");
+    let delay = assert_within_bounds(&stack, &tokens, answered).await;
+    println!("sign out everywhere: eventual route refused after {delay:?}; strict at once");
+}
+
+#[tokio::test]
+async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_modes_bound() {
+    let stack = Stack::from_env();
+    let tenant = std::env::var("SYSTEM_BREACHED_TENANT")
+        .expect("SYSTEM_BREACHED_TENANT: run the system tests with `cargo xtask test`");
+    let admin = std::env::var("SYSTEM_ADMIN_TOKEN")
+        .expect("SYSTEM_ADMIN_TOKEN: run the system tests with `cargo xtask test`");
+    let mut tokens = Vec::new();
+    for _ in 0..2 {
+        tokens.push(stack.signed_in_user(&tenant).await.session.access_token);
+    }
+    prime(&stack, &tokens).await;
+
+    let response = stack
+        .http
+        .put(format!(
+            "{}/v1/admin/tenants/{tenant}/sessions/not-before",
+            stack.origin
+        ))
+        .bearer_auth(&admin)
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("tenant not-before");
+    let answered = Instant::now();
+    assert_eq!(response.status(), StatusCode::OK, "the edge acknowledged");
+    let body: Value = response.json().await.expect("json body");
+    assert!(body["revoked"].as_i64().is_some_and(|n| n >= 2), "{body}");
+    let delay = assert_within_bounds(&stack, &tokens, answered).await;
+    println!("tenant not-before: eventual route refused after {delay:?}; strict at once");
+
+    // A session opened after the not-before works.
+    let later = stack.signed_in_user(&tenant).await;
+    prime(&stack, &[later.session.access_token]).await;
+}
