@@ -191,14 +191,12 @@ impl VerifiedClaims {
     }
     /// The tenant the token acts for, as its issuer's [`TenantBinding`] decides: for the origin's
     /// issuers the `tid` claim once it matched the issuer's tenant; for third-party issuers the
-    /// configured tenant or none. This, never [`tid`](Self::tid), is forwarded and keys revocations.
+    /// configured tenant or none. This is forwarded and keys revocations, and it is what route
+    /// requirements see as the `tid` claim: the token's own `tid` is not kept.
     pub fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()
     }
-    /// The raw `tid` claim, whoever issued the token.
-    pub fn tid(&self) -> Option<&str> {
-        self.all.get("tid").and_then(Value::as_str)
-    }
+
     pub fn jwt_id(&self) -> Option<&str> {
         self.jwt_id.as_deref()
     }
@@ -274,6 +272,13 @@ pub(crate) fn validate(
         .ok_or(Rejection::ClaimsInvalid("sub is missing"))?;
     let tid = string_claim(&claims, "tid")?;
     let tenant = bound_tenant(&policy.tenant, tid, key_tenant)?;
+    // Route requirements read claims by name: `tid` must say what the binding decided, or a rule
+    // on `tid` would trust any issuer's.
+    let mut claims = claims;
+    match &tenant {
+        Some(t) => claims.insert("tid".into(), Value::String(t.clone())),
+        None => claims.remove("tid"),
+    };
     Ok(VerifiedClaims {
         issuer,
         subject,
