@@ -19,7 +19,7 @@ pub struct Tenant {
     pub passkey_rp_id: Option<String>,
     /// Origins passkey ceremonies may come from (validated with the RP id at creation).
     pub passkey_origins: Option<Vec<String>>,
-    /// The tenant's access-token lifetime; `None`: the origin's (`AppState::access_token_ttl_secs`).
+    /// The tenant's access-token lifetime; `None`: the origin's (`AppState::access_token_ttl_for`).
     pub access_token_ttl_secs: Option<i32>,
 }
 

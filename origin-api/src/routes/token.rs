@@ -239,7 +239,7 @@ async fn redeem_code(
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, client.id = %client.client_id, user.id = %grant.user_id, session.id = %grant.session_id, "authorization code redeemed");
 
-    let ttl = state.access_token_ttl_secs();
+    let ttl = state.access_token_ttl_for(tenant);
     let issuer = state.issuer(&tenant.slug);
     let issued_at = grant.now.unix_timestamp();
     let access_token = mint_access_token(
