@@ -30,6 +30,9 @@ impl Stack {
             other_tenant: var("SYSTEM_OTHER_TENANT"),
             http: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                // wrangler dev's Node proxy closes a connection idle for 5 s; reusing one it is
+                // closing fails with `IncompleteMessage` (seen after a slow `wrangler kv` call).
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
                 .build()
                 .expect("http client"),
         }
