@@ -97,8 +97,9 @@ impl Options {
 /// edge-worker's benchmark features (the device's *variant*).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Device {
-    /// The request's future polled once right away (`edge-worker/src/sync_first.rs`). Shipped; the
-    /// variant (`queued-first-poll`) is first polled in a microtask, as an exported `async fn` is.
+    /// The request's future polled once right away (`edge-worker/src/sync_first.rs`), built only
+    /// into its variant (feature `sync-first-poll`); the shipped Worker's is first polled in a
+    /// microtask, as an exported `async fn` is.
     SyncFirstPoll,
 }
 
@@ -116,7 +117,7 @@ impl Device {
     /// (`target/edge-variants/`).
     pub fn feature(self) -> &'static str {
         match self {
-            Device::SyncFirstPoll => "queued-first-poll",
+            Device::SyncFirstPoll => "sync-first-poll",
         }
     }
 
@@ -124,7 +125,7 @@ impl Device {
     /// only the variant does.
     pub fn shipped(self) -> bool {
         match self {
-            Device::SyncFirstPoll => true,
+            Device::SyncFirstPoll => false,
         }
     }
 }
@@ -221,11 +222,9 @@ impl Scenario {
             (Worker::Edge, Tokens::Same) => "ours, cache hit (one token)",
             (Worker::Edge, Tokens::Fresh) => "ours, default config, fresh tokens",
             (Worker::EdgeVariantNoCache(Device::SyncFirstPoll), _) => {
-                "ours without sync-first poll, cache off, fresh tokens"
+                "ours + sync-first poll, cache off, fresh tokens"
             }
-            (Worker::EdgeVariant(Device::SyncFirstPoll), _) => {
-                "ours without sync-first poll, cache hit"
-            }
+            (Worker::EdgeVariant(Device::SyncFirstPoll), _) => "ours + sync-first poll, cache hit",
             (Worker::Limits(LimitRoute::Unlimited), _) => "limits bundle, cache hit, no limit",
             (Worker::Limits(LimitRoute::Approximate), _) => {
                 "limits bundle, cache hit + approximate limit"

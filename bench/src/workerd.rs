@@ -271,8 +271,9 @@ mod tests {
         assert!(config.contains(r#"text = "{\"issuers\":[]}""#));
         assert!(config.contains("127.0.0.1:6"));
         assert!(config.contains("127.0.0.1:9"));
-        assert!(config
-            .contains(r#"embed "../../target/edge-variants/queued-first-poll/build/index.js""#));
+        assert!(
+            config.contains(r#"embed "../../target/edge-variants/sync-first-poll/build/index.js""#)
+        );
         assert!(!config.contains("{{"));
     }
 }

@@ -9,8 +9,8 @@
 //! everything else goes through the gate.
 //!
 //! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`;
-//! `queued-first-poll` builds the Worker without [`sync_first`], for the ablation of
-//! `cargo xtask bench edge` only.
+//! `sync-first-poll` builds the Worker with [`sync_first`], a benchmark device measured by
+//! `cargo xtask bench edge` that did not earn its place (docs/benchmarks.md).
 
 mod admin;
 mod config;
@@ -25,7 +25,7 @@ mod jwks;
 mod kv;
 mod ratelimit;
 mod revocation;
-#[cfg(not(feature = "queued-first-poll"))]
+#[cfg(feature = "sync-first-poll")]
 mod sync_first;
 mod token_cache;
 mod webcrypto;
@@ -44,9 +44,9 @@ fn start() {
     console_error_panic_hook_lite();
 }
 
-/// The Worker's fetch handler: the plain `async` [`handle`], polled first right away
-/// ([`sync_first`]), then by `wasm_bindgen_futures` if it must wait. It answers a `Response`, the
-/// upstream's fetch promise when the request is forwarded, or a promise of either.
+/// The Worker's fetch handler: the plain `async` [`handle`], driven by `wasm_bindgen_futures` as an
+/// exported `async fn` is. It answers a promise of a `Response` (the upstream's fetch promise,
+/// adopted as it is, when the request is forwarded).
 ///
 /// Written with `#[wasm_bindgen]` rather than `#[event(fetch)]`: that glue converts the request and
 /// response to `worker` types on every request. Here the request stays the runtime's (see
@@ -54,10 +54,10 @@ fn start() {
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let answer = handle(Incoming::new(req), env, Context::new(ctx));
-    #[cfg(not(feature = "queued-first-poll"))]
+    // The ablation's build: polled once right away (`sync_first`), a benchmark device.
+    #[cfg(feature = "sync-first-poll")]
     return sync_first::run(answer);
-    // The ablation's build: first polled in a microtask, as an exported `async fn` is.
-    #[cfg(feature = "queued-first-poll")]
+    #[cfg(not(feature = "sync-first-poll"))]
     wasm_bindgen_futures::future_to_promise(async { Ok(answer.await) }).into()
 }
 

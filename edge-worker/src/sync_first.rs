@@ -5,11 +5,10 @@
 //! through a promise of its own (a promise, a closure, a queued microtask and a resolve per
 //! request), even when the request needs no I/O of its own: a cache hit whose revocation answer is
 //! fresh, a refusal. Polled here first, such a request answers the upstream's fetch promise (or its
-//! refusal) directly. It replaces the custom executor of the earlier benchmark work (`eager.rs`,
-//! `promise.rs`), whose measured saving (60 µs of workerd CPU per cache hit at 8 connections,
-//! 511 → 451 µs, pass-through 410) came from answering such requests synchronously; what this
-//! saves is measured by `cargo xtask bench edge` (docs/benchmarks.md, the ablation's
-//! `sync-first-poll` lines, against a build with the `queued-first-poll` feature).
+//! refusal) directly. A benchmark device, built only with the `sync-first-poll` feature: in the
+//! ablation of 2026-12-01 (docs/benchmarks.md, 5 rounds × 10 s, machine loaded) it saved nothing
+//! measurable (cache hit −10/−3 µs of workerd CPU at 1/8 connections, verification +8/+5 µs,
+//! p50 no better), so the shipped Worker does without it.
 //!
 //! The first poll's waker is a [`Relay`]: a `JsFuture` takes the waker of every poll, but a future
 //! that keeps the waker of its first poll only (worker's `Delay`, which the JWKS wait uses) must
