@@ -398,6 +398,9 @@ async fn a_person_signs_up_with_a_passkey_signs_out_everywhere_and_signs_in_agai
     );
     story.cdp.goto(&story.url("/sign-up"));
     let password_user = format!("keyboard-{}@example.com", uuid::Uuid::new_v4());
+    // `autofocus` is applied at the next rendering update, which may come after the load event:
+    // the person clicks into the field first.
+    story.eval("document.getElementById('email').focus(); true");
     story.cdp.type_text(&password_user);
     story.cdp.press("Tab", 9);
     story.cdp.type_text("correct horse battery staple");
