@@ -1,4 +1,5 @@
-//! Revocation notices pushed by the origin to the edge, and their authentication.
+//! Revocation notices pushed by the origin to the edge (a session's, [`RevocationNotice`]; a signing
+//! key's, [`KeyRevocationNotice`]), and their authentication.
 //!
 //! The origin signs `"{timestamp}.{body}"` with HMAC-SHA256 under a shared secret; the edge accepts a
 //! notice only inside a window around its own clock. A replay inside the window re-applies the same
@@ -38,6 +39,34 @@ impl RevocationNotice {
         (self.expires_at - now).max(MIN_DENY_TTL_SECS)
     }
 }
+
+/// "This issuer's signing key `kid` is compromised: accept nothing it signed, cached or not."
+///
+/// The edge keeps the revocation for as long as any of its key sets may still hold the key (see
+/// [`key_deny_ttl`]); the origin has withdrawn it from the JWKS before pushing this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevocationNotice {
+    pub issuer: String,
+    pub kid: String,
+}
+
+/// Seconds an edge must remember a revoked key of an issuer with these cache settings: after the
+/// JWKS withdrew it, a set fetched just before keeps it for its freshness (at most `max_ttl_secs`)
+/// and then, while refreshes fail, for `stale_if_error_secs`; a set persisted for cold isolates lives
+/// no longer. Plus a minute of clock skew.
+pub fn key_deny_ttl(settings: &crate::key_cache::KeyCacheSettings) -> i64 {
+    settings
+        .max_ttl_secs
+        .max(settings.default_ttl_secs)
+        .saturating_add(settings.stale_if_error_secs)
+        .saturating_add(60)
+        .max(MIN_DENY_TTL_SECS)
+}
+
+/// How long an undelivered key revocation stays worth pushing: the longest [`key_deny_ttl`] an edge
+/// configuration may ask for (a week of stale-if-error, a day of freshness).
+pub const KEY_NOTICE_RETENTION_SECS: i64 = crate::key_cache::MAX_STALE_IF_ERROR_SECS + 24 * 3600;
 
 /// Why a pushed notice was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,7 +117,7 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     )
 }
 
-/// Authenticates a pushed notice and parses it. Comparison is constant-time.
+/// Authenticates a pushed session revocation and parses it. Comparison is constant-time.
 pub fn open(
     secret: &[u8],
     timestamp_header: Option<&str>,
@@ -96,6 +125,17 @@ pub fn open(
     body: &[u8],
     now: i64,
 ) -> Result<RevocationNotice, NoticeError> {
+    open_as(secret, timestamp_header, signature_header, body, now)
+}
+
+/// Authenticates a pushed notice of any kind and parses it as `T`.
+pub fn open_as<T: serde::de::DeserializeOwned>(
+    secret: &[u8],
+    timestamp_header: Option<&str>,
+    signature_header: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<T, NoticeError> {
     let timestamp: i64 = timestamp_header
         .and_then(|t| t.parse().ok())
         .ok_or(NoticeError::BadTimestamp)?;
@@ -141,6 +181,25 @@ mod tests {
         assert_eq!(notice.session_id, "s");
         assert_eq!(notice.deny_ttl(990), MIN_DENY_TTL_SECS);
         assert_eq!(notice.deny_ttl(500), 500);
+    }
+
+    #[test]
+    fn a_key_revocation_opens_as_its_own_kind_only() {
+        let body = br#"{"issuer":"https://o/t/a","kid":"k1"}"#;
+        let sig = sign(SECRET, 500, body);
+        let notice: KeyRevocationNotice =
+            open_as(SECRET, Some("500"), Some(&sig), body, 500).unwrap();
+        assert_eq!(
+            (notice.issuer.as_str(), notice.kid.as_str()),
+            ("https://o/t/a", "k1")
+        );
+        assert_eq!(
+            open(SECRET, Some("500"), Some(&sig), body, 500),
+            Err(NoticeError::BadBody),
+            "a key revocation is not a session revocation"
+        );
+        let defaults = crate::key_cache::KeyCacheSettings::default();
+        assert_eq!(key_deny_ttl(&defaults), 3600 + 6 * 3600 + 60);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum Rejection {
     IssuerUntrusted,
     #[error("no trusted key matches the token's key id")]
     KeyUnknown,
+    #[error("the key that signed the token has been revoked by its issuer")]
+    KeyRevoked,
     #[error("no verification key is available for the issuer")]
     KeysUnavailable,
     #[error("the token's signature is invalid")]
@@ -51,6 +53,7 @@ impl Rejection {
             Rejection::AlgorithmNotAllowed => "algorithm_not_allowed",
             Rejection::IssuerUntrusted => "issuer_untrusted",
             Rejection::KeyUnknown => "key_unknown",
+            Rejection::KeyRevoked => "key_revoked",
             Rejection::KeysUnavailable => "keys_unavailable",
             Rejection::SignatureInvalid => "signature_invalid",
             Rejection::Expired => "token_expired",

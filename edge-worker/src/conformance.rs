@@ -321,6 +321,7 @@ fn js_text(value: &JsValue) -> String {
 #[derive(Debug, Default)]
 pub struct AdapterCalls {
     deny_entry_reads: Cell<u64>,
+    key_revocation_reads: Cell<u64>,
     deny_entry_writes: Cell<u64>,
     persisted_keys: Cell<u64>,
     tenant_object: Cell<u64>,
@@ -335,6 +336,7 @@ impl AdapterCalls {
     pub fn add(&self, call: AdapterCall) {
         let counter = match call {
             AdapterCall::DenyEntryRead => &self.deny_entry_reads,
+            AdapterCall::KeyRevocationRead => &self.key_revocation_reads,
             AdapterCall::DenyEntryWrite => &self.deny_entry_writes,
             AdapterCall::PersistedKeys => &self.persisted_keys,
             AdapterCall::TenantObject => &self.tenant_object,
@@ -348,6 +350,7 @@ impl AdapterCalls {
     fn snapshot(&self) -> Value {
         json!({
             "deny_entry_reads": self.deny_entry_reads.get(),
+            "key_revocation_reads": self.key_revocation_reads.get(),
             "deny_entry_writes": self.deny_entry_writes.get(),
             "persisted_keys": self.persisted_keys.get(),
             "tenant_object": self.tenant_object.get(),

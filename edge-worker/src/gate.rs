@@ -14,7 +14,7 @@ use crate::error::{AllowedCors, EdgeError};
 use crate::incoming::Incoming;
 use crate::isolate::Edge;
 use crate::token_cache::TokenCache;
-use crate::{forward, jwks, ratelimit, revocation};
+use crate::{forward, jwks, key_revocation, ratelimit, revocation};
 use auth_core::policy::{
     Access, Denial, KeyFacts, RequestFacts, Revocation, Route, RouteDecision, Stage,
 };
@@ -181,7 +181,9 @@ async fn authenticate(
         let hit = edge.tokens.borrow_mut().get(key, req.now());
         if let Some((claims, kid)) = hit {
             if let Some(policy) = config.expectations.issuer(claims.issuer()) {
-                if jwks::current(edge, policy, ctx).await?.find(&kid).is_some() {
+                if jwks::current(edge, policy, ctx).await?.find(&kid).is_some()
+                    && !key_revocation::revoked(edge, &policy.issuer, &kid, req.now()).await?
+                {
                     return Ok(claims);
                 }
             }
@@ -204,6 +206,9 @@ async fn authenticate(
     let valid = edge.crypto.verify(&job).await.map_err(webcrypto_failed)?;
     let proof = job.conclude(valid)?;
     let claims = Rc::new(token.finish(proof, policy, req.now())?);
+    if key_revocation::revoked(edge, &policy.issuer, &kid, req.now()).await? {
+        return Err(Rejection::KeyRevoked);
+    }
     if let Some(key) = cache_key {
         edge.tokens.borrow_mut().put(key, claims.clone(), &kid);
     }

@@ -13,6 +13,7 @@
 use crate::config::EdgeConfig;
 use crate::forward::Forwarder;
 use crate::jwks::IssuerKeyCaches;
+use crate::key_revocation::KeyRevocations;
 use crate::kv::Kv;
 use crate::ratelimit::IsolateLimits;
 use crate::token_cache::TokenCache;
@@ -76,6 +77,8 @@ pub struct Edge {
     pub tokens: RefCell<TokenCache>,
     /// Recent KV answers per session (`REVOCATION_CACHE_SECONDS`).
     pub deny_memo: RefCell<DenyListMemo>,
+    /// Recent KV answers per signing key: emergency key revocations (`key_revocation`).
+    pub key_revocations: RefCell<KeyRevocations>,
     pub crypto: WebCrypto,
     pub forwarder: Forwarder,
     /// What the adapters were asked to do, for the conformance run's request-path checks.
@@ -104,6 +107,7 @@ impl Edge {
                 DENY_MEMO_CAPACITY,
                 config.revocation_cache_secs,
             )),
+            key_revocations: RefCell::new(KeyRevocations::new(config.revocation_cache_secs)),
             crypto: WebCrypto::default(),
             forwarder: Forwarder::new(),
             config,
@@ -129,6 +133,8 @@ pub enum AdapterCall {
     DenyEntryRead,
     /// A deny-entry write (a pushed revocation).
     DenyEntryWrite,
+    /// A read of a signing key's revocation entry (`key_revocation`).
+    KeyRevocationRead,
     /// A read or write of a persisted key set.
     PersistedKeys,
     /// A request to a tenant's Durable Object.

@@ -109,6 +109,11 @@ pub async fn with_kid(
     }
 }
 
+/// Fetches the issuer's JWKS now, whatever its freshness (an emergency key revocation was pushed).
+pub async fn refetch(edge: &Edge, policy: &IssuerPolicy) {
+    fetch_and_record(edge, policy).await;
+}
+
 /// Fetches the issuer's JWKS, reports the outcome to the state machine and persists a good set.
 /// Returns the set now held (the new one, or the last good one after a failure).
 async fn fetch_and_record(edge: &Edge, policy: &IssuerPolicy) -> Option<Arc<KeySet>> {

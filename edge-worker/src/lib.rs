@@ -5,7 +5,8 @@
 //! `auth-core`; this crate must not grow decisions of its own. What it keeps between requests is in [`isolate`]; every answer
 //! it gives in place of the upstream's is an [`error::EdgeError`].
 //!
-//! Routes: `/__auth/*` is the edge's own administrative surface (the origin's revocation pushes);
+//! Routes: `/__auth/*` is the edge's own administrative surface (the origin's revocation pushes, of
+//! sessions and of signing keys);
 //! everything else goes through the gate.
 //!
 //! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`;
@@ -22,6 +23,7 @@ mod gate;
 mod incoming;
 mod isolate;
 mod jwks;
+mod key_revocation;
 mod kv;
 mod ratelimit;
 mod revocation;

@@ -63,7 +63,8 @@ pub fn expectations_for(state: &AppState, tenant: &Tenant) -> Expectations {
             jwks_uri: tenants::jwks_uri(&issuer),
             issuer,
             audiences: vec![tenant.audience.clone()],
-            algorithms: vec![Algorithm::Es256],
+            // A tenant's keys are ES256 or EdDSA; each key's own `alg` decides which applies.
+            algorithms: vec![Algorithm::Es256, Algorithm::EdDsa],
             token_type: Some(ACCESS_TOKEN_TYPE.to_owned()),
             leeway_secs: DEFAULT_LEEWAY_SECS,
             jwks_cache: Default::default(),

@@ -3,6 +3,7 @@
 //! Secrets are wrapped so that they never show up in `Debug` output or logs.
 
 use crate::client_ip::{self, ClientIpSource};
+use crate::key_rotation::RotationPolicy;
 use crate::keys::KeyEncryptionKey;
 use axum::http::header::HeaderName;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -16,6 +17,14 @@ pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 pub const MIN_ACCESS_TOKEN_TTL_SECS: u64 = 10;
 pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 3600;
 const DEFAULT_ACCESS_TOKEN_TTL_SECS: u64 = 300;
+/// Bounds of `ORIGIN_JWKS_MAX_AGE_SECS`, the `max-age` the JWKS is served with.
+pub const MAX_JWKS_MAX_AGE_SECS: i64 = 3600;
+const DEFAULT_JWKS_MAX_AGE_SECS: i64 = 300;
+/// Bounds of `ORIGIN_KEY_ROTATION_PERIOD_SECS`. The shortest keeps a `next` key published at least
+/// the JWKS max-age before it signs (checked against the configured max-age too).
+pub const MIN_KEY_ROTATION_PERIOD_SECS: i64 = 60;
+pub const MAX_KEY_ROTATION_PERIOD_SECS: i64 = 366 * 24 * 3600;
+const DEFAULT_KEY_ROTATION_PERIOD_SECS: i64 = 30 * 24 * 3600;
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
@@ -41,6 +50,8 @@ pub struct Config {
     pub hash_workers: Option<usize>,
     /// `ORIGIN_BRUTE_FORCE_HOLD_MS`: how long a refused attempt's answer is held (0 to 10,000 ms).
     pub brute_force_hold: Duration,
+    /// `ORIGIN_KEY_ROTATION_PERIOD_SECS` and `ORIGIN_JWKS_MAX_AGE_SECS`.
+    pub key_rotation: RotationPolicy,
 }
 
 /// Where revocations are pushed and the secret that authenticates them.
@@ -199,6 +210,30 @@ impl Config {
                     "expected whole milliseconds between 0 and 10000",
                 ))?,
         };
+        let whole_seconds = |name: &'static str,
+                             default: i64,
+                             range: std::ops::RangeInclusive<i64>,
+                             why: &'static str| match get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or(ConfigError::Invalid(name, why)),
+        };
+        let jwks_max_age_secs = whole_seconds(
+            "ORIGIN_JWKS_MAX_AGE_SECS",
+            DEFAULT_JWKS_MAX_AGE_SECS,
+            1..=MAX_JWKS_MAX_AGE_SECS,
+            "expected whole seconds between 1 and 3600",
+        )?;
+        let period_secs = whole_seconds(
+            "ORIGIN_KEY_ROTATION_PERIOD_SECS",
+            DEFAULT_KEY_ROTATION_PERIOD_SECS,
+            MIN_KEY_ROTATION_PERIOD_SECS.max(jwks_max_age_secs)..=MAX_KEY_ROTATION_PERIOD_SECS,
+            "expected whole seconds from 60 (and at least ORIGIN_JWKS_MAX_AGE_SECS) to 366 days",
+        )?;
 
         Ok(Config {
             database_url,
@@ -212,6 +247,10 @@ impl Config {
             client_ip,
             hash_workers,
             brute_force_hold,
+            key_rotation: RotationPolicy {
+                period_secs,
+                jwks_max_age_secs,
+            },
         })
     }
 }

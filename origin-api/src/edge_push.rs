@@ -11,7 +11,7 @@
 use crate::clock::now_unix;
 use crate::config::EdgePushConfig;
 use anyhow::Context as _;
-use auth_core::notice::{self, RevocationNotice};
+use auth_core::notice::{self, KeyRevocationNotice, RevocationNotice};
 use futures_util::stream::{self, StreamExt as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
@@ -89,11 +89,21 @@ impl EdgePusher {
         }
     }
 
-    /// Where a kind of notice goes. Every kind the edge understands today shares one endpoint.
-    fn url_for(&self, kind: NoticeKind) -> &str {
+    /// Where a kind of notice goes: session revocations to `EDGE_PUSH_URL` (the edge's
+    /// `/__auth/revocations`), key revocations to its sibling `key-revocations`.
+    fn url_for(&self, kind: NoticeKind) -> String {
         match kind {
-            NoticeKind::SessionRevoked => &self.url,
+            NoticeKind::SessionRevoked => self.url.clone(),
+            NoticeKind::KeyRevoked => sibling(&self.url, "key-revocations"),
         }
+    }
+}
+
+/// `url` with its last path segment replaced by `segment`.
+fn sibling(url: &str, segment: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((base, _)) if base.len() > "http://".len() => format!("{base}/{segment}"),
+        _ => format!("{}/{segment}", url.trim_end_matches('/')),
     }
 }
 
@@ -102,18 +112,22 @@ impl EdgePusher {
 pub enum NoticeKind {
     /// A [`RevocationNotice`]: one session is revoked.
     SessionRevoked,
+    /// A [`KeyRevocationNotice`]: a signing key is compromised.
+    KeyRevoked,
 }
 
 impl NoticeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeKind::SessionRevoked => "session_revoked",
+            NoticeKind::KeyRevoked => "key_revoked",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "session_revoked" => Some(NoticeKind::SessionRevoked),
+            "key_revoked" => Some(NoticeKind::KeyRevoked),
             _ => None,
         }
     }
@@ -142,6 +156,18 @@ impl Notice {
             tenant_id,
             payload: serde_json::json!(body),
             expires_at,
+        }
+    }
+}
+
+impl Notice {
+    /// The issuer's key `kid` is revoked; worth pushing for as long as any edge may hold the key.
+    pub fn key_revoked(tenant_id: Uuid, issuer: String, kid: String, now: i64) -> Self {
+        Notice {
+            kind: NoticeKind::KeyRevoked,
+            tenant_id,
+            payload: serde_json::json!(KeyRevocationNotice { issuer, kid }),
+            expires_at: now.saturating_add(notice::KEY_NOTICE_RETENTION_SECS),
         }
     }
 }
@@ -417,5 +443,20 @@ pub async fn run_outbox_retries(db: PgPool, pusher: EdgePusher, every: Duration)
             Ok(_) => {}
             Err(e) => tracing::warn!(error.cause = format!("{e:#}"), "outbox pass failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn key_revocations_go_beside_the_session_revocations() {
+        assert_eq!(
+            super::sibling("http://edge:8787/__auth/revocations", "key-revocations"),
+            "http://edge:8787/__auth/key-revocations"
+        );
+        assert_eq!(
+            super::sibling("http://edge:8787", "key-revocations"),
+            "http://edge:8787/key-revocations"
+        );
     }
 }

@@ -57,6 +57,10 @@ pub enum ApiError {
     PasswordTooLong(String),
     #[error("no such user")]
     UserNotFound,
+    #[error("no such signing key")]
+    KeyNotFound,
+    #[error("the signing key is already revoked")]
+    KeyAlreadyRevoked,
 
     // Sessions.
     #[error("email or password is incorrect")]
@@ -148,6 +152,8 @@ impl ApiError {
             ApiError::PasswordTooShort(_) => "password_too_short",
             ApiError::PasswordTooLong(_) => "password_too_long",
             ApiError::UserNotFound => "user_not_found",
+            ApiError::KeyNotFound => "key_not_found",
+            ApiError::KeyAlreadyRevoked => "key_already_revoked",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::RefreshTokenInvalid => "refresh_token_invalid",
             ApiError::RefreshTokenReused => "refresh_token_reused",
@@ -182,6 +188,7 @@ impl ApiError {
             ApiError::NotFound
             | ApiError::TenantNotFound
             | ApiError::UserNotFound
+            | ApiError::KeyNotFound
             | ApiError::SessionNotFound
             | ApiError::PasskeyNotFound
             | ApiError::ClientNotFound => StatusCode::NOT_FOUND,
@@ -198,6 +205,7 @@ impl ApiError {
             | ApiError::EmailTaken
             | ApiError::PasskeysNotConfigured
             | ApiError::PasskeyExists
+            | ApiError::KeyAlreadyRevoked
             | ApiError::LastSignInMethod => StatusCode::CONFLICT,
             ApiError::InvalidBody(_)
             | ApiError::SlugInvalid(_)

@@ -1,20 +1,28 @@
-//! Tenant signing keys: generation, encryption at rest and loading.
+//! Tenant signing keys: generation, encryption at rest, loading, and signing with the current key.
 //!
-//! Private keys are P-256 scalars sealed with AES-256-GCM under the key-encryption key (KEK). The
-//! associated data binds a ciphertext to its tenant and `kid`, so a row moved to another tenant or
-//! relabelled does not decrypt. The KEK lives only in the process configuration, never in Postgres.
+//! Private keys (P-256 scalars for ES256, Ed25519 seeds for EdDSA, 32 bytes each) are sealed with
+//! AES-256-GCM under the key-encryption key (KEK). The associated data binds a ciphertext to its
+//! tenant and `kid`, so a row moved to another tenant or relabelled does not decrypt. (A row whose
+//! `alg` is relabelled would open into a key whose public half matches no published JWK: its tokens
+//! verify nowhere.) The KEK lives only in the process configuration, never in Postgres.
+//!
+//! How keys move through `next → current → retired → gone` (and `revoked`) is
+//! [`crate::key_rotation`]'s business; this module only makes, seals, opens and uses them.
 
 use aes_gcm::aead::{Aead as _, KeyInit as _, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use auth_core::encoding::{b64url_decode, b64url_encode};
 use auth_core::{KeySet, VerificationKey};
-use p256::ecdsa::{SigningKey, VerifyingKey};
+use jwt_compact::alg::{Ed25519, Es256};
+use jwt_compact::{AlgorithmExt as _, Claims, Header};
 use rand::rngs::OsRng;
 use rand::RngCore as _;
 use secrecy::zeroize::Zeroizing;
 use secrecy::{ExposeSecret as _, SecretBox};
+use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
 use std::sync::Arc;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Random bytes in a `kid`: unguessable and never reused.
@@ -79,11 +87,132 @@ pub enum KeyError {
     Publish,
 }
 
+/// The algorithms a tenant may sign with (`tenants.signing_alg`, `signing_keys.alg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SigningAlgorithm {
+    #[default]
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl SigningAlgorithm {
+    /// The JOSE name, as stored and as published.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlgorithm::Es256 => "ES256",
+            SigningAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "ES256" => Some(SigningAlgorithm::Es256),
+            "EdDSA" => Some(SigningAlgorithm::EdDsa),
+            _ => None,
+        }
+    }
+}
+
+/// The private half of a tenant signing key. Never printed.
+#[derive(Clone)]
+pub enum PrivateKey {
+    Es256(p256::ecdsa::SigningKey),
+    EdDsa(ed25519_dalek::SigningKey),
+}
+
+impl std::fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PrivateKey({}, [REDACTED])", self.algorithm().as_str())
+    }
+}
+
+impl PrivateKey {
+    /// A fresh random key.
+    pub fn generate(alg: SigningAlgorithm) -> Self {
+        match alg {
+            SigningAlgorithm::Es256 => {
+                PrivateKey::Es256(p256::ecdsa::SigningKey::random(&mut OsRng))
+            }
+            SigningAlgorithm::EdDsa => {
+                let mut seed = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(seed.as_mut());
+                PrivateKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(&seed))
+            }
+        }
+    }
+
+    pub fn algorithm(&self) -> SigningAlgorithm {
+        match self {
+            PrivateKey::Es256(_) => SigningAlgorithm::Es256,
+            PrivateKey::EdDsa(_) => SigningAlgorithm::EdDsa,
+        }
+    }
+
+    /// The 32 secret bytes that are sealed at rest.
+    fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
+        match self {
+            PrivateKey::Es256(k) => Zeroizing::new(k.to_bytes().to_vec()),
+            PrivateKey::EdDsa(k) => Zeroizing::new(k.to_bytes().to_vec()),
+        }
+    }
+
+    fn from_secret_bytes(alg: SigningAlgorithm, bytes: &[u8]) -> Result<Self, KeyError> {
+        match alg {
+            SigningAlgorithm::Es256 => p256::ecdsa::SigningKey::from_slice(bytes)
+                .map(PrivateKey::Es256)
+                .map_err(|_| KeyError::Malformed),
+            SigningAlgorithm::EdDsa => {
+                let seed: Zeroizing<[u8; 32]> =
+                    Zeroizing::new(bytes.try_into().map_err(|_| KeyError::Malformed)?);
+                Ok(PrivateKey::EdDsa(ed25519_dalek::SigningKey::from_bytes(
+                    &seed,
+                )))
+            }
+        }
+    }
+
+    /// The public half as a verification key, as the JWKS publishes it.
+    pub fn verification_key(&self, kid: &str) -> Result<VerificationKey, KeyError> {
+        match self {
+            PrivateKey::Es256(k) => {
+                VerificationKey::from_p256(Some(kid.to_owned()), *k.verifying_key())
+                    .map_err(|_| KeyError::Publish)
+            }
+            PrivateKey::EdDsa(k) => VerificationKey::from_jwk(&serde_json::json!({
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": b64url_encode(k.verifying_key().as_bytes()),
+                "alg": "EdDSA",
+                "use": "sig",
+                "kid": kid,
+            }))
+            .map_err(|_| KeyError::Publish),
+        }
+    }
+
+    /// A compact JWS of `claims` under `header` (whose `kid` the caller sets).
+    pub fn sign<T: Serialize>(
+        &self,
+        header: &Header,
+        claims: &Claims<T>,
+    ) -> anyhow::Result<String> {
+        use anyhow::Context as _;
+        match self {
+            PrivateKey::Es256(k) => Es256.token(header, claims, k),
+            PrivateKey::EdDsa(k) => Ed25519.token(header, claims, k),
+        }
+        .context("signing a token")
+    }
+}
+
 /// A freshly generated key, sealed and ready to insert.
 #[derive(Debug)]
 pub struct NewSigningKey {
     pub id: Uuid,
     pub kid: String,
+    pub alg: SigningAlgorithm,
     pub public_jwk: serde_json::Value,
     pub ciphertext: Vec<u8>,
     pub nonce: Vec<u8>,
@@ -98,24 +227,26 @@ fn associated_data(tenant_id: Uuid, kid: &str) -> Vec<u8> {
     aad
 }
 
-/// Generates a P-256 key for `tenant_id` and seals its private half.
-pub fn generate(kek: &KeyEncryptionKey, tenant_id: Uuid) -> Result<NewSigningKey, KeyError> {
-    let signing_key = SigningKey::random(&mut OsRng);
+/// Generates a key of `alg` for `tenant_id` with a fresh random `kid`, and seals its private half.
+pub fn generate(
+    kek: &KeyEncryptionKey,
+    tenant_id: Uuid,
+    alg: SigningAlgorithm,
+) -> Result<NewSigningKey, KeyError> {
+    let private = PrivateKey::generate(alg);
     let mut kid_bytes = [0u8; KID_BYTES];
     OsRng.fill_bytes(&mut kid_bytes);
     let kid = b64url_encode(&kid_bytes);
-    let public_jwk = VerificationKey::from_p256(Some(kid.clone()), *signing_key.verifying_key())
-        .map_err(|_| KeyError::Publish)?
-        .to_public_jwk();
+    let public_jwk = private.verification_key(&kid)?.to_public_jwk();
     let mut nonce = [0u8; NONCE_BYTES];
     OsRng.fill_bytes(&mut nonce);
-    let scalar = signing_key.to_bytes();
+    let secret = private.secret_bytes();
     let ciphertext = kek
         .cipher()
         .encrypt(
             &Nonce::from(nonce),
             Payload {
-                msg: &scalar[..],
+                msg: &secret,
                 aad: &associated_data(tenant_id, &kid),
             },
         )
@@ -123,6 +254,7 @@ pub fn generate(kek: &KeyEncryptionKey, tenant_id: Uuid) -> Result<NewSigningKey
     Ok(NewSigningKey {
         id: Uuid::new_v4(),
         kid,
+        alg,
         public_jwk,
         ciphertext,
         nonce: nonce.to_vec(),
@@ -134,11 +266,12 @@ pub fn decrypt_signing_key(
     kek: &KeyEncryptionKey,
     tenant_id: Uuid,
     kid: &str,
+    alg: SigningAlgorithm,
     ciphertext: &[u8],
     nonce: &[u8],
-) -> Result<SigningKey, KeyError> {
+) -> Result<PrivateKey, KeyError> {
     let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| KeyError::Malformed)?;
-    let scalar = Zeroizing::new(
+    let secret = Zeroizing::new(
         kek.cipher()
             .decrypt(
                 &Nonce::from(nonce),
@@ -149,27 +282,64 @@ pub fn decrypt_signing_key(
             )
             .map_err(|_| KeyError::Decrypt)?,
     );
-    SigningKey::from_slice(&scalar).map_err(|_| KeyError::Malformed)
+    PrivateKey::from_secret_bytes(alg, &secret)
 }
 
-/// Stores a new key with the given status (`current`, `next` or `retired`).
+/// Where a key stands (`signing_keys.status`); see [`crate::key_rotation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Next,
+    Current,
+    Retired,
+    Gone,
+    Revoked,
+}
+
+impl KeyStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Next => "next",
+            KeyStatus::Current => "current",
+            KeyStatus::Retired => "retired",
+            KeyStatus::Gone => "gone",
+            KeyStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "next" => Some(KeyStatus::Next),
+            "current" => Some(KeyStatus::Current),
+            "retired" => Some(KeyStatus::Retired),
+            "gone" => Some(KeyStatus::Gone),
+            "revoked" => Some(KeyStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+/// Stores a new key as `current` (signing from `signs_from`) or `next` (due to sign from it).
 pub async fn insert(
     executor: impl PgExecutor<'_>,
     tenant_id: Uuid,
     key: &NewSigningKey,
-    status: &str,
+    status: KeyStatus,
+    signs_from: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO signing_keys (id, tenant_id, kid, alg, public_jwk, private_key_ciphertext, nonce, status)
-         VALUES ($1, $2, $3, 'ES256', $4, $5, $6, $7)",
+        "INSERT INTO signing_keys (id, tenant_id, kid, alg, public_jwk, private_key_ciphertext, nonce, status, signs_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(key.id)
     .bind(tenant_id)
     .bind(&key.kid)
+    .bind(key.alg.as_str())
     .bind(&key.public_jwk)
     .bind(&key.ciphertext)
     .bind(&key.nonce)
-    .bind(status)
+    .bind(status.as_str())
+    .bind(signs_from)
     .execute(executor)
     .await?;
     Ok(())
@@ -179,39 +349,63 @@ pub async fn insert(
 #[derive(Debug)]
 pub struct CurrentKey {
     pub kid: String,
-    pub signing_key: SigningKey,
+    pub key: PrivateKey,
 }
 
-/// Loads and decrypts the tenant's current signing key.
+impl CurrentKey {
+    /// Signs `claims` as a JWT of type `typ` (`at+jwt`, `JWT` for ID tokens, ...), naming this key.
+    /// Every token the origin signs goes through here, so rotation covers all of them. Invariant
+    /// (`key_rotation`): no token signed here lives longer than
+    /// [`crate::config::MAX_ACCESS_TOKEN_TTL_SECS`], or it would outlive its key's publication.
+    pub fn sign<T: Serialize>(&self, typ: &str, claims: &Claims<T>) -> anyhow::Result<String> {
+        let header = Header::empty().with_key_id(&self.kid).with_token_type(typ);
+        self.key.sign(&header, claims)
+    }
+}
+
+/// Loads and decrypts the tenant's current signing key: what every token is signed with.
 pub async fn current(
     executor: impl PgExecutor<'_>,
     kek: &KeyEncryptionKey,
     tenant_id: Uuid,
 ) -> anyhow::Result<CurrentKey> {
     use anyhow::Context as _;
-    let (kid, ciphertext, nonce): (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
-        "SELECT kid, private_key_ciphertext, nonce FROM signing_keys WHERE tenant_id = $1 AND status = 'current'",
-    )
-    .bind(tenant_id)
-    .fetch_optional(executor)
-    .await
-    .context("loading the current signing key")?
-    .context("the tenant has no current signing key")?;
-    let signing_key = decrypt_signing_key(kek, tenant_id, &kid, &ciphertext, &nonce)
+    let (kid, alg, ciphertext, nonce): (String, String, Option<Vec<u8>>, Option<Vec<u8>>) =
+        sqlx::query_as(
+            "SELECT kid, alg, private_key_ciphertext, nonce FROM signing_keys
+             WHERE tenant_id = $1 AND status = 'current'",
+        )
+        .bind(tenant_id)
+        .fetch_optional(executor)
+        .await
+        .context("loading the current signing key")?
+        .context("the tenant has no current signing key")?;
+    let alg = SigningAlgorithm::parse(&alg).context("unknown signing algorithm")?;
+    let (Some(ciphertext), Some(nonce)) = (ciphertext, nonce) else {
+        anyhow::bail!("the current signing key {kid} has no private half");
+    };
+    let key = decrypt_signing_key(kek, tenant_id, &kid, alg, &ciphertext, &nonce)
         .with_context(|| format!("opening signing key {kid}"))?;
-    Ok(CurrentKey { kid, signing_key })
+    Ok(CurrentKey { kid, key })
 }
 
-/// The tenant's published keys (current, next and retired), as a verification key set.
+/// The condition on `signing_keys` (aliased `k`) of a key the JWKS publishes at `$2`.
+pub const PUBLISHED_AT: &str =
+    "(k.status IN ('current', 'next') OR (k.status = 'retired' AND k.published_until > $2))";
+
+/// The tenant's published keys (current, next, and retired ones still inside their publication),
+/// as a verification key set. Gone and revoked keys are not in it.
 pub async fn public_key_set(
     executor: impl PgExecutor<'_>,
     tenant_id: Uuid,
 ) -> anyhow::Result<KeySet> {
     use anyhow::Context as _;
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
-        "SELECT public_jwk FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at, kid",
-    )
+    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(&format!(
+        "SELECT k.public_jwk FROM signing_keys k WHERE k.tenant_id = $1 AND {PUBLISHED_AT}
+         ORDER BY k.created_at, k.kid"
+    ))
     .bind(tenant_id)
+    .bind(OffsetDateTime::now_utc())
     .fetch_all(executor)
     .await
     .context("loading public keys")?;
@@ -227,11 +421,6 @@ pub async fn public_key_set(
         .published_for(&tenant_id.to_string()))
 }
 
-/// The public half of a signing key, as it is published.
-pub fn public_key(signing_key: &SigningKey) -> VerifyingKey {
-    *signing_key.verifying_key()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,37 +429,42 @@ mod tests {
     fn a_sealed_key_opens_only_for_its_tenant_kid_and_kek() {
         let kek = KeyEncryptionKey::generate();
         let tenant = Uuid::new_v4();
-        let key = generate(&kek, tenant).unwrap();
-        let opened =
-            decrypt_signing_key(&kek, tenant, &key.kid, &key.ciphertext, &key.nonce).unwrap();
+        for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
+            a_sealed_key_of(alg, &kek, tenant);
+        }
+    }
+
+    fn a_sealed_key_of(alg: SigningAlgorithm, kek: &KeyEncryptionKey, tenant: Uuid) {
+        let key = generate(kek, tenant, alg).unwrap();
+        let open = |kek: &KeyEncryptionKey, tenant: Uuid, kid: &str, ciphertext: &[u8]| {
+            decrypt_signing_key(kek, tenant, kid, alg, ciphertext, &key.nonce)
+        };
+        let opened = open(kek, tenant, &key.kid, &key.ciphertext).unwrap();
+        assert_eq!(opened.algorithm(), alg);
         let published = VerificationKey::from_jwk(&key.public_jwk).unwrap();
+        assert_eq!(published.algorithm().name(), alg.as_str());
         assert_eq!(
-            VerificationKey::from_p256(Some(key.kid.clone()), public_key(&opened))
-                .unwrap()
-                .to_public_jwk(),
+            opened.verification_key(&key.kid).unwrap().to_public_jwk(),
             published.to_public_jwk()
         );
 
         let other_kek = KeyEncryptionKey::generate();
         assert_eq!(
-            decrypt_signing_key(&other_kek, tenant, &key.kid, &key.ciphertext, &key.nonce)
-                .unwrap_err(),
+            open(&other_kek, tenant, &key.kid, &key.ciphertext).unwrap_err(),
             KeyError::Decrypt
         );
         assert_eq!(
-            decrypt_signing_key(&kek, Uuid::new_v4(), &key.kid, &key.ciphertext, &key.nonce)
-                .unwrap_err(),
+            open(kek, Uuid::new_v4(), &key.kid, &key.ciphertext).unwrap_err(),
             KeyError::Decrypt
         );
         assert_eq!(
-            decrypt_signing_key(&kek, tenant, "another-kid", &key.ciphertext, &key.nonce)
-                .unwrap_err(),
+            open(kek, tenant, "another-kid", &key.ciphertext).unwrap_err(),
             KeyError::Decrypt
         );
         let mut tampered = key.ciphertext.clone();
         tampered[0] ^= 1;
         assert_eq!(
-            decrypt_signing_key(&kek, tenant, &key.kid, &tampered, &key.nonce).unwrap_err(),
+            open(kek, tenant, &key.kid, &tampered).unwrap_err(),
             KeyError::Decrypt
         );
     }
@@ -278,8 +472,8 @@ mod tests {
     #[test]
     fn kids_are_random_and_opaque() {
         let kek = KeyEncryptionKey::generate();
-        let a = generate(&kek, Uuid::new_v4()).unwrap();
-        let b = generate(&kek, Uuid::new_v4()).unwrap();
+        let a = generate(&kek, Uuid::new_v4(), SigningAlgorithm::Es256).unwrap();
+        let b = generate(&kek, Uuid::new_v4(), SigningAlgorithm::EdDsa).unwrap();
         assert_ne!(a.kid, b.kid);
         assert_eq!(b64url_decode(&a.kid).unwrap().len(), KID_BYTES);
         assert_eq!(a.public_jwk["kid"], a.kid.as_str());

@@ -21,6 +21,7 @@ pub mod error;
 pub mod extract;
 pub mod hashing;
 pub mod hosted_session;
+pub mod key_rotation;
 pub mod keys;
 pub mod oauth;
 pub mod pages;
@@ -91,6 +92,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/tenants/{slug}/clients/{client_id}",
             delete(routes::admin_clients::delete),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/keys",
+            get(routes::admin_keys::list),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/keys/rotate",
+            post(routes::admin_keys::rotate),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/keys/{kid}/revoke",
+            post(routes::admin_keys::revoke),
         )
         .route(
             "/v1/admin/tenants/{slug}/users/{user_id}/sessions",
@@ -260,6 +273,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(server.addr = %listener.local_addr().context("reading the bound address")?, "origin-api listening");
+    tokio::spawn(key_rotation::run_schedule(
+        db.clone(),
+        config.key_encryption_key.clone(),
+        config.key_rotation,
+        key_rotation::SCHEDULE_INTERVAL,
+    ));
     tokio::spawn(run_maintenance(db, MAINTENANCE_INTERVAL));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)

@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::edge_push::EdgePusher;
 use crate::hashing::PasswordHasher;
 use crate::hosted_session::CookiePolicy;
+use crate::key_rotation::RotationPolicy;
 use crate::keys::KeyEncryptionKey;
 use crate::pages::csrf::CsrfKey;
 use crate::throttle::tarpit::Tarpit;
@@ -37,6 +38,7 @@ struct Inner {
     /// Signs the hosted pages' CSRF tokens (derived from the key-encryption key).
     csrf_key: CsrfKey,
     tarpit: Tarpit,
+    key_rotation: RotationPolicy,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
                         .derive(b"origin-api/pages-csrf/v1"),
                 ),
                 tarpit: Tarpit::new(config.brute_force_hold),
+                key_rotation: config.key_rotation,
             }),
         })
     }
@@ -98,6 +101,11 @@ impl AppState {
 
     pub fn client_ip_source(&self) -> &ClientIpSource {
         &self.inner.client_ip
+    }
+
+    /// The signing-key rotation period and the JWKS max-age.
+    pub fn key_rotation(&self) -> &RotationPolicy {
+        &self.inner.key_rotation
     }
 
     /// The origin's access-token lifetime (`ACCESS_TOKEN_TTL_SECS`), for tenants without their own.

@@ -21,6 +21,8 @@ pub struct Tenant {
     pub passkey_origins: Option<Vec<String>>,
     /// The tenant's access-token lifetime; `None`: the origin's (`AppState::access_token_ttl_for`).
     pub access_token_ttl_secs: Option<i32>,
+    /// The algorithm of the tenant's new signing keys (`ES256` or `EdDSA`).
+    pub signing_alg: String,
 }
 
 impl Tenant {
@@ -121,6 +123,7 @@ impl ThrottleSettingsInput {
 const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
                        throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins, \
                        access_token_ttl_secs";
+                       signing_alg";
 
 /// The tenant with this slug, or `tenant_not_found`.
 pub async fn find(executor: impl PgExecutor<'_>, slug: &str) -> Result<Tenant, ApiError> {

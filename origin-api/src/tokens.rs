@@ -1,11 +1,11 @@
-//! Minting access tokens (RFC 9068 `at+jwt`, ES256) and opaque refresh tokens.
+//! Minting access tokens (RFC 9068 `at+jwt`, signed with the tenant's current key: ES256 or EdDSA)
+//! and opaque refresh tokens.
 
+use crate::keys::CurrentKey;
 use anyhow::Context as _;
 use auth_core::encoding::b64url_encode;
 use chrono::{DateTime, Utc};
-use jwt_compact::alg::Es256;
-use jwt_compact::{AlgorithmExt as _, Claims, Header};
-use p256::ecdsa::SigningKey;
+use jwt_compact::Claims;
 use rand::rngs::OsRng;
 use rand::RngCore as _;
 use serde::Serialize;
@@ -36,16 +36,15 @@ pub struct AccessTokenRequest<'a> {
     pub tenant_id: Uuid,
     pub user_id: Uuid,
     pub session_id: Uuid,
-    pub kid: &'a str,
     /// Unix seconds.
     pub now: i64,
     pub ttl_secs: i64,
 }
 
-/// Signs an access token with the tenant's current key.
+/// Signs an access token with the tenant's current key (`keys::current`).
 pub fn mint_access_token(
     request: &AccessTokenRequest<'_>,
-    key: &SigningKey,
+    key: &CurrentKey,
 ) -> anyhow::Result<String> {
     let issued_at =
         DateTime::<Utc>::from_timestamp(request.now, 0).context("the clock is out of range")?;
@@ -62,12 +61,7 @@ pub fn mint_access_token(
     });
     claims.issued_at = Some(issued_at);
     claims.expiration = Some(expires_at);
-    let header = Header::empty()
-        .with_key_id(request.kid)
-        .with_token_type(ACCESS_TOKEN_TYPE);
-    Es256
-        .token(&header, &claims, key)
-        .context("signing an access token")
+    key.sign(ACCESS_TOKEN_TYPE, &claims)
 }
 
 /// A new refresh token: the value handed to the client, and the hash we keep.
@@ -96,11 +90,21 @@ pub fn hash_refresh_token(value: &str) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use auth_core::{Expectations, IssuerPolicy, KeySet, VerificationKey};
+    use crate::keys::{PrivateKey, SigningAlgorithm};
+    use auth_core::{Expectations, IssuerPolicy, KeySet};
 
     #[test]
     fn a_minted_token_verifies_with_the_core_and_carries_every_claim() {
-        let key = SigningKey::random(&mut OsRng);
+        for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
+            a_minted_token_of(alg);
+        }
+    }
+
+    fn a_minted_token_of(alg: SigningAlgorithm) {
+        let key = CurrentKey {
+            kid: "k1".into(),
+            key: PrivateKey::generate(alg),
+        };
         let (tenant_id, user_id, session_id) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
         let token = mint_access_token(
             &AccessTokenRequest {
@@ -109,26 +113,21 @@ mod tests {
                 tenant_id,
                 user_id,
                 session_id,
-                kid: "k1",
                 now: 1_700_000_000,
                 ttl_secs: 300,
             },
             &key,
         )
         .unwrap();
-        let keys = KeySet::new(vec![VerificationKey::from_p256(
-            Some("k1".into()),
-            *key.verifying_key(),
-        )
-        .unwrap()])
-        .unwrap()
-        .published_for(&tenant_id.to_string());
+        let keys = KeySet::new(vec![key.key.verification_key("k1").unwrap()])
+            .unwrap()
+            .published_for(&tenant_id.to_string());
         let expectations = Expectations {
             issuers: vec![IssuerPolicy {
                 issuer: "http://origin/t/acme".into(),
                 jwks_uri: "http://origin/t/acme/.well-known/jwks.json".into(),
                 audiences: vec!["api".into()],
-                algorithms: vec![auth_core::Algorithm::Es256],
+                algorithms: vec![auth_core::Algorithm::Es256, auth_core::Algorithm::EdDsa],
                 token_type: Some(ACCESS_TOKEN_TYPE.into()),
                 leeway_secs: 30,
                 jwks_cache: Default::default(),

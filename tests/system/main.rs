@@ -9,6 +9,7 @@ mod cors;
 mod forwarding;
 mod issuer;
 mod ratelimit;
+mod keys;
 mod refusals;
 mod revocation;
 mod revocation_bounds;

@@ -21,6 +21,57 @@ const SHORT_LIVED_TENANT: &str = "systest-brief";
 const BREACHED_TENANT: &str = "systest-breach";
 /// A trusted issuer whose key set can never be fetched: tokens naming it must get 503, not 401.
 const UNREACHABLE_ISSUER: &str = "https://unreachable-issuer.invalid";
+/// The JWKS max-age of the system tests' origin: short, so that a `next` key may sign seconds after
+/// it is published (the edge still holds sets for its minimum TTL, 60 s: rotation tests rely on the
+/// unknown-`kid` refetch).
+const SYSTEM_JWKS_MAX_AGE_SECS: &str = "2";
+
+/// The edge's trust in the tenants the key-rotation system tests create themselves
+/// (tests/system/keys.rs), each with the cache settings its test needs: `rotate` refetches on an
+/// unknown `kid` after a second, `outage` fetches its JWKS through the tests' proxy
+/// (`jwks_proxy_port`) and keeps a set fresh for a second only, `eddsa` signs with Ed25519.
+fn key_test_issuers(origin_url: &str, jwks_proxy_port: u16) -> Vec<serde_json::Value> {
+    let entry = |slug: &str, jwks_uri: String, algorithms: &[&str], cache: serde_json::Value| {
+        serde_json::json!({
+            "issuer": format!("{origin_url}/t/{slug}"),
+            "jwks_uri": jwks_uri,
+            "audiences": ["api"],
+            "algorithms": algorithms,
+            "token_type": "at+jwt",
+            "leeway_secs": 30,
+            "jwks_cache": cache,
+        })
+    };
+    let direct = |slug: &str| format!("{origin_url}/t/{slug}/.well-known/jwks.json");
+    vec![
+        entry(
+            "systest-keys-rotate",
+            direct("systest-keys-rotate"),
+            &["ES256"],
+            serde_json::json!({ "unknown_kid_cooldown_secs": 1 }),
+        ),
+        entry(
+            "systest-keys-revoke",
+            direct("systest-keys-revoke"),
+            &["ES256"],
+            serde_json::json!({}),
+        ),
+        entry(
+            "systest-keys-outage",
+            format!(
+                "http://127.0.0.1:{jwks_proxy_port}/t/systest-keys-outage/.well-known/jwks.json"
+            ),
+            &["ES256"],
+            serde_json::json!({ "min_ttl_secs": 1, "max_ttl_secs": 1, "default_ttl_secs": 1 }),
+        ),
+        entry(
+            "systest-keys-eddsa",
+            direct("systest-keys-eddsa"),
+            &["EdDSA"],
+            serde_json::json!({}),
+        ),
+    ]
+}
 
 pub fn run_all(root: &Path) -> Result<()> {
     let started = Instant::now();
@@ -132,8 +183,15 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
         .local_addr()?
         .port();
     let test_issuer = format!("http://127.0.0.1:{test_issuer_port}");
+    // The tests' proxy in front of one tenant's JWKS, which they take down (tests/system/keys.rs).
+    let jwks_proxy_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let ports = Ports::free()?;
+    let mut extra_issuers =
+        key_test_issuers(&format!("http://127.0.0.1:{}", ports.origin), jwks_proxy_port);
     let cfg = StackConfig {
-        ports: Ports::free()?,
+        ports,
         database_url,
         secrets: Secrets::ephemeral(),
         state_dir: tempdir(root)?,
@@ -149,7 +207,8 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
                 TenantSpec::new(BREACHED_TENANT),
             ])
             .collect(),
-        extra_issuers: vec![
+        extra_issuers: {
+            extra_issuers.extend([
             serde_json::json!({
                 "issuer": UNREACHABLE_ISSUER,
                 // The discard port: nothing listens, so every JWKS fetch fails at once.
@@ -168,7 +227,13 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
                 &format!("{test_issuer}/origin"),
                 serde_json::json!("origin"),
             ),
-        ],
+            ]);
+            extra_issuers
+        },
+        origin_env: vec![(
+            "ORIGIN_JWKS_MAX_AGE_SECS".to_owned(),
+            SYSTEM_JWKS_MAX_AGE_SECS.to_owned(),
+        )],
     };
     let chromium = crate::browser::ensure_chromium()?;
     let result = (|| -> Result<()> {
@@ -192,12 +257,15 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
             )
             .env("SYSTEM_UNREACHABLE_ISSUER", UNREACHABLE_ISSUER)
             .env("SYSTEM_TEST_ISSUER_PORT", test_issuer_port.to_string())
+            .env("SYSTEM_JWKS_PROXY_PORT", jwks_proxy_port.to_string())
+            .env("SYSTEM_JWKS_MAX_AGE_SECS", SYSTEM_JWKS_MAX_AGE_SECS)
             .env(
                 "SYSTEM_EDGE_PUSH_SECRET",
                 cfg.secrets.get(crate::secrets::PUSH_SECRET),
             )
             .env("SYSTEM_EDGE_STATE", stack.edge_state(&cfg))
-            // The browser test registers its OAuth client through the admin API.
+            // The browser test registers its OAuth client, the key tests their tenants, through the
+            // admin API.
             .env(
                 "SYSTEM_ADMIN_TOKEN",
                 cfg.secrets.get(crate::secrets::ADMIN_TOKEN),

@@ -68,6 +68,8 @@ pub struct StackConfig {
     /// More issuers the edge trusts (`IssuerPolicy` JSON), beyond the tenants: the system tests add
     /// one whose JWKS cannot be fetched.
     pub extra_issuers: Vec<serde_json::Value>,
+    /// More environment for the origin (the system tests shorten the JWKS max-age).
+    pub origin_env: Vec<(String, String)>,
 }
 
 /// A tenant of the stack: created at the origin, its issuer trusted at the edge.
@@ -219,7 +221,8 @@ impl Stack {
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            );
+            )
+            .envs(cfg.origin_env.iter().map(|(k, v)| (k, v)));
         let mut origin = Service::spawn("origin-api", cmd, &log)?;
         wait_ready(
             &mut origin,
@@ -336,7 +339,8 @@ fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
                 "issuer": iss,
                 "jwks_uri": format!("{iss}/.well-known/jwks.json"),
                 "audiences": ["api"],
-                "algorithms": ["ES256"],
+                // A tenant signs with ES256 or EdDSA; the key's own `alg` decides which applies.
+                "algorithms": ["ES256", "EdDSA"],
                 "token_type": "at+jwt",
                 "leeway_secs": t.leeway_secs,
                 "tenant": "origin",
@@ -378,6 +382,7 @@ pub fn dev(root: &Path) -> Result<()> {
         state_dir: root.join(".dev/stack"),
         tenants: vec![TenantSpec::new("demo")],
         extra_issuers: Vec::new(),
+        origin_env: Vec::new(),
     };
     let mut stack = Stack::start(root, &cfg)?;
     xtask::print_summary("cargo xtask dev: the stack is up", started.elapsed());

@@ -1,4 +1,4 @@
-//! `POST /v1/admin/tenants`: create a tenant with its first signing key.
+//! `POST /v1/admin/tenants`: create a tenant with its first signing keys (current and next).
 
 use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Admin;
@@ -6,7 +6,8 @@ use crate::config::{MAX_ACCESS_TOKEN_TTL_SECS, MIN_ACCESS_TOKEN_TTL_SECS};
 use crate::domain::{RelyingParty, Slug};
 use crate::error::{is_unique_violation, ApiError};
 use crate::extract::ApiJson;
-use crate::keys;
+use crate::key_rotation;
+use crate::keys::SigningAlgorithm;
 use crate::state::AppState;
 use crate::tenants::{self, ThrottleSettings, ThrottleSettingsInput};
 use axum::extract::State;
@@ -31,6 +32,8 @@ pub struct NewTenant {
     passkeys: Option<PasskeysInput>,
     /// The tenant's access-token lifetime; omitted: the origin's.
     access_token_ttl_secs: Option<i32>,
+    /// `ES256` (the default) or `EdDSA`: what the tenant's tokens are signed with.
+    signing_alg: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +72,7 @@ pub struct TenantCreated {
     passkeys: Option<PasskeysView>,
     /// How long the tenant's access tokens live.
     access_token_ttl_secs: i64,
+    signing_alg: SigningAlgorithm,
 }
 
 fn printable(s: &str) -> bool {
@@ -116,13 +120,22 @@ pub async fn create(
         None => RelyingParty::for_pages(state.pages_url()),
     };
 
+    let signing_alg = match body.signing_alg.as_deref() {
+        None => SigningAlgorithm::default(),
+        Some(name) => SigningAlgorithm::parse(name).ok_or(ApiError::FieldInvalid(
+            "signing_alg_invalid",
+            "signing_alg must be ES256 or EdDSA",
+        ))?,
+    };
+
     let id = Uuid::new_v4();
-    let signing_key = keys::generate(state.kek(), id).map_err(anyhow::Error::new)?;
+    let now = time::OffsetDateTime::now_utc();
     let mut tx = state.db().begin().await?;
     sqlx::query(
         "INSERT INTO tenants (id, slug, name, audience, throttle_account_failures,
                               throttle_ip_failures, throttle_window_secs, throttle_max_delay_secs,
                               passkey_rp_id, passkey_origins, access_token_ttl_secs)
+                              passkey_rp_id, passkey_origins, signing_alg)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(id)
@@ -136,6 +149,7 @@ pub async fn create(
     .bind(relying_party.as_ref().map(RelyingParty::rp_id))
     .bind(relying_party.as_ref().map(|rp| rp.origins().to_vec()))
     .bind(body.access_token_ttl_secs)
+    .bind(signing_alg.as_str())
     .execute(&mut *tx)
     .await
     .map_err(|e| {
@@ -145,17 +159,25 @@ pub async fn create(
             e.into()
         }
     })?;
-    keys::insert(&mut *tx, id, &signing_key, "current").await?;
+    key_rotation::first_keys(
+        &mut tx,
+        state.kek(),
+        id,
+        signing_alg,
+        state.key_rotation(),
+        now,
+    )
+    .await?;
     audit::record(
         &mut tx,
         Event::new(id, Actor::Admin, EventType::TenantCreated)
             .subject(slug.as_str())
-            .detail("kid", signing_key.kid.to_string()),
+            .detail("signing_alg", signing_alg.as_str()),
     )
     .await?;
     tx.commit().await?;
 
-    tracing::info!(tenant.id = %id, tenant.slug = slug.as_str(), token.kid = %signing_key.kid, "tenant created");
+    tracing::info!(tenant.id = %id, tenant.slug = slug.as_str(), "tenant created");
     let issuer = state.issuer(slug.as_str());
     Ok((
         StatusCode::CREATED,
@@ -171,6 +193,7 @@ pub async fn create(
             access_token_ttl_secs: body
                 .access_token_ttl_secs
                 .map_or(state.access_token_ttl_default(), i64::from),
+            signing_alg,
         }),
     ))
 }

@@ -2,6 +2,7 @@
 
 pub mod admin_audit;
 pub mod admin_clients;
+pub mod admin_keys;
 pub mod admin_sessions;
 pub mod admin_tenants;
 pub mod authorize;

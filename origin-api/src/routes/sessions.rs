@@ -87,11 +87,10 @@ fn token_response(
             tenant_id: tenant.id,
             user_id: grant.user_id,
             session_id: grant.session_id,
-            kid: &key.kid,
             now: grant.now.unix_timestamp(),
             ttl_secs: ttl,
         },
-        &key.signing_key,
+        key,
     )?;
     let body = TokenResponse {
         access_token,

@@ -1,7 +1,7 @@
 use crate::helpers::{
     assert_error, jwt_part, spawn_app, ADMIN_TOKEN, PAGES_URL, PUBLIC_URL, TTL_SECS,
 };
-use origin_api::keys::{decrypt_signing_key, KeyEncryptionKey};
+use origin_api::keys::{decrypt_signing_key, KeyEncryptionKey, SigningAlgorithm};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -62,7 +62,10 @@ async fn creating_a_tenant_twice_returns_409_tenant_exists(db: PgPool) {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(count, 1, "the failed attempt left no key behind");
+    assert_eq!(
+        count, 2,
+        "the failed attempt left no key behind (current and next)"
+    );
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
@@ -163,7 +166,7 @@ async fn the_first_signing_key_is_current_and_encrypted_at_rest(db: PgPool) {
     let tenant_id = Uuid::parse_str(tenant["id"].as_str().unwrap()).unwrap();
 
     let (kid, alg, status, ciphertext, nonce): (String, String, String, Vec<u8>, Vec<u8>) = sqlx::query_as(
-        "SELECT kid, alg, status, private_key_ciphertext, nonce FROM signing_keys WHERE tenant_id = $1",
+        "SELECT kid, alg, status, private_key_ciphertext, nonce FROM signing_keys WHERE tenant_id = $1 AND status = 'current'",
     )
     .bind(tenant_id)
     .fetch_one(&app.db)
@@ -172,26 +175,32 @@ async fn the_first_signing_key_is_current_and_encrypted_at_rest(db: PgPool) {
     assert_eq!((alg.as_str(), status.as_str()), ("ES256", "current"));
 
     // Under the configured KEK it opens, and it is the key the JWKS publishes.
-    let signing_key = decrypt_signing_key(&app.kek, tenant_id, &kid, &ciphertext, &nonce).unwrap();
+    let es256 = SigningAlgorithm::Es256;
+    let signing_key =
+        decrypt_signing_key(&app.kek, tenant_id, &kid, es256, &ciphertext, &nonce).unwrap();
     let published = app.key_set("acme").await;
     let jwk = published.find(&kid).unwrap().to_public_jwk();
-    let derived =
-        auth_core::VerificationKey::from_p256(Some(kid.clone()), *signing_key.verifying_key())
-            .unwrap();
+    let derived = signing_key.verification_key(&kid).unwrap();
     assert_eq!(derived.to_public_jwk(), jwk);
 
     // What is stored is not the scalar, and nothing else opens it.
-    let scalar = signing_key.to_bytes();
+    let origin_api::keys::PrivateKey::Es256(p256_key) = &signing_key else {
+        panic!("an ES256 tenant's key is a P-256 key");
+    };
+    let scalar = p256_key.to_bytes();
     assert!(!ciphertext.windows(scalar.len()).any(|w| w == &scalar[..]));
     assert!(decrypt_signing_key(
         &KeyEncryptionKey::generate(),
         tenant_id,
         &kid,
+        es256,
         &ciphertext,
         &nonce
     )
     .is_err());
-    assert!(decrypt_signing_key(&app.kek, Uuid::new_v4(), &kid, &ciphertext, &nonce).is_err());
+    assert!(
+        decrypt_signing_key(&app.kek, Uuid::new_v4(), &kid, es256, &ciphertext, &nonce).is_err()
+    );
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]

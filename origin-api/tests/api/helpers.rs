@@ -1,6 +1,6 @@
 //! Spawning the real app on a random port, and a stand-in for the edge's revocation endpoint.
 
-use auth_core::notice::{self, RevocationNotice};
+use auth_core::notice::{self, KeyRevocationNotice, RevocationNotice};
 use auth_core::KeySet;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -52,6 +52,7 @@ pub fn test_config(edge_url: Option<String>) -> Config {
         hash_workers: None,
         // Tests that want the hold set it; the rest would only wait.
         brute_force_hold: Duration::ZERO,
+        key_rotation: Default::default(),
     }
 }
 
@@ -294,6 +295,8 @@ pub struct EdgeReceiver {
     /// push of the same session was still in flight.
     in_flight: Arc<Mutex<Vec<String>>>,
     overlaps: Arc<Mutex<usize>>,
+    /// Key revocations (`/__auth/key-revocations`) that passed authentication.
+    key_notices: Arc<Mutex<Vec<KeyRevocationNotice>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -319,9 +322,11 @@ impl EdgeReceiver {
             gate: Arc::default(),
             in_flight: Arc::default(),
             overlaps: Arc::default(),
+            key_notices: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/__auth/revocations", axum::routing::post(receive))
+            .route("/__auth/key-revocations", axum::routing::post(receive_key))
             .with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         receiver
@@ -335,6 +340,11 @@ impl EdgeReceiver {
             .iter()
             .filter_map(|r| r.notice.clone().ok())
             .collect()
+    }
+
+    /// Key revocations that passed authentication.
+    pub fn key_notices(&self) -> Vec<KeyRevocationNotice> {
+        self.key_notices.lock().unwrap().clone()
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -404,6 +414,27 @@ async fn receive(
         }
     }
     status
+}
+
+async fn receive_key(
+    State(receiver): State<EdgeReceiver>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match notice::open_as::<KeyRevocationNotice>(
+        EDGE_SECRET.as_bytes(),
+        header(notice::TIMESTAMP_HEADER),
+        header(notice::SIGNATURE_HEADER),
+        &body,
+        now_unix(),
+    ) {
+        Ok(notice) => {
+            receiver.key_notices.lock().unwrap().push(notice);
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => StatusCode::UNAUTHORIZED,
+    }
 }
 
 /// An address nothing listens on (bound, then released), for an unreachable edge.

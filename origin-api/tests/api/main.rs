@@ -11,6 +11,7 @@ mod brute_force;
 mod errors;
 mod health;
 mod helpers;
+mod keys;
 mod me;
 mod my_sessions;
 mod oauth;

@@ -1,5 +1,5 @@
 use crate::helpers::{assert_error, jwt_part, now_unix, spawn_app, with_claims, PUBLIC_URL};
-use origin_api::keys::decrypt_signing_key;
+use origin_api::keys::{decrypt_signing_key, CurrentKey, SigningAlgorithm};
 use origin_api::tokens::{mint_access_token, AccessTokenRequest};
 use serde_json::{json, Value};
 use sqlx::PgPool;
@@ -83,12 +83,24 @@ async fn me_with_an_expired_token_returns_401_token_expired(db: PgPool) {
     let app = spawn_app(db).await;
     let s = app.signed_in("acme", "ursula@example.com").await;
     let tenant_id = Uuid::parse_str(s.tenant["id"].as_str().unwrap()).unwrap();
-    let (kid, ciphertext, nonce): (String, Vec<u8>, Vec<u8>) =
-        sqlx::query_as("SELECT kid, private_key_ciphertext, nonce FROM signing_keys")
-            .fetch_one(&app.db)
-            .await
-            .unwrap();
-    let key = decrypt_signing_key(&app.kek, tenant_id, &kid, &ciphertext, &nonce).unwrap();
+    let (kid, ciphertext, nonce): (String, Vec<u8>, Vec<u8>) = sqlx::query_as(
+        "SELECT kid, private_key_ciphertext, nonce FROM signing_keys WHERE status = 'current'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let key = CurrentKey {
+        kid: kid.clone(),
+        key: decrypt_signing_key(
+            &app.kek,
+            tenant_id,
+            &kid,
+            SigningAlgorithm::Es256,
+            &ciphertext,
+            &nonce,
+        )
+        .unwrap(),
+    };
     let issuer = format!("{PUBLIC_URL}/t/acme");
     let mint = |now: i64| {
         mint_access_token(
@@ -98,7 +110,6 @@ async fn me_with_an_expired_token_returns_401_token_expired(db: PgPool) {
                 tenant_id,
                 user_id: Uuid::parse_str(&s.user_id).unwrap(),
                 session_id: Uuid::parse_str(&s.session_id).unwrap(),
-                kid: &kid,
                 now,
                 ttl_secs: 300,
             },

@@ -1,0 +1,508 @@
+//! Signing keys that rotate, end to end through the edge: rotation while the edge holds the old key
+//! set, emergency revocation within its bound (at the isolate the push reaches and at another one
+//! that holds the key), the JWKS endpoint down (the last good set keeps serving; a cold isolate has
+//! the set from KV), and an EdDSA tenant.
+//!
+//! Each test creates its own tenant through the admin API (`SYSTEM_ADMIN_TOKEN`): the edge trusts
+//! these issuers with the cache settings `xtask/src/checks.rs` gives them (`key_test_issuers`).
+//! "Another isolate" is a second `wrangler dev` on the same local KV and Durable Object state
+//! ([`SecondEdge`]): it holds its own key sets and caches and never receives the origin's pushes, as
+//! an isolate elsewhere would.
+
+use crate::support::{assert_refused, Stack};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// `REVOCATION_CACHE_SECONDS` as the stack runs the edge (its default).
+const REVOCATION_CACHE_SECONDS: u64 = 5;
+
+fn admin_token() -> String {
+    std::env::var("SYSTEM_ADMIN_TOKEN")
+        .expect("SYSTEM_ADMIN_TOKEN: run the system tests with `cargo xtask test`")
+}
+
+/// The origin's JWKS max-age in this stack: how long a `next` key waits before it may sign.
+fn jwks_max_age() -> Duration {
+    let secs: u64 = std::env::var("SYSTEM_JWKS_MAX_AGE_SECS")
+        .expect("SYSTEM_JWKS_MAX_AGE_SECS: run the system tests with `cargo xtask test`")
+        .parse()
+        .expect("whole seconds");
+    Duration::from_secs(secs)
+}
+
+impl Stack {
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.origin))
+            .bearer_auth(admin_token());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("admin request");
+        let status = response.status();
+        let body: Value = response.json().await.expect("admin body");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn create_key_tenant(&self, slug: &str, signing_alg: &str) {
+        self.admin(
+            reqwest::Method::POST,
+            "/v1/admin/tenants",
+            Some(json!({ "slug": slug, "name": slug, "signing_alg": signing_alg })),
+        )
+        .await;
+    }
+
+    /// Rotates now, once the next key has been published for the max-age; returns the new kid.
+    async fn rotate(&self, slug: &str) -> String {
+        tokio::time::sleep(jwks_max_age() + Duration::from_millis(500)).await;
+        let body = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/v1/admin/tenants/{slug}/keys/rotate"),
+                None,
+            )
+            .await;
+        assert_eq!(body["rotated"], true, "{body}");
+        key_with(&body, "current")
+    }
+
+    /// The kid of the tenant's key in `status`.
+    async fn kid(&self, slug: &str, status: &str) -> String {
+        let body = self
+            .admin(
+                reqwest::Method::GET,
+                &format!("/v1/admin/tenants/{slug}/keys"),
+                None,
+            )
+            .await;
+        key_with(&body, status)
+    }
+}
+
+fn key_with(body: &Value, status: &str) -> String {
+    body["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["status"] == status)
+        .and_then(|k| k["kid"].as_str())
+        .unwrap_or_else(|| panic!("no {status} key in {body}"))
+        .to_owned()
+}
+
+fn kid_of(token: &str) -> String {
+    use base64::Engine as _;
+    let header = token.split('.').next().expect("header");
+    let header: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .expect("header encoding"),
+    )
+    .expect("header json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+async fn status_at(stack: &Stack, edge: &str, token: &str) -> StatusCode {
+    stack
+        .http
+        .get(format!("{edge}/api/orders"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request to the edge")
+        .status()
+}
+
+#[tokio::test]
+async fn tokens_of_a_rotated_key_and_of_its_successors_verify_at_an_edge_holding_the_old_set() {
+    let stack = Stack::from_env();
+    let slug = "systest-keys-rotate";
+    stack.create_key_tenant(slug, "ES256").await;
+    let user = stack.signed_in_user(slug).await;
+    let token_a = user.session.access_token.clone();
+    // The edge fetches the set now ({a, b}) and keeps it fresh for its minimum TTL (60 s): longer
+    // than this test.
+    assert_eq!(
+        status_at(&stack, &stack.edge, &token_a).await,
+        StatusCode::OK
+    );
+
+    // b was published with a: the edge has it already.
+    let b = stack.rotate(slug).await;
+    let token_b = stack
+        .sign_in(slug, &user.email, &user.password)
+        .await
+        .access_token;
+    assert_eq!(kid_of(&token_b), b);
+    assert_eq!(
+        status_at(&stack, &stack.edge, &token_b).await,
+        StatusCode::OK
+    );
+
+    // c did not exist when the edge fetched: its first token makes the edge refetch (unknown kid).
+    let c = stack.rotate(slug).await;
+    let token_c = stack
+        .sign_in(slug, &user.email, &user.password)
+        .await
+        .access_token;
+    assert_eq!(kid_of(&token_c), c);
+    assert_eq!(
+        status_at(&stack, &stack.edge, &token_c).await,
+        StatusCode::OK
+    );
+
+    // The retired keys stay published until their tokens have expired: theirs keep verifying.
+    assert_eq!(stack.kid(slug, "current").await, c);
+    for token in [&token_a, &token_b] {
+        assert_eq!(status_at(&stack, &stack.edge, token).await, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn after_an_emergency_revocation_the_keys_tokens_are_refused_within_the_bound_everywhere() {
+    let stack = Stack::from_env();
+    let slug = "systest-keys-revoke";
+    stack.create_key_tenant(slug, "ES256").await;
+    let user = stack.signed_in_user(slug).await;
+    let token_a = user.session.access_token.clone();
+    let a = kid_of(&token_a);
+    let second = SecondEdge::start("revoke").await;
+    // Both edges verify (and cache) the token, and hold {a, b}.
+    for edge in [stack.edge.as_str(), second.url.as_str()] {
+        assert_eq!(status_at(&stack, edge, &token_a).await, StatusCode::OK);
+        assert_eq!(status_at(&stack, edge, &token_a).await, StatusCode::OK);
+    }
+
+    // The push reaches the first edge before the origin answers 200 (202 would mean not yet).
+    let response = stack
+        .http
+        .post(format!(
+            "{}/v1/admin/tenants/{slug}/keys/{a}/revoke",
+            stack.origin
+        ))
+        .bearer_auth(admin_token())
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(response.status(), StatusCode::OK);
+    let revoked_at = Instant::now();
+
+    // The edge that got the push refuses at once, its cached verification included.
+    let first = stack.edge_get("/api/orders", Some(&token_a), &[]).await;
+    assert_eq!(first.status(), StatusCode::UNAUTHORIZED);
+
+    // The other one still holds a in its set and a cached verification; it learns of the
+    // revocation from KV within REVOCATION_CACHE_SECONDS.
+    let bound = Duration::from_secs(REVOCATION_CACHE_SECONDS + 1);
+    let refused_after = loop {
+        let response = stack
+            .http
+            .get(format!("{}/api/orders", second.url))
+            .bearer_auth(&token_a)
+            .send()
+            .await
+            .expect("request to the second edge");
+        if response.status() == StatusCode::UNAUTHORIZED {
+            let elapsed = revoked_at.elapsed();
+            let body: Value = response.json().await.expect("error body");
+            assert_eq!(body["error"]["code"], "key_revoked", "{body}");
+            break elapsed;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            revoked_at.elapsed() < bound,
+            "a revoked key's token still passes {bound:?} after the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("key revocation seen by the other edge after {refused_after:?} (bound {bound:?})");
+
+    // The next key signs now, at both edges (they published it with a).
+    let token_b = stack
+        .sign_in(slug, &user.email, &user.password)
+        .await
+        .access_token;
+    assert_ne!(kid_of(&token_b), a);
+    for edge in [stack.edge.as_str(), second.url.as_str()] {
+        assert_eq!(status_at(&stack, edge, &token_b).await, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn with_the_jwks_endpoint_down_the_edge_serves_its_last_good_set_and_a_cold_isolate_has_it_from_kv(
+) {
+    let stack = Stack::from_env();
+    let slug = "systest-keys-outage";
+    let proxy = JwksProxy::start(&stack.origin);
+    stack.create_key_tenant(slug, "ES256").await;
+    let user = stack.signed_in_user(slug).await;
+    let token = user.session.access_token.clone();
+    assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
+    assert!(proxy.served() >= 1, "the edge fetched through the proxy");
+
+    // The issuer's JWKS fails from now on; the edge's set (fresh for 1 s) goes stale.
+    proxy.fail.store(true, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refused_before = proxy.refused();
+    assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
+    // It did try to refresh (in the background), and kept serving when that failed.
+    let tried = wait_until(|| proxy.refused() > refused_before).await;
+    assert!(tried, "the edge never tried to refresh its stale set");
+    assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
+
+    // A cold isolate: nothing in memory, the issuer down; the set persisted in KV serves.
+    let served_before = proxy.served();
+    let cold = SecondEdge::start("cold").await;
+    assert_eq!(status_at(&stack, &cold.url, &token).await, StatusCode::OK);
+    assert_eq!(
+        proxy.served(),
+        served_before,
+        "the issuer served nothing meanwhile"
+    );
+}
+
+#[tokio::test]
+async fn an_eddsa_tenants_tokens_verify_at_the_edge() {
+    let stack = Stack::from_env();
+    let slug = "systest-keys-eddsa";
+    stack.create_key_tenant(slug, "EdDSA").await;
+    let user = stack.signed_in_user(slug).await;
+    let token = &user.session.access_token;
+    let header = token.split('.').next().expect("header");
+    {
+        use base64::Engine as _;
+        let header: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(header)
+                .expect("header encoding"),
+        )
+        .expect("header json");
+        assert_eq!(header["alg"], "EdDSA");
+    }
+    assert_eq!(status_at(&stack, &stack.edge, token).await, StatusCode::OK);
+    // A forged EdDSA signature is refused like any other.
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_refused(
+        stack.edge_get("/api/orders", Some(&forged), &[]).await,
+        StatusCode::UNAUTHORIZED,
+        "signature_invalid",
+    )
+    .await;
+}
+
+/// Polls `done` for up to 10 s.
+async fn wait_until(done: impl Fn() -> bool) -> bool {
+    for _ in 0..100 {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    done()
+}
+
+/// The tests' stand-in in front of one tenant's JWKS (`SYSTEM_JWKS_PROXY_PORT`): it passes each
+/// request to the origin's real endpoint, or answers 503 while `fail` is set.
+struct JwksProxy {
+    fail: Arc<AtomicBool>,
+    served: Arc<AtomicUsize>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl JwksProxy {
+    fn start(origin: &str) -> JwksProxy {
+        let port = std::env::var("SYSTEM_JWKS_PROXY_PORT")
+            .expect("SYSTEM_JWKS_PROXY_PORT: run the system tests with `cargo xtask test`");
+        let listener = std::net::TcpListener::bind(format!("127.0.0.1:{port}"))
+            .unwrap_or_else(|e| panic!("serving the JWKS proxy on port {port}: {e}"));
+        let proxy = JwksProxy {
+            fail: Arc::default(),
+            served: Arc::default(),
+            refused: Arc::default(),
+        };
+        let (fail, served, refused) = (
+            proxy.fail.clone(),
+            proxy.served.clone(),
+            proxy.refused.clone(),
+        );
+        let origin = origin.to_owned();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("proxy runtime");
+            runtime.block_on(async move {
+                listener.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                let http = reqwest::Client::new();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (fail, served, refused, http, origin) = (
+                        fail.clone(),
+                        served.clone(),
+                        refused.clone(),
+                        http.clone(),
+                        origin.clone(),
+                    );
+                    tokio::spawn(async move {
+                        proxy_one(stream, &http, &origin, &fail, &served, &refused).await
+                    });
+                }
+            });
+        });
+        proxy
+    }
+
+    fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+async fn proxy_one(
+    mut stream: tokio::net::TcpStream,
+    http: &reqwest::Client,
+    origin: &str,
+    fail: &AtomicBool,
+    served: &AtomicUsize,
+    refused: &AtomicUsize,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut request = vec![0u8; 8192];
+    let n = stream.read(&mut request).await.unwrap_or(0);
+    let head = String::from_utf8_lossy(&request[..n]);
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let (status, cache_control, body) = if fail.load(Ordering::SeqCst) {
+        refused.fetch_add(1, Ordering::SeqCst);
+        ("503 Service Unavailable", String::new(), String::from("{}"))
+    } else {
+        match http.get(format!("{origin}{path}")).send().await {
+            Ok(response) => {
+                let cache_control = response
+                    .headers()
+                    .get("cache-control")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let body = response.text().await.unwrap_or_default();
+                served.fetch_add(1, Ordering::SeqCst);
+                ("200 OK", cache_control, body)
+            }
+            Err(_) => ("502 Bad Gateway", String::new(), String::from("{}")),
+        }
+    };
+    let cache_control = if cache_control.is_empty() {
+        String::new()
+    } else {
+        format!("cache-control: {cache_control}\r\n")
+    };
+    let answer = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{cache_control}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// A second `wrangler dev` of the same Worker on the same local KV and Durable Object state: another
+/// isolate, with its own memory, that the origin's pushes never reach. Stopped on drop.
+struct SecondEdge {
+    url: String,
+    _service: xtask::process::Service,
+}
+
+impl SecondEdge {
+    async fn start(name: &str) -> SecondEdge {
+        let state = PathBuf::from(
+            std::env::var("SYSTEM_EDGE_STATE")
+                .expect("SYSTEM_EDGE_STATE: run the system tests with `cargo xtask test`"),
+        );
+        let run_dir = state
+            .parent()
+            .expect("the run's state directory")
+            .to_owned();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let config = second_config(&root, &run_dir, name);
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        let (port, inspector) = (free(), free());
+        let mut cmd = std::process::Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.current_dir(&root)
+            .args([
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--show-interactive-dev-session=false",
+            ])
+            .arg("--config")
+            .arg(&config)
+            .args(["--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string()])
+            .arg("--persist-to")
+            .arg(&state)
+            .arg("--env-file")
+            .arg(run_dir.join("edge.env"));
+        xtask::edge::offline_env(&root, &mut cmd);
+        let log = run_dir.join(format!("edge-{name}.log"));
+        let mut service =
+            xtask::process::Service::spawn(&format!("second edge ({name})"), cmd, &log)
+                .expect("starting a second wrangler dev");
+        let url = format!("http://127.0.0.1:{port}");
+        let ready = format!("{url}/__auth/health");
+        tokio::task::spawn_blocking(move || {
+            xtask::process::wait_ready(&mut service, &ready, &log, Duration::from_secs(60))
+                .expect("the second edge never became ready");
+            service
+        })
+        .await
+        .map(|service| SecondEdge {
+            url,
+            _service: service,
+        })
+        .expect("waiting for the second edge")
+    }
+}
+
+/// The stack's `wrangler.toml` without its `[build]` hook (the bundle is built; a build would wait
+/// for the cargo lock this test run holds) and with `main` made absolute, written into the run's
+/// directory.
+fn second_config(root: &Path, run_dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root.join("wrangler.toml")).expect("reading wrangler.toml");
+    let mut config: toml::Table = text.parse().expect("wrangler.toml parses");
+    config.remove("build");
+    let main = config
+        .get("main")
+        .and_then(|m| m.as_str())
+        .expect("main")
+        .to_owned();
+    let absolute = root
+        .join(main)
+        .canonicalize()
+        .expect("the entry module exists");
+    config.insert(
+        "main".to_owned(),
+        toml::Value::String(absolute.display().to_string()),
+    );
+    let path = run_dir.join(format!("wrangler-{name}.toml"));
+    std::fs::write(&path, toml::to_string(&config).expect("config serialises"))
+        .expect("writing the second edge's config");
+    path
+}
