@@ -122,8 +122,7 @@ impl ThrottleSettingsInput {
 
 const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
                        throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins, \
-                       access_token_ttl_secs";
-                       signing_alg";
+                       access_token_ttl_secs, signing_alg";
 
 /// The tenant with this slug, or `tenant_not_found`.
 pub async fn find(executor: impl PgExecutor<'_>, slug: &str) -> Result<Tenant, ApiError> {

@@ -1,11 +1,10 @@
 //! OpenID Connect ID tokens (Core 1.0 §2), signed with the tenant's current key like access tokens.
 
+use crate::keys::CurrentKey;
 use anyhow::Context as _;
 use auth_core::encoding::b64url_encode;
 use chrono::{DateTime, Utc};
-use jwt_compact::alg::Es256;
-use jwt_compact::{AlgorithmExt as _, Claims, Header};
-use p256::ecdsa::SigningKey;
+use jwt_compact::Claims;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256, Sha512};
 use uuid::Uuid;
@@ -38,7 +37,6 @@ pub struct IdTokenRequest<'a> {
     pub auth_time: i64,
     /// The access token issued with it (for `at_hash`).
     pub access_token: &'a str,
-    pub kid: &'a str,
     /// Unix seconds.
     pub now: i64,
     pub ttl_secs: i64,
@@ -57,7 +55,8 @@ pub fn at_hash(alg: &str, access_token: &str) -> Option<String> {
     Some(b64url_encode(&digest[..digest.len() / 2]))
 }
 
-pub fn mint_id_token(request: &IdTokenRequest<'_>, key: &SigningKey) -> anyhow::Result<String> {
+pub fn mint_id_token(request: &IdTokenRequest<'_>, key: &CurrentKey) -> anyhow::Result<String> {
+    let alg = key.key.algorithm().as_str();
     let issued_at =
         DateTime::<Utc>::from_timestamp(request.now, 0).context("the clock is out of range")?;
     let expires_at =
@@ -70,17 +69,12 @@ pub fn mint_id_token(request: &IdTokenRequest<'_>, key: &SigningKey) -> anyhow::
         azp: request.client_id,
         auth_time: request.auth_time,
         nonce: request.nonce,
-        at_hash: at_hash("ES256", request.access_token).context("at_hash of ES256")?,
+        at_hash: at_hash(alg, request.access_token).with_context(|| format!("at_hash of {alg}"))?,
         sid: request.session_id.to_string(),
     });
     claims.issued_at = Some(issued_at);
     claims.expiration = Some(expires_at);
-    let header = Header::empty()
-        .with_key_id(request.kid)
-        .with_token_type("JWT");
-    Es256
-        .token(&header, &claims, key)
-        .context("signing an id token")
+    key.sign("JWT", &claims).context("signing an id token")
 }
 
 #[cfg(test)]

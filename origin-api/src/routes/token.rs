@@ -249,11 +249,10 @@ async fn redeem_code(
             tenant_id: tenant.id,
             user_id: grant.user_id,
             session_id: grant.session_id,
-            kid: &key.kid,
             now: issued_at,
             ttl_secs: ttl,
         },
-        &key.signing_key,
+        &key,
     )?;
     let id_token = mint_id_token(
         &IdTokenRequest {
@@ -264,11 +263,10 @@ async fn redeem_code(
             nonce: stored.nonce.as_deref(),
             auth_time: stored.auth_time.unix_timestamp(),
             access_token: &access_token,
-            kid: &key.kid,
             now: issued_at,
             ttl_secs: ttl,
         },
-        &key.signing_key,
+        &key,
     )?;
     let body = TokenResponse {
         access_token,
