@@ -188,8 +188,10 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
         .local_addr()?
         .port();
     let ports = Ports::free()?;
-    let mut extra_issuers =
-        key_test_issuers(&format!("http://127.0.0.1:{}", ports.origin), jwks_proxy_port);
+    let mut extra_issuers = key_test_issuers(
+        &format!("http://127.0.0.1:{}", ports.origin),
+        jwks_proxy_port,
+    );
     let cfg = StackConfig {
         ports,
         database_url,
@@ -209,24 +211,24 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
             .collect(),
         extra_issuers: {
             extra_issuers.extend([
-            serde_json::json!({
-                "issuer": UNREACHABLE_ISSUER,
-                // The discard port: nothing listens, so every JWKS fetch fails at once.
-                "jwks_uri": "http://127.0.0.1:9/jwks.json",
-                "audiences": ["api"],
-                "algorithms": ["ES256"],
-            }),
-            test_issuer_entry(&test_issuer, serde_json::json!("none")),
-            // The same keys under two more names: one assigned to a tenant of ours, one posing as
-            // an issuer of the origin (its JWKS names the tenant it was published for).
-            test_issuer_entry(
-                &format!("{test_issuer}/assigned"),
-                serde_json::json!({ "assigned": "system-partner" }),
-            ),
-            test_issuer_entry(
-                &format!("{test_issuer}/origin"),
-                serde_json::json!("origin"),
-            ),
+                serde_json::json!({
+                    "issuer": UNREACHABLE_ISSUER,
+                    // The discard port: nothing listens, so every JWKS fetch fails at once.
+                    "jwks_uri": "http://127.0.0.1:9/jwks.json",
+                    "audiences": ["api"],
+                    "algorithms": ["ES256"],
+                }),
+                test_issuer_entry(&test_issuer, serde_json::json!("none")),
+                // The same keys under two more names: one assigned to a tenant of ours, one posing as
+                // an issuer of the origin (its JWKS names the tenant it was published for).
+                test_issuer_entry(
+                    &format!("{test_issuer}/assigned"),
+                    serde_json::json!({ "assigned": "system-partner" }),
+                ),
+                test_issuer_entry(
+                    &format!("{test_issuer}/origin"),
+                    serde_json::json!("origin"),
+                ),
             ]);
             extra_issuers
         },

@@ -134,9 +134,8 @@ pub async fn create(
     sqlx::query(
         "INSERT INTO tenants (id, slug, name, audience, throttle_account_failures,
                               throttle_ip_failures, throttle_window_secs, throttle_max_delay_secs,
-                              passkey_rp_id, passkey_origins, access_token_ttl_secs)
-                              passkey_rp_id, passkey_origins, signing_alg)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                              passkey_rp_id, passkey_origins, access_token_ttl_secs, signing_alg)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(id)
     .bind(slug.as_str())
