@@ -65,6 +65,11 @@ pub struct VerifySettings {
     /// Clock-skew allowance in seconds. Default: the core's default.
     #[arg(long = "leeway", value_name = "SECS")]
     pub leeway_secs: Option<u64>,
+    /// Which of our tenants the issuer's tokens act for, as the edge's `tenant` setting:
+    /// `none` (default), `origin` (the tenant the key set names; the token's `tid` must agree), or a
+    /// tenant id assigned to a third-party issuer.
+    #[arg(long = "tenant", value_name = "BINDING", default_value = "none")]
+    pub tenant: String,
     /// Verify as of this Unix time instead of now (to replay a refusal seen earlier).
     #[arg(long, value_name = "UNIX")]
     pub now: Option<i64>,

@@ -68,8 +68,13 @@ pub(crate) fn expectations(args: &TrustArgs) -> anyhow::Result<Expectations> {
     if let Some(leeway) = args.settings.leeway_secs {
         issuer["leeway_secs"] = json!(leeway);
     }
+    issuer["tenant"] = match args.settings.tenant.as_str() {
+        binding @ ("none" | "origin") => json!(binding),
+        assigned => json!({ "assigned": assigned }),
+    };
     let text = json!({ "issuers": [issuer] }).to_string();
-    Expectations::from_json(&text).context("invalid --issuer/--audience/--alg/--type/--leeway")
+    Expectations::from_json(&text)
+        .context("invalid --issuer/--audience/--alg/--type/--leeway/--tenant")
 }
 
 fn unix_now() -> anyhow::Result<i64> {

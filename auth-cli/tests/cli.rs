@@ -283,9 +283,18 @@ fn serve_once(status: &str, body: String) -> String {
 // ---- verify-token ----
 
 #[test]
-fn a_valid_token_exits_0_and_prints_the_verified_identity() {
+fn an_unbound_issuer_acts_for_no_tenant_whatever_its_tid_says() {
     let f = Fixture::new();
     let run = f.verify(&f.es256_token(&claims()), &[]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("tenant     -\n"), "{}", run.stdout);
+    assert!(!run.stdout.contains("tenant-acme"), "{}", run.stdout);
+}
+
+#[test]
+fn a_valid_token_exits_0_and_prints_the_verified_identity() {
+    let f = Fixture::new();
+    let run = f.verify(&f.es256_token(&claims()), &["--tenant", "tenant-acme"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.starts_with("valid\n"), "{}", run.stdout);
     for expected in [
