@@ -98,6 +98,7 @@ mod tests {
                 algorithms: vec![],
                 token_type: "at+jwt".into(),
                 leeway_secs: None,
+                tenant: "none".into(),
                 now: Some(0),
             },
         }
@@ -111,6 +112,26 @@ mod tests {
         assert_eq!(p.leeway_secs, auth_core::claims::DEFAULT_LEEWAY_SECS);
         assert_eq!(p.token_type.as_deref(), Some("at+jwt"));
         assert_eq!(p.audiences, vec!["api".to_owned()]);
+    }
+
+    #[test]
+    fn tenant_takes_the_edges_three_bindings() {
+        use auth_core::claims::TenantBinding;
+        let mut a = args();
+        assert_eq!(
+            expectations(&a).unwrap().issuers[0].tenant,
+            TenantBinding::None
+        );
+        a.settings.tenant = "origin".into();
+        assert_eq!(
+            expectations(&a).unwrap().issuers[0].tenant,
+            TenantBinding::Origin
+        );
+        a.settings.tenant = "acme".into();
+        assert_eq!(
+            expectations(&a).unwrap().issuers[0].tenant,
+            TenantBinding::Assigned("acme".into())
+        );
     }
 
     #[test]
