@@ -31,29 +31,33 @@ pub enum Actor {
     Unverified,
     /// The operator, through the admin API's bootstrap token.
     Admin,
+    /// An admin API key of the tenant (its id).
+    AdminKey(Uuid),
     /// The origin itself (maintenance, automatic reactions).
     System,
 }
 
 impl Actor {
-    fn kind(self) -> &'static str {
+    pub fn kind(self) -> &'static str {
         match self {
             Actor::User(_) | Actor::Unverified => "user",
-            Actor::Admin => "admin",
+            Actor::Admin | Actor::AdminKey(_) => "admin",
             Actor::System => "system",
         }
     }
 
-    fn id(self) -> Option<String> {
+    pub fn id(self) -> Option<String> {
         match self {
             Actor::User(id) => Some(id.to_string()),
             Actor::Admin => Some(ADMIN_BOOTSTRAP_ID.to_owned()),
+            Actor::AdminKey(id) => Some(id.to_string()),
             Actor::System | Actor::Unverified => None,
         }
     }
 }
 
-/// The actor id of the one admin credential today (`ORIGIN_ADMIN_TOKEN`).
+/// The actor id of the bootstrap admin credential (`ORIGIN_ADMIN_TOKEN`); an admin API key acts
+/// under its own id.
 pub const ADMIN_BOOTSTRAP_ID: &str = "bootstrap";
 
 /// What happened. The stored names are part of the API (filters, consumers): rename none.
@@ -78,6 +82,21 @@ pub enum EventType {
     RefreshTokenReused,
     /// An authorization code presented again; the session it opened is revoked.
     AuthorizationCodeReused,
+    TenantUpdated,
+    UserDisabled,
+    UserEnabled,
+    /// The user's personal data is gone; the trail keeps only their id.
+    UserDeleted,
+    AdminKeyCreated,
+    AdminKeyRevoked,
+    /// An admin asked for a rotation now (the steps it caused are recorded as their own events).
+    SigningKeysRotated,
+    /// An emergency revocation of a signing key.
+    SigningKeyRevoked,
+    /// A step of a key's life, by the schedule (`system`) or caused by an admin's request.
+    SigningKeyPromoted,
+    SigningKeyCreated,
+    SigningKeyUnpublished,
 }
 
 impl EventType {
@@ -99,6 +118,17 @@ impl EventType {
         EventType::OAuthClientDeleted,
         EventType::RefreshTokenReused,
         EventType::AuthorizationCodeReused,
+        EventType::TenantUpdated,
+        EventType::UserDisabled,
+        EventType::UserEnabled,
+        EventType::UserDeleted,
+        EventType::AdminKeyCreated,
+        EventType::AdminKeyRevoked,
+        EventType::SigningKeysRotated,
+        EventType::SigningKeyRevoked,
+        EventType::SigningKeyPromoted,
+        EventType::SigningKeyCreated,
+        EventType::SigningKeyUnpublished,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +150,17 @@ impl EventType {
             EventType::OAuthClientDeleted => "admin.oauth_client_deleted",
             EventType::RefreshTokenReused => "session.refresh_token_reused",
             EventType::AuthorizationCodeReused => "session.authorization_code_reused",
+            EventType::TenantUpdated => "admin.tenant_updated",
+            EventType::UserDisabled => "admin.user_disabled",
+            EventType::UserEnabled => "admin.user_enabled",
+            EventType::UserDeleted => "admin.user_deleted",
+            EventType::AdminKeyCreated => "admin.api_key_created",
+            EventType::AdminKeyRevoked => "admin.api_key_revoked",
+            EventType::SigningKeysRotated => "admin.signing_keys_rotated",
+            EventType::SigningKeyRevoked => "admin.signing_key_revoked",
+            EventType::SigningKeyPromoted => "signing_key.promoted",
+            EventType::SigningKeyCreated => "signing_key.created",
+            EventType::SigningKeyUnpublished => "signing_key.unpublished",
         }
     }
 

@@ -1,6 +1,9 @@
-//! Extractors for the two kinds of caller: the operator (admin token) and a signed-in user (one of
-//! our own access tokens, verified by `auth-core` exactly as the edge verifies it).
+//! Extractors for the kinds of caller: the operator (the bootstrap admin token), a tenant's admin
+//! (the bootstrap token or one of the tenant's admin API keys), and a signed-in user (one of our own
+//! access tokens, verified by `auth-core` exactly as the edge verifies it).
 
+use crate::admin_credentials::{self, Permission};
+use crate::audit::Actor;
 use crate::clock::now_unix;
 use crate::error::ApiError;
 use crate::extract::ApiPath;
@@ -11,7 +14,7 @@ use auth_core::claims::{TenantBinding, DEFAULT_LEEWAY_SECS};
 use auth_core::{bearer, Algorithm, Expectations, IssuerPolicy, Rejection, VerifiedClaims};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, Method};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -28,7 +31,9 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     bearer::token(value)
 }
 
-/// A request carrying `ORIGIN_ADMIN_TOKEN`.
+/// The operator: a request carrying `ORIGIN_ADMIN_TOKEN`, the bootstrap token. Only the routes that
+/// act on no one tenant (creating and listing tenants) take this; an admin API key there is 403
+/// `bootstrap_required`.
 #[derive(Debug, Clone, Copy)]
 pub struct Admin;
 
@@ -41,8 +46,134 @@ impl FromRequestParts<AppState> for Admin {
     ) -> Result<Self, Self::Rejection> {
         match bearer_token(&parts.headers) {
             Ok(token) if state.is_admin_token(token) => Ok(Admin),
+            Ok(token) if admin_credentials::has_prefix(token) => Err(ApiError::BootstrapRequired),
             _ => Err(ApiError::Unauthorized),
         }
+    }
+}
+
+/// The credential a tenant's admin request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminCredential {
+    /// The bootstrap token: every permission on every tenant.
+    Bootstrap,
+    /// One of the tenant's admin API keys.
+    Key {
+        id: Uuid,
+        permissions: Vec<Permission>,
+    },
+}
+
+/// An admin of the tenant named by the route's `{slug}`: the bootstrap token, or an unrevoked,
+/// unexpired admin API key of that tenant (a key of another tenant is no credential here: 401).
+///
+/// The permission a key needs follows from the method: `GET` and `HEAD` need `read`, every other
+/// method `write` (see [`KeyAdmin`] for the admin-key routes). Handlers get the tenant resolved and
+/// record audit events as [`TenantAdmin::actor`].
+#[derive(Debug, Clone)]
+pub struct TenantAdmin {
+    pub tenant: Tenant,
+    pub credential: AdminCredential,
+}
+
+impl TenantAdmin {
+    /// Who the audit trail says acted.
+    pub fn actor(&self) -> Actor {
+        match &self.credential {
+            AdminCredential::Bootstrap => Actor::Admin,
+            AdminCredential::Key { id, .. } => Actor::AdminKey(*id),
+        }
+    }
+
+    /// Whether the credential carries `permission`.
+    pub fn may(&self, permission: Permission) -> bool {
+        match &self.credential {
+            AdminCredential::Bootstrap => true,
+            AdminCredential::Key { permissions, .. } => permissions.contains(&permission),
+        }
+    }
+
+    /// 403 `permission_denied` unless the credential carries `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.may(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::PermissionDenied(permission.as_str()))
+        }
+    }
+
+    async fn resolve(parts: &mut Parts, state: &AppState) -> Result<TenantAdmin, ApiError> {
+        let ApiPath(params) =
+            ApiPath::<HashMap<String, String>>::from_request_parts(parts, state).await?;
+        let token = bearer_token(&parts.headers).map_err(|_| ApiError::Unauthorized)?;
+        let slug = params.get("slug").ok_or(ApiError::TenantNotFound)?;
+        if state.is_admin_token(token) {
+            let tenant = tenants::find(state.db(), slug).await?;
+            return Ok(TenantAdmin {
+                tenant,
+                credential: AdminCredential::Bootstrap,
+            });
+        }
+        if !admin_credentials::is_well_formed(token) {
+            return Err(ApiError::Unauthorized);
+        }
+        // Without the bootstrap token, an unknown tenant is only a credential that fits nothing: no
+        // answer tells a key holder which other tenants exist.
+        let tenant = match tenants::find(state.db(), slug).await {
+            Err(ApiError::TenantNotFound) => return Err(ApiError::Unauthorized),
+            other => other?,
+        };
+        let key =
+            admin_credentials::authenticate(state.db(), state.admin_key_pepper(), tenant.id, token)
+                .await?;
+        Ok(TenantAdmin {
+            tenant,
+            credential: AdminCredential::Key {
+                id: key.id,
+                permissions: key.permissions,
+            },
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for TenantAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let admin = TenantAdmin::resolve(parts, state).await?;
+        let needed = if parts.method == Method::GET || parts.method == Method::HEAD {
+            Permission::Read
+        } else {
+            Permission::Write
+        };
+        admin.require(needed)?;
+        Ok(admin)
+    }
+}
+
+/// A [`TenantAdmin`] on the admin-key routes: listing needs `read`, creating and revoking keys
+/// `manage_keys` (and not `write`, so a key may be made only to manage keys).
+#[derive(Debug, Clone)]
+pub struct KeyAdmin(pub TenantAdmin);
+
+impl FromRequestParts<AppState> for KeyAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let admin = TenantAdmin::resolve(parts, state).await?;
+        let needed = if parts.method == Method::GET || parts.method == Method::HEAD {
+            Permission::Read
+        } else {
+            Permission::ManageKeys
+        };
+        admin.require(needed)?;
+        Ok(KeyAdmin(admin))
     }
 }
 

@@ -34,8 +34,23 @@ pub enum ApiError {
     MethodNotAllowed,
 
     // Admin.
-    #[error("a valid admin token is required")]
+    #[error("a valid admin token, or an admin API key of this tenant, is required")]
     Unauthorized,
+    #[error("this route needs the operator's bootstrap token; an admin API key acts only on its own tenant's routes")]
+    BootstrapRequired,
+    #[error("this admin API key has been revoked")]
+    AdminKeyRevoked,
+    #[error("this admin API key has expired")]
+    AdminKeyExpired,
+    /// The permission the key lacks.
+    #[error("this admin API key lacks the {0} permission")]
+    PermissionDenied(&'static str),
+    #[error("no such admin API key")]
+    AdminKeyNotFound,
+    #[error("the admin API key is already revoked")]
+    AdminKeyAlreadyRevoked,
+    #[error("a tenant has at most 100 active admin API keys; revoke one first")]
+    AdminKeyLimit,
     #[error("a tenant with this slug already exists")]
     TenantExists,
     #[error("{0}")]
@@ -57,6 +72,10 @@ pub enum ApiError {
     PasswordTooLong(String),
     #[error("no such user")]
     UserNotFound,
+    #[error("this account is disabled")]
+    UserDisabled,
+    #[error("the passkey relying-party id cannot change while passkeys are registered under it")]
+    PasskeyRpIdLocked,
     #[error("no such signing key")]
     KeyNotFound,
     #[error("the signing key is already revoked")]
@@ -143,6 +162,13 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::BootstrapRequired => "bootstrap_required",
+            ApiError::AdminKeyRevoked => "admin_key_revoked",
+            ApiError::AdminKeyExpired => "admin_key_expired",
+            ApiError::PermissionDenied(_) => "permission_denied",
+            ApiError::AdminKeyNotFound => "admin_key_not_found",
+            ApiError::AdminKeyAlreadyRevoked => "admin_key_already_revoked",
+            ApiError::AdminKeyLimit => "admin_key_limit",
             ApiError::TenantExists => "tenant_exists",
             ApiError::SlugInvalid(_) => "slug_invalid",
             ApiError::FieldInvalid(code, _) => code,
@@ -152,6 +178,8 @@ impl ApiError {
             ApiError::PasswordTooShort(_) => "password_too_short",
             ApiError::PasswordTooLong(_) => "password_too_long",
             ApiError::UserNotFound => "user_not_found",
+            ApiError::UserDisabled => "user_disabled",
+            ApiError::PasskeyRpIdLocked => "passkey_rp_id_locked",
             ApiError::KeyNotFound => "key_not_found",
             ApiError::KeyAlreadyRevoked => "key_already_revoked",
             ApiError::InvalidCredentials => "invalid_credentials",
@@ -191,10 +219,16 @@ impl ApiError {
             | ApiError::KeyNotFound
             | ApiError::SessionNotFound
             | ApiError::PasskeyNotFound
-            | ApiError::ClientNotFound => StatusCode::NOT_FOUND,
+            | ApiError::ClientNotFound
+            | ApiError::AdminKeyNotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::CsrfInvalid => StatusCode::FORBIDDEN,
+            ApiError::CsrfInvalid
+            | ApiError::BootstrapRequired
+            | ApiError::PermissionDenied(_)
+            | ApiError::UserDisabled => StatusCode::FORBIDDEN,
             ApiError::Unauthorized
+            | ApiError::AdminKeyRevoked
+            | ApiError::AdminKeyExpired
             | ApiError::InvalidCredentials
             | ApiError::RefreshTokenInvalid
             | ApiError::RefreshTokenReused
@@ -206,7 +240,10 @@ impl ApiError {
             | ApiError::PasskeysNotConfigured
             | ApiError::PasskeyExists
             | ApiError::KeyAlreadyRevoked
-            | ApiError::LastSignInMethod => StatusCode::CONFLICT,
+            | ApiError::LastSignInMethod
+            | ApiError::AdminKeyAlreadyRevoked
+            | ApiError::AdminKeyLimit
+            | ApiError::PasskeyRpIdLocked => StatusCode::CONFLICT,
             ApiError::InvalidBody(_)
             | ApiError::SlugInvalid(_)
             | ApiError::FieldInvalid(..)
@@ -236,7 +273,9 @@ impl IntoResponse for ApiError {
         let mut response = (status, body).into_response();
         match self {
             ApiError::Token(rejection) => challenge(&mut response, &rejection),
-            ApiError::Unauthorized => challenge(&mut response, &Rejection::Missing),
+            ApiError::Unauthorized | ApiError::AdminKeyRevoked | ApiError::AdminKeyExpired => {
+                challenge(&mut response, &Rejection::Missing)
+            }
             ApiError::TooManyAttempts(throttled) => {
                 response
                     .extensions_mut()

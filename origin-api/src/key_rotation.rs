@@ -20,6 +20,7 @@
 //! lock applies the plan, the others skip the tenant (or, for rotate-now, wait and then find nothing
 //! left to do).
 
+use crate::audit::{self, Actor, Event, EventType};
 use crate::config::MAX_ACCESS_TOKEN_TTL_SECS;
 use crate::keys::{self, KeyEncryptionKey, KeyStatus, SigningAlgorithm};
 use crate::revocation::CLOCK_SKEW_MARGIN_SECS;
@@ -145,6 +146,12 @@ fn at(secs: i64) -> anyhow::Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).context("instant out of range")
 }
 
+fn rfc3339(secs: i64) -> anyhow::Result<String> {
+    at(secs)?
+        .format(&time::format_description::well_known::Rfc3339)
+        .context("formatting an instant")
+}
+
 /// Takes the tenant's row lock for this transaction and returns the algorithm its new keys use, or
 /// `None` if the tenant does not exist (or, with `skip_locked`, another instance holds the lock).
 ///
@@ -202,6 +209,16 @@ async fn live_keys(conn: &mut PgConnection, tenant_id: Uuid) -> anyhow::Result<V
         .collect()
 }
 
+/// A step as applied, with the kids it concerned (what the audit trail names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub step: Step,
+    /// The key promoted, created or unpublished.
+    pub kid: Option<String>,
+    /// For a promotion, the key it retired.
+    pub retired_kid: Option<String>,
+}
+
 /// Applies `steps` to the tenant's keys (in the caller's transaction, holding the tenant's lock).
 async fn apply(
     conn: &mut PgConnection,
@@ -210,16 +227,22 @@ async fn apply(
     alg: SigningAlgorithm,
     steps: &[Step],
     now: OffsetDateTime,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<Applied>> {
+    let mut applied = Vec::with_capacity(steps.len());
     for step in steps {
+        let mut done = Applied {
+            step: step.clone(),
+            kid: None,
+            retired_kid: None,
+        };
         match step {
             Step::Forget { id } => {
-                sqlx::query(
+                done.kid = sqlx::query_scalar(
                     "UPDATE signing_keys SET status = 'gone', private_key_ciphertext = NULL, nonce = NULL
-                     WHERE id = $1 AND status = 'retired'",
+                     WHERE id = $1 AND status = 'retired' RETURNING kid",
                 )
                 .bind(id)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
             }
             Step::Promote {
@@ -229,30 +252,63 @@ async fn apply(
             } => {
                 // Retire first: one current per tenant is a unique index.
                 if let Some(old) = retire {
-                    sqlx::query(
+                    done.retired_kid = sqlx::query_scalar(
                         "UPDATE signing_keys SET status = 'retired', retired_at = $2, published_until = $3
-                         WHERE id = $1 AND status = 'current'",
+                         WHERE id = $1 AND status = 'current' RETURNING kid",
                     )
                     .bind(old)
                     .bind(now)
                     .bind(at(*published_until)?)
-                    .execute(&mut *conn)
+                    .fetch_optional(&mut *conn)
                     .await?;
                 }
-                sqlx::query(
+                done.kid = sqlx::query_scalar(
                     "UPDATE signing_keys SET status = 'current', signs_from = $2
-                     WHERE id = $1 AND status = 'next'",
+                     WHERE id = $1 AND status = 'next' RETURNING kid",
                 )
                 .bind(next)
                 .bind(now)
-                .execute(&mut *conn)
+                .fetch_optional(&mut *conn)
                 .await?;
             }
             Step::Create { status, signs_from } => {
                 let key = keys::generate(kek, tenant_id, alg).map_err(anyhow::Error::new)?;
                 keys::insert(&mut *conn, tenant_id, &key, *status, at(*signs_from)?).await?;
+                done.kid = Some(key.kid);
             }
         }
+        applied.push(done);
+    }
+    Ok(applied)
+}
+
+/// Records each applied step in the audit trail, in the transaction that applied it: who caused it
+/// (the system's schedule, or the admin who rotated or revoked) and why.
+async fn record_steps(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    actor: Actor,
+    applied: &[Applied],
+    cause: &'static str,
+) -> anyhow::Result<()> {
+    for done in applied {
+        let event = match &done.step {
+            Step::Promote { .. } => Event::new(tenant_id, actor, EventType::SigningKeyPromoted)
+                .detail("retired", done.retired_kid.clone()),
+            Step::Create { status, signs_from } => {
+                Event::new(tenant_id, actor, EventType::SigningKeyCreated)
+                    .detail("status", status.as_str())
+                    .detail("signs_from", rfc3339(*signs_from)?)
+            }
+            Step::Forget { .. } => Event::new(tenant_id, actor, EventType::SigningKeyUnpublished),
+        };
+        let event = match &done.kid {
+            Some(kid) => event.subject(kid),
+            None => event,
+        };
+        audit::record(conn, event.detail("cause", cause))
+            .await
+            .context("recording a key rotation step")?;
     }
     Ok(())
 }
@@ -266,11 +322,10 @@ async fn settle_locked(
     alg: SigningAlgorithm,
     policy: &RotationPolicy,
     now: OffsetDateTime,
-) -> anyhow::Result<Vec<Step>> {
+) -> anyhow::Result<Vec<Applied>> {
     let keys = live_keys(conn, tenant_id).await?;
     let steps = plan(&keys, unix(now), policy);
-    apply(conn, kek, tenant_id, alg, &steps, now).await?;
-    Ok(steps)
+    apply(conn, kek, tenant_id, alg, &steps, now).await
 }
 
 /// Gives a new tenant its first keys: a current one and its published successor. Call in the
@@ -283,13 +338,15 @@ pub async fn first_keys(
     policy: &RotationPolicy,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
+    // Not audited step by step: the tenant's creation is the event.
     let steps = plan(&[], unix(now), policy);
-    apply(conn, kek, tenant_id, alg, &steps, now).await
+    apply(conn, kek, tenant_id, alg, &steps, now).await?;
+    Ok(())
 }
 
-/// One scheduled pass: every tenant with a step due at `now` gets it, each in its own transaction.
-/// Tenants another instance is settling right now are skipped (it does the same work). Returns the
-/// number of tenants changed.
+/// One scheduled pass: every tenant with a step due at `now` gets it, each in its own transaction,
+/// audited as the `system`'s. Tenants another instance is settling right now are skipped (it does
+/// the same work). Returns the number of tenants changed.
 pub async fn settle_due(
     db: &PgPool,
     kek: &KeyEncryptionKey,
@@ -315,6 +372,7 @@ pub async fn settle_due(
             continue;
         };
         let steps = settle_locked(&mut tx, kek, tenant_id, alg, policy, now).await?;
+        record_steps(&mut tx, tenant_id, Actor::System, &steps, "scheduled").await?;
         tx.commit().await?;
         if !steps.is_empty() {
             changed += 1;
@@ -324,8 +382,8 @@ pub async fn settle_due(
     Ok(changed)
 }
 
-fn log_steps(tenant_id: Uuid, steps: &[Step], why: &str) {
-    for step in steps {
+fn log_steps(tenant_id: Uuid, steps: &[Applied], why: &str) {
+    for Applied { step, .. } in steps {
         match step {
             Step::Promote { .. } => {
                 tracing::info!(tenant.id = %tenant_id, rotation.cause = why, "signing key promoted")
@@ -368,13 +426,15 @@ pub enum RotateOutcome {
 }
 
 /// Rotates the tenant's keys now: the `next` key takes over at once if it has been published for
-/// the JWKS max-age, else as soon as it has. `None` if the tenant does not exist.
+/// the JWKS max-age, else as soon as it has. `None` if the tenant does not exist. The request and
+/// every step it caused are audited as `actor`'s, in the same transaction.
 pub async fn rotate_now(
     db: &PgPool,
     kek: &KeyEncryptionKey,
     tenant_id: Uuid,
     policy: &RotationPolicy,
     now: OffsetDateTime,
+    actor: Actor,
 ) -> anyhow::Result<Option<RotateOutcome>> {
     let mut tx = db.begin().await?;
     let Some(alg) = lock_tenant(&mut tx, tenant_id, false).await? else {
@@ -382,7 +442,8 @@ pub async fn rotate_now(
     };
     // First whatever is due anyway (a missing next key, say), then bring the next key forward.
     let mut steps = settle_locked(&mut tx, kek, tenant_id, alg, policy, now).await?;
-    let outcome = if steps.iter().any(|s| matches!(s, Step::Promote { .. })) {
+    let promoted = |steps: &[Applied]| steps.iter().any(|s| matches!(s.step, Step::Promote { .. }));
+    let outcome = if promoted(&steps) {
         RotateOutcome::Rotated
     } else {
         let (id, created_at): (Uuid, OffsetDateTime) = sqlx::query_as(
@@ -399,7 +460,7 @@ pub async fn rotate_now(
             .execute(&mut *tx)
             .await?;
         let more = settle_locked(&mut tx, kek, tenant_id, alg, policy, now).await?;
-        let rotated = more.iter().any(|s| matches!(s, Step::Promote { .. }));
+        let rotated = promoted(&more);
         steps.extend(more);
         if rotated {
             RotateOutcome::Rotated
@@ -409,6 +470,17 @@ pub async fn rotate_now(
             }
         }
     };
+    record_steps(&mut tx, tenant_id, actor, &steps, "rotate_now").await?;
+    let requested = Event::new(tenant_id, actor, EventType::SigningKeysRotated);
+    let requested = match outcome {
+        RotateOutcome::Rotated => requested.detail("rotated", true),
+        RotateOutcome::Scheduled { signs_from } => requested
+            .detail("rotated", false)
+            .detail("signs_from", rfc3339(signs_from)?),
+    };
+    audit::record(&mut tx, requested)
+        .await
+        .context("recording the rotation")?;
     tx.commit().await?;
     log_steps(tenant_id, &steps, "rotate_now");
     Ok(Some(outcome))
@@ -434,7 +506,8 @@ impl From<sqlx::Error> for RevokeError {
 /// Emergency revocation of the tenant's key `kid`, in the caller's transaction: withdrawn from the
 /// JWKS and its private half wiped; if it was signing, the next key signs from now (or a fresh key,
 /// when there is no next), and a fresh next key is made. Any key may be revoked, retired and gone
-/// ones too (an edge may still hold them in a stale set).
+/// ones too (an edge may still hold them in a stale set). The revocation and the steps it causes
+/// are audited as `actor`'s.
 pub async fn revoke_in_tx(
     conn: &mut PgConnection,
     kek: &KeyEncryptionKey,
@@ -442,6 +515,7 @@ pub async fn revoke_in_tx(
     kid: &str,
     policy: &RotationPolicy,
     now: OffsetDateTime,
+    actor: Actor,
 ) -> Result<KeyStatus, RevokeError> {
     let alg = lock_tenant(conn, tenant_id, false)
         .await?
@@ -469,7 +543,15 @@ pub async fn revoke_in_tx(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    audit::record(
+        conn,
+        Event::new(tenant_id, actor, EventType::SigningKeyRevoked)
+            .subject(kid)
+            .detail("was", status.as_str()),
+    )
+    .await?;
     let steps = settle_locked(conn, kek, tenant_id, alg, policy, now).await?;
+    record_steps(conn, tenant_id, actor, &steps, "emergency_revocation").await?;
     log_steps(tenant_id, &steps, "emergency_revocation");
     Ok(status)
 }

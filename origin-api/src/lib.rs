@@ -10,6 +10,7 @@
 //! [`router`] builds the whole HTTP application from an [`AppState`], so tests run the same app that
 //! [`serve`] runs.
 
+pub mod admin_credentials;
 pub mod audit;
 pub mod auth;
 pub mod client_ip;
@@ -25,6 +26,7 @@ pub mod key_rotation;
 pub mod keys;
 pub mod oauth;
 pub mod pages;
+pub mod pagination;
 pub mod passkeys;
 pub mod revocation;
 pub mod routes;
@@ -76,7 +78,38 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .route("/healthz", get(routes::health::check))
-        .route("/v1/admin/tenants", post(routes::admin_tenants::create))
+        .route(
+            "/v1/admin/tenants",
+            post(routes::admin_tenants::create).get(routes::admin_tenants::list),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}",
+            get(routes::admin_tenants::show).patch(routes::admin_tenants::update),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/admin-keys",
+            post(routes::admin_api_keys::create).get(routes::admin_api_keys::list),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/admin-keys/{key_id}/revoke",
+            post(routes::admin_api_keys::revoke),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/users",
+            get(routes::admin_users::list),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/users/{user_id}",
+            get(routes::admin_users::show).delete(routes::admin_users::delete),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/users/{user_id}/disable",
+            post(routes::admin_users::disable),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/users/{user_id}/enable",
+            post(routes::admin_users::enable),
+        )
         .route(
             "/v1/admin/tenants/{slug}/audit-events",
             get(routes::admin_audit::list),

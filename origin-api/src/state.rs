@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::admin_credentials::Pepper;
 use crate::client_ip::ClientIpSource;
 use crate::config::Config;
 use crate::edge_push::EdgePusher;
@@ -39,6 +40,8 @@ struct Inner {
     csrf_key: CsrfKey,
     tarpit: Tarpit,
     key_rotation: RotationPolicy,
+    /// Keys the stored hashes of admin API keys (derived from the key-encryption key).
+    admin_key_pepper: Pepper,
 }
 
 impl AppState {
@@ -73,6 +76,11 @@ impl AppState {
                 ),
                 tarpit: Tarpit::new(config.brute_force_hold),
                 key_rotation: config.key_rotation,
+                admin_key_pepper: Pepper::new(
+                    config
+                        .key_encryption_key
+                        .derive(b"origin-api/admin-api-keys/v1"),
+                ),
             }),
         })
     }
@@ -143,6 +151,11 @@ impl AppState {
     /// The hosted pages' origin (`scheme://host[:port]`).
     pub fn pages_origin(&self) -> &str {
         &self.inner.pages_origin
+    }
+
+    /// The key admin API keys are hashed under.
+    pub fn admin_key_pepper(&self) -> &Pepper {
+        &self.inner.admin_key_pepper
     }
 
     pub(crate) fn csrf_key(&self) -> &CsrfKey {

@@ -79,7 +79,12 @@ pub struct ThrottleSettingsInput {
 impl ThrottleSettingsInput {
     /// The settings, or 422 `brute_force_invalid` naming the bound (the schema's CHECKs agree).
     pub fn validate(self) -> Result<ThrottleSettings, ApiError> {
-        let d = ThrottleSettings::default();
+        self.validate_over(ThrottleSettings::default())
+    }
+
+    /// [`Self::validate`], an omitted knob keeping its value in `base` (an update).
+    pub fn validate_over(self, base: ThrottleSettings) -> Result<ThrottleSettings, ApiError> {
+        let d = base;
         let field = |value: Option<i32>,
                      default: i32,
                      range: std::ops::RangeInclusive<i32>,
@@ -120,7 +125,8 @@ impl ThrottleSettingsInput {
     }
 }
 
-const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
+/// The columns of a [`Tenant`].
+pub const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
                        throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins, \
                        access_token_ttl_secs, signing_alg";
 

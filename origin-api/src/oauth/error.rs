@@ -66,12 +66,14 @@ impl From<ApiError> for OAuthError {
         match e {
             ApiError::RefreshTokenInvalid
             | ApiError::RefreshTokenReused
-            | ApiError::SessionRevoked => {
+            | ApiError::SessionRevoked
+            | ApiError::UserDisabled => {
                 let description = match e {
                     ApiError::RefreshTokenReused => {
                         "refresh token was already used; the session has been revoked"
                     }
                     ApiError::SessionRevoked => "the session has been revoked",
+                    ApiError::UserDisabled => "this account is disabled",
                     _ => "refresh token is unknown or expired",
                 };
                 OAuthError::invalid_grant(description)

@@ -161,6 +161,9 @@ pub fn shown(error: &ApiError) -> Shown {
         ApiError::LastSignInMethod => {
             "This passkey is your only way to sign in. Tick the box to delete it anyway.".to_owned()
         }
+        ApiError::UserDisabled => {
+            "This account is disabled. Ask the site's administrator to enable it.".to_owned()
+        }
         ApiError::TenantNotFound | ApiError::NotFound => "This page does not exist.".to_owned(),
         ApiError::Internal(_) => "Something went wrong on our side. Try again.".to_owned(),
         other => sentence(&other.to_string()),

@@ -4,26 +4,21 @@
 //! (`occurred_at`, `id`) descending, a page at a time behind an opaque cursor. Events appended while
 //! someone pages are newer than every cursor, so paging never skips or repeats an event.
 
-use crate::audit::{self, Actor, Event, EventType};
-use crate::auth::Admin;
+use crate::audit::{self, Event, EventType};
+use crate::auth::TenantAdmin;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::ApiJson;
+use crate::pagination::{self, TimeCursor as Position, DEFAULT_PAGE_SIZE};
 use crate::routes::my_sessions::rfc3339;
 use crate::state::AppState;
-use crate::tenants;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Events per page when `limit` is not given, and the most a page may ask for.
-pub const DEFAULT_PAGE_SIZE: i64 = 50;
-pub const MAX_PAGE_SIZE: i64 = 200;
 /// Bounds of a tenant's retention, in days (the schema checks them too).
 pub const MIN_RETENTION_DAYS: i32 = 1;
 pub const MAX_RETENTION_DAYS: i32 = 3650;
@@ -37,33 +32,6 @@ struct Filters {
     to: Option<OffsetDateTime>,
     after: Option<Position>,
     limit: i64,
-}
-
-/// A place in the order: the last event of the previous page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Position {
-    occurred_at: OffsetDateTime,
-    id: Uuid,
-}
-
-impl Position {
-    /// Opaque to clients; microseconds are Postgres's precision, so the instant round-trips exactly.
-    fn encode(self) -> String {
-        let micros = self.occurred_at.unix_timestamp_nanos() / 1_000;
-        URL_SAFE_NO_PAD.encode(format!("{micros}.{}", self.id))
-    }
-
-    fn decode(raw: &str) -> Option<Position> {
-        let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
-        let text = String::from_utf8(bytes).ok()?;
-        let (micros, id) = text.split_once('.')?;
-        let micros: i128 = micros.parse().ok()?;
-        Some(Position {
-            occurred_at: OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1_000)?)
-                .ok()?,
-            id: Uuid::parse_str(id).ok()?,
-        })
-    }
 }
 
 fn invalid(code: &'static str, message: &'static str) -> ApiError {
@@ -85,13 +53,8 @@ impl Filters {
             limit: DEFAULT_PAGE_SIZE,
             ..Filters::default()
         };
-        let mut seen: Vec<String> = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            if seen.contains(&name.to_string()) {
-                return Err(invalid("query_invalid", "a query parameter is repeated"));
-            }
-            seen.push(name.to_string());
-            match name.as_ref() {
+        for (name, value) in pagination::parameters(query)? {
+            match name.as_str() {
                 "user" => {
                     filters.user = Some(
                         Uuid::parse_str(&value)
@@ -109,22 +72,10 @@ impl Filters {
                 "from" => filters.from = Some(instant(&value)?),
                 "to" => filters.to = Some(instant(&value)?),
                 "cursor" => {
-                    filters.after = Some(Position::decode(&value).ok_or_else(|| {
-                        invalid(
-                            "cursor_invalid",
-                            "cursor must be one this endpoint returned",
-                        )
-                    })?)
+                    filters.after =
+                        Some(Position::decode(&value).ok_or_else(pagination::cursor_invalid)?)
                 }
-                "limit" => {
-                    filters.limit = value
-                        .parse::<i64>()
-                        .ok()
-                        .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                        .ok_or_else(|| {
-                            invalid("limit_invalid", "limit must be an integer from 1 to 200")
-                        })?
-                }
+                "limit" => filters.limit = pagination::parse_limit(&value)?,
                 _ => {
                     return Err(invalid(
                         "query_invalid",
@@ -191,14 +142,13 @@ struct EventPage {
 
 /// `GET /v1/admin/tenants/{slug}/audit-events?user=&type=&from=&to=&cursor=&limit=`.
 pub async fn list(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let filters = Filters::parse(query.as_deref())?;
-    let tenant = tenants::find(state.db(), &slug).await?;
-    let mut rows: Vec<Row> = sqlx::query_as(
+    let tenant = &admin.tenant;
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, occurred_at, actor_kind, actor_id, event_type, outcome, subject_user_id,
                 subject_session_id, subject_id, abbrev(ip) AS ip, user_agent, details
          FROM audit_events
@@ -216,16 +166,15 @@ pub async fn list(
     .bind(filters.event_type.map(EventType::as_str))
     .bind(filters.from)
     .bind(filters.to)
-    .bind(filters.after.map(|p| p.occurred_at))
+    .bind(filters.after.map(|p| p.at))
     .bind(filters.after.map(|p| p.id))
     .bind(filters.limit + 1)
     .fetch_all(state.db())
     .await?;
-    let more = rows.len() > usize::try_from(filters.limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(filters.limit).unwrap_or(usize::MAX));
+    let (rows, more) = pagination::split_page(rows, filters.limit);
     let next_cursor = more.then(|| rows.last()).flatten().map(|r| {
         Position {
-            occurred_at: r.occurred_at,
+            at: r.occurred_at,
             id: r.id,
         }
         .encode()
@@ -275,9 +224,8 @@ pub struct RetentionView {
 /// `PUT /v1/admin/tenants/{slug}/audit-retention`: how many days the tenant's events are kept
 /// (1 to 3650; 365 by default). Purged by the maintenance loop.
 pub async fn set_retention(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<Retention>,
 ) -> Result<ApiJson<RetentionView>, ApiError> {
     let days = body.audit_retention_days;
@@ -287,7 +235,7 @@ pub async fn set_retention(
             "audit_retention_days must be from 1 to 3650",
         ));
     }
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let mut tx = state.db().begin().await?;
     sqlx::query("UPDATE tenants SET audit_retention_days = $2 WHERE id = $1")
         .bind(tenant.id)
@@ -296,7 +244,7 @@ pub async fn set_retention(
         .await?;
     audit::record(
         &mut tx,
-        Event::new(tenant.id, Actor::Admin, EventType::TenantAuditRetentionSet)
+        Event::new(tenant.id, admin.actor(), EventType::TenantAuditRetentionSet)
             .detail("audit_retention_days", days),
     )
     .await?;
@@ -309,19 +257,6 @@ pub async fn set_retention(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cursor_round_trips_to_the_microsecond_and_junk_is_refused() {
-        let at = OffsetDateTime::from_unix_timestamp_nanos(1_780_000_000_123_456_000).unwrap();
-        let p = Position {
-            occurred_at: at,
-            id: Uuid::new_v4(),
-        };
-        assert_eq!(Position::decode(&p.encode()), Some(p));
-        for junk in ["", "x", "!!!", &URL_SAFE_NO_PAD.encode("12.not-a-uuid")] {
-            assert_eq!(Position::decode(junk), None, "{junk}");
-        }
-    }
 
     #[test]
     fn filters_refuse_what_they_do_not_know() {

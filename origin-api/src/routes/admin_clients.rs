@@ -1,13 +1,12 @@
 //! `/v1/admin/tenants/{slug}/clients`: a tenant's registered OAuth clients (public clients only).
 
-use crate::audit::{self, Actor, Event, EventType};
-use crate::auth::Admin;
+use crate::audit::{self, Event, EventType};
+use crate::auth::TenantAdmin;
 use crate::domain::RedirectUri;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::oauth::clients::{self, Client};
 use crate::state::AppState;
-use crate::tenants;
 use anyhow::Context as _;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -54,12 +53,11 @@ impl TryFrom<Client> for ClientView {
 
 /// `POST`: registers a client; its `client_id` is generated.
 pub async fn create(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<NewClient>,
 ) -> Result<(StatusCode, ApiJson<ClientView>), ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let name = body.name.trim();
     if name.is_empty()
         || name.chars().count() > MAX_NAME_CHARS
@@ -76,7 +74,7 @@ pub async fn create(
     let client = clients::insert(&mut *tx, tenant.id, name, &redirect_uris).await?;
     audit::record(
         &mut tx,
-        Event::new(tenant.id, Actor::Admin, EventType::OAuthClientCreated)
+        Event::new(tenant.id, admin.actor(), EventType::OAuthClientCreated)
             .subject(&client.client_id),
     )
     .await?;
@@ -92,11 +90,10 @@ pub struct ClientList {
 
 /// `GET`: the tenant's clients, oldest first.
 pub async fn list(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
 ) -> Result<ApiJson<ClientList>, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let clients = clients::list(state.db(), tenant.id)
         .await?
         .into_iter()
@@ -108,18 +105,18 @@ pub async fn list(
 /// `DELETE /{client_id}`: removes a client and its codes in flight. Sessions it already opened stay
 /// (revoke them through the session API); they can no longer be refreshed through `/token`.
 pub async fn delete(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath((slug, client_id)): ApiPath<(String, String)>,
+    ApiPath((_slug, client_id)): ApiPath<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let mut tx = state.db().begin().await?;
     if !clients::delete(&mut *tx, tenant.id, &client_id).await? {
         return Err(ApiError::ClientNotFound);
     }
     audit::record(
         &mut tx,
-        Event::new(tenant.id, Actor::Admin, EventType::OAuthClientDeleted).subject(&client_id),
+        Event::new(tenant.id, admin.actor(), EventType::OAuthClientDeleted).subject(&client_id),
     )
     .await?;
     tx.commit().await?;

@@ -8,7 +8,7 @@
 //!   wipes its private half, promotes the next key if it was signing, and pushes the revocation to
 //!   the edge (202 `"edge": "pending"` when the push is left to the outbox).
 
-use crate::auth::Admin;
+use crate::auth::TenantAdmin;
 use crate::edge_push::{self, Notice};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
@@ -16,7 +16,6 @@ use crate::key_rotation::{self, RevokeError, RotateOutcome};
 use crate::revocation::{self, Revoked};
 use crate::routes::my_sessions::bulk_answer;
 use crate::state::AppState;
-use crate::tenants;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -24,22 +23,17 @@ use serde_json::json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-pub async fn list(
-    _admin: Admin,
-    State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
-) -> Result<Response, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+pub async fn list(admin: TenantAdmin, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let tenant = &admin.tenant;
     let keys = key_rotation::list(state.db(), tenant.id).await?;
     Ok(ApiJson(json!({ "keys": keys })).into_response())
 }
 
 pub async fn rotate(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let now = OffsetDateTime::now_utc();
     let outcome = key_rotation::rotate_now(
         state.db(),
@@ -47,6 +41,7 @@ pub async fn rotate(
         tenant.id,
         state.key_rotation(),
         now,
+        admin.actor(),
     )
     .await?
     .ok_or(ApiError::TenantNotFound)?;
@@ -74,11 +69,11 @@ pub async fn rotate(
 }
 
 pub async fn revoke(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath((slug, kid)): ApiPath<(String, String)>,
+    ApiPath((_slug, kid)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     if kid.len() > auth_core::keys::MAX_KID_BYTES {
         return Err(ApiError::KeyNotFound);
     }
@@ -91,6 +86,7 @@ pub async fn revoke(
         &kid,
         state.key_rotation(),
         now,
+        admin.actor(),
     )
     .await
     .map_err(|e| match e {

@@ -1,13 +1,12 @@
 //! The operator's revocations: every session of a user, every session of a tenant before an instant.
 
-use crate::audit::{self, Actor, Event, EventType};
-use crate::auth::Admin;
+use crate::audit::{self, Event, EventType};
+use crate::auth::TenantAdmin;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::revocation::{self, Target};
 use crate::routes::my_sessions::{bulk_answer, rfc3339, sign_out_everywhere_in_tx};
 use crate::state::AppState;
-use crate::tenants;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -18,11 +17,11 @@ use uuid::Uuid;
 /// `DELETE /v1/admin/tenants/{slug}/users/{user_id}/sessions`: signs a user out everywhere (their
 /// not-before set to now, every session and refresh token revoked).
 pub async fn revoke_user_sessions(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath((slug, raw_user_id)): ApiPath<(String, String)>,
+    ApiPath((_slug, raw_user_id)): ApiPath<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let user_id = Uuid::parse_str(&raw_user_id).map_err(|_| ApiError::UserNotFound)?;
     let now = OffsetDateTime::now_utc();
     let mut tx = state.db().begin().await?;
@@ -31,9 +30,13 @@ pub async fn revoke_user_sessions(
         .ok_or(ApiError::UserNotFound)?;
     audit::record(
         &mut tx,
-        Event::new(tenant.id, Actor::Admin, EventType::AdminUserSessionsRevoked)
-            .user(user_id)
-            .detail("revoked", revoked.count),
+        Event::new(
+            tenant.id,
+            admin.actor(),
+            EventType::AdminUserSessionsRevoked,
+        )
+        .user(user_id)
+        .detail("revoked", revoked.count),
     )
     .await?;
     tx.commit().await?;
@@ -56,12 +59,11 @@ pub struct NotBefore {
 /// `PUT /v1/admin/tenants/{slug}/sessions/not-before`: every session of the tenant created before
 /// the instant is revoked (after a breach). The tenant's not-before only moves forward.
 pub async fn set_tenant_not_before(
-    _admin: Admin,
+    admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<NotBefore>,
 ) -> Result<Response, ApiError> {
-    let tenant = tenants::find(state.db(), &slug).await?;
+    let tenant = &admin.tenant;
     let now = OffsetDateTime::now_utc();
     let requested = match body.not_before.as_deref() {
         None => now,
@@ -106,7 +108,7 @@ pub async fn set_tenant_not_before(
     .await?;
     audit::record(
         &mut tx,
-        Event::new(tenant.id, Actor::Admin, EventType::TenantNotBeforeSet)
+        Event::new(tenant.id, admin.actor(), EventType::TenantNotBeforeSet)
             .detail("not_before", rfc3339(not_before)?)
             .detail("revoked", revoked.count),
     )

@@ -1,18 +1,27 @@
-//! `POST /v1/admin/tenants`: create a tenant with its first signing keys (current and next).
+//! Tenants through the admin API.
+//!
+//! - `POST /v1/admin/tenants` (bootstrap token): create a tenant with its first signing keys.
+//! - `GET /v1/admin/tenants` (bootstrap token): every tenant, by slug, a page at a time.
+//! - `GET /v1/admin/tenants/{slug}`: one tenant's settings.
+//! - `PATCH /v1/admin/tenants/{slug}`: change its name, audience, access-token lifetime, brute-force
+//!   knobs or passkey relying party; every field is optional, omitted ones stay as they are.
 
 use crate::audit::{self, Actor, Event, EventType};
-use crate::auth::Admin;
+use crate::auth::{Admin, TenantAdmin};
 use crate::config::{MAX_ACCESS_TOKEN_TTL_SECS, MIN_ACCESS_TOKEN_TTL_SECS};
 use crate::domain::{RelyingParty, Slug};
 use crate::error::{is_unique_violation, ApiError};
 use crate::extract::ApiJson;
 use crate::key_rotation;
 use crate::keys::SigningAlgorithm;
+use crate::pagination;
 use crate::state::AppState;
 use crate::tenants::{self, ThrottleSettings, ThrottleSettingsInput};
-use axum::extract::State;
-use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 const DEFAULT_AUDIENCE: &str = "api";
@@ -20,6 +29,7 @@ const MAX_NAME_CHARS: usize = 200;
 const MAX_AUDIENCE_CHARS: usize = 256;
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewTenant {
     slug: String,
     name: String,
@@ -59,8 +69,9 @@ impl From<&RelyingParty> for PasskeysView {
     }
 }
 
+/// A tenant as the admin API shows it.
 #[derive(Debug, Serialize)]
-pub struct TenantCreated {
+pub struct TenantView {
     id: Uuid,
     slug: String,
     name: String,
@@ -72,27 +83,98 @@ pub struct TenantCreated {
     passkeys: Option<PasskeysView>,
     /// How long the tenant's access tokens live.
     access_token_ttl_secs: i64,
+    /// `tenant` when the tenant set its own lifetime, `origin` when it follows the origin's.
+    access_token_ttl_source: &'static str,
     signing_alg: SigningAlgorithm,
+    audit_retention_days: i32,
+    /// RFC 3339; sessions created before it are revoked (`null`: never set).
+    #[serde(with = "time::serde::rfc3339::option")]
+    sessions_not_before: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+}
+
+/// The columns a [`TenantView`] needs beyond [`tenants::Tenant`]'s.
+#[derive(Debug, sqlx::FromRow)]
+struct TenantRow {
+    #[sqlx(flatten)]
+    tenant: tenants::Tenant,
+    audit_retention_days: i32,
+    sessions_not_before: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+}
+
+const VIEW_COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, throttle_ip_failures, \
+                            throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins, \
+                            access_token_ttl_secs, signing_alg, audit_retention_days, sessions_not_before, \
+                            created_at";
+
+impl TenantView {
+    fn of(state: &AppState, row: TenantRow) -> Result<TenantView, ApiError> {
+        let tenant = row.tenant;
+        let issuer = state.issuer(&tenant.slug);
+        let passkeys = match tenant.relying_party() {
+            Ok(rp) => Some(PasskeysView::from(&rp)),
+            Err(ApiError::PasskeysNotConfigured) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(TenantView {
+            access_token_ttl_secs: state.access_token_ttl_for(&tenant),
+            access_token_ttl_source: if tenant.access_token_ttl_secs.is_some() {
+                "tenant"
+            } else {
+                "origin"
+            },
+            signing_alg: SigningAlgorithm::parse(&tenant.signing_alg).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("stored signing algorithm is unknown"))
+            })?,
+            id: tenant.id,
+            jwks_uri: tenants::jwks_uri(&issuer),
+            issuer,
+            slug: tenant.slug,
+            name: tenant.name,
+            audience: tenant.audience,
+            brute_force: tenant.throttle,
+            passkeys,
+            audit_retention_days: row.audit_retention_days,
+            sessions_not_before: row.sessions_not_before,
+            created_at: row.created_at,
+        })
+    }
+
+    async fn load(
+        executor: impl sqlx::PgExecutor<'_>,
+        state: &AppState,
+        tenant_id: Uuid,
+    ) -> Result<TenantView, ApiError> {
+        let row: TenantRow =
+            sqlx::query_as(&format!("SELECT {VIEW_COLUMNS} FROM tenants WHERE id = $1"))
+                .bind(tenant_id)
+                .fetch_optional(executor)
+                .await?
+                .ok_or(ApiError::TenantNotFound)?;
+        TenantView::of(state, row)
+    }
 }
 
 fn printable(s: &str) -> bool {
     !s.chars().any(char::is_control)
 }
 
-pub async fn create(
-    _admin: Admin,
-    State(state): State<AppState>,
-    ApiJson(body): ApiJson<NewTenant>,
-) -> Result<(StatusCode, ApiJson<TenantCreated>), ApiError> {
-    let slug = Slug::parse(&body.slug).map_err(|e| ApiError::SlugInvalid(e.to_string()))?;
-    let name = body.name.trim();
+/// A tenant's display name: 1 to 200 printable characters, trimmed.
+fn parse_name(raw: &str) -> Result<&str, ApiError> {
+    let name = raw.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || !printable(name) {
         return Err(ApiError::FieldInvalid(
             "name_invalid",
             "name must be 1 to 200 printable characters",
         ));
     }
-    let audience = body.audience.as_deref().unwrap_or(DEFAULT_AUDIENCE);
+    Ok(name)
+}
+
+/// The `aud` of the tenant's tokens: 1 to 256 printable characters.
+fn parse_audience(audience: &str) -> Result<&str, ApiError> {
     if audience.is_empty() || audience.chars().count() > MAX_AUDIENCE_CHARS || !printable(audience)
     {
         return Err(ApiError::FieldInvalid(
@@ -100,23 +182,38 @@ pub async fn create(
             "audience must be 1 to 256 printable characters",
         ));
     }
+    Ok(audience)
+}
 
-    let brute_force = body.brute_force.validate()?;
+/// A tenant's own access-token lifetime, within the origin's bounds.
+fn check_ttl(ttl: Option<i32>) -> Result<Option<i32>, ApiError> {
     let ttl_bounds = MIN_ACCESS_TOKEN_TTL_SECS..=MAX_ACCESS_TOKEN_TTL_SECS;
-    if body
-        .access_token_ttl_secs
-        .is_some_and(|t| !u64::try_from(t).is_ok_and(|t| ttl_bounds.contains(&t)))
-    {
+    if ttl.is_some_and(|t| !u64::try_from(t).is_ok_and(|t| ttl_bounds.contains(&t))) {
         return Err(ApiError::FieldInvalid(
             "access_token_ttl_invalid",
             "access_token_ttl_secs must be 10 to 3600",
         ));
     }
+    Ok(ttl)
+}
+
+fn parse_passkeys(input: &PasskeysInput) -> Result<RelyingParty, ApiError> {
+    RelyingParty::parse(&input.rp_id, &input.origins)
+        .map_err(|e| ApiError::FieldInvalid("passkeys_invalid", e.message()))
+}
+
+pub async fn create(
+    _admin: Admin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewTenant>,
+) -> Result<(StatusCode, ApiJson<TenantView>), ApiError> {
+    let slug = Slug::parse(&body.slug).map_err(|e| ApiError::SlugInvalid(e.to_string()))?;
+    let name = parse_name(&body.name)?;
+    let audience = parse_audience(body.audience.as_deref().unwrap_or(DEFAULT_AUDIENCE))?;
+    let brute_force = body.brute_force.validate()?;
+    let access_token_ttl_secs = check_ttl(body.access_token_ttl_secs)?;
     let relying_party = match &body.passkeys {
-        Some(input) => Some(
-            RelyingParty::parse(&input.rp_id, &input.origins)
-                .map_err(|e| ApiError::FieldInvalid("passkeys_invalid", e.message()))?,
-        ),
+        Some(input) => Some(parse_passkeys(input)?),
         None => RelyingParty::for_pages(state.pages_url()),
     };
 
@@ -147,7 +244,7 @@ pub async fn create(
     .bind(brute_force.max_delay_secs)
     .bind(relying_party.as_ref().map(RelyingParty::rp_id))
     .bind(relying_party.as_ref().map(|rp| rp.origins().to_vec()))
-    .bind(body.access_token_ttl_secs)
+    .bind(access_token_ttl_secs)
     .bind(signing_alg.as_str())
     .execute(&mut *tx)
     .await
@@ -174,25 +271,218 @@ pub async fn create(
             .detail("signing_alg", signing_alg.as_str()),
     )
     .await?;
+    let view = TenantView::load(&mut *tx, &state, id).await?;
     tx.commit().await?;
 
     tracing::info!(tenant.id = %id, tenant.slug = slug.as_str(), "tenant created");
-    let issuer = state.issuer(slug.as_str());
-    Ok((
-        StatusCode::CREATED,
-        ApiJson(TenantCreated {
-            id,
-            slug: slug.as_str().to_owned(),
-            name: name.to_owned(),
-            jwks_uri: tenants::jwks_uri(&issuer),
-            issuer,
-            audience: audience.to_owned(),
-            brute_force,
-            passkeys: relying_party.as_ref().map(PasskeysView::from),
-            access_token_ttl_secs: body
-                .access_token_ttl_secs
-                .map_or(state.access_token_ttl_default(), i64::from),
-            signing_alg,
-        }),
+    Ok((StatusCode::CREATED, ApiJson(view)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TenantPage {
+    tenants: Vec<TenantView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    next_cursor: Option<String>,
+}
+
+/// `GET /v1/admin/tenants?cursor=&limit=`: every tenant in slug order (slugs never change).
+pub async fn list(
+    _admin: Admin,
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut after: Option<String> = None;
+    let mut limit = pagination::DEFAULT_PAGE_SIZE;
+    for (name, value) in pagination::parameters(query.as_deref())? {
+        match name.as_str() {
+            "cursor" => {
+                after =
+                    Some(pagination::decode_text(&value).ok_or_else(pagination::cursor_invalid)?)
+            }
+            "limit" => limit = pagination::parse_limit(&value)?,
+            _ => {
+                return Err(ApiError::FieldInvalid(
+                    "query_invalid",
+                    "known query parameters: cursor, limit",
+                ))
+            }
+        }
+    }
+    let rows: Vec<TenantRow> = sqlx::query_as(&format!(
+        "SELECT {VIEW_COLUMNS} FROM tenants WHERE ($1::text IS NULL OR slug > $1)
+         ORDER BY slug LIMIT $2"
     ))
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(state.db())
+    .await?;
+    let (rows, more) = pagination::split_page(rows, limit);
+    let next_cursor = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|r| pagination::encode_text(&r.tenant.slug));
+    let tenants = rows
+        .into_iter()
+        .map(|row| TenantView::of(&state, row))
+        .collect::<Result<_, _>>()?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        ApiJson(TenantPage {
+            tenants,
+            next_cursor,
+        }),
+    )
+        .into_response())
+}
+
+/// `GET /v1/admin/tenants/{slug}`.
+pub async fn show(admin: TenantAdmin, State(state): State<AppState>) -> Result<Response, ApiError> {
+    let view = TenantView::load(state.db(), &state, admin.tenant.id).await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], ApiJson(view)).into_response())
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an omitted field (with `#[serde(default)]`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantUpdate {
+    name: Option<String>,
+    audience: Option<String>,
+    /// `null`: follow the origin's lifetime again.
+    #[serde(default, deserialize_with = "nullable")]
+    access_token_ttl_secs: Option<Option<i32>>,
+    /// Only the knobs given change.
+    brute_force: Option<ThrottleSettingsInput>,
+    /// `null`: no passkeys (refused while any is registered).
+    #[serde(default, deserialize_with = "nullable")]
+    passkeys: Option<Option<PasskeysInput>>,
+}
+
+/// `PATCH /v1/admin/tenants/{slug}`.
+///
+/// The relying-party id is what every passkey is bound to: while the tenant has passkeys it may not
+/// change (409 `passkey_rp_id_locked`), though its origins may. A new audience or lifetime applies
+/// to tokens issued from now on; tokens already out keep theirs (and the edge must be told of an
+/// audience it should accept).
+pub async fn update(
+    admin: TenantAdmin,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<TenantUpdate>,
+) -> Result<ApiJson<TenantView>, ApiError> {
+    if body.name.is_none()
+        && body.audience.is_none()
+        && body.access_token_ttl_secs.is_none()
+        && body.brute_force.is_none()
+        && body.passkeys.is_none()
+    {
+        return Err(ApiError::FieldInvalid(
+            "update_empty",
+            "give at least one of name, audience, access_token_ttl_secs, brute_force, passkeys",
+        ));
+    }
+    let name = body.name.as_deref().map(parse_name).transpose()?;
+    let audience = body.audience.as_deref().map(parse_audience).transpose()?;
+    let ttl = body.access_token_ttl_secs.map(check_ttl).transpose()?;
+    let passkeys = match &body.passkeys {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(input)) => Some(Some(parse_passkeys(input)?)),
+    };
+
+    let tenant_id = admin.tenant.id;
+    let mut tx = state.db().begin().await?;
+    // The row as it is now, locked against a concurrent update (sign-ins' key-share locks pass).
+    let current: tenants::Tenant = sqlx::query_as(&format!(
+        "SELECT {} FROM tenants WHERE id = $1 FOR NO KEY UPDATE",
+        tenants::COLUMNS
+    ))
+    .bind(tenant_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let brute_force = body
+        .brute_force
+        .map(|input| input.validate_over(current.throttle))
+        .transpose()?;
+    if let Some(new_rp) = &passkeys {
+        let rp_id_changes =
+            new_rp.as_ref().map(RelyingParty::rp_id) != current.passkey_rp_id.as_deref();
+        if rp_id_changes {
+            let (registered,): (bool,) =
+                sqlx::query_as("SELECT EXISTS (SELECT 1 FROM passkeys WHERE tenant_id = $1)")
+                    .bind(tenant_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if registered {
+                return Err(ApiError::PasskeyRpIdLocked);
+            }
+        }
+    }
+
+    let mut changes = serde_json::Map::new();
+    if let Some(name) = name {
+        changes.insert("name".into(), name.into());
+    }
+    if let Some(audience) = audience {
+        changes.insert("audience".into(), audience.into());
+    }
+    if let Some(ttl) = ttl {
+        changes.insert("access_token_ttl_secs".into(), ttl.into());
+    }
+    if let Some(brute_force) = brute_force {
+        changes.insert(
+            "brute_force".into(),
+            serde_json::to_value(brute_force).map_err(anyhow::Error::new)?,
+        );
+    }
+    if let Some(rp) = &passkeys {
+        changes.insert(
+            "passkeys".into(),
+            serde_json::to_value(rp.as_ref().map(PasskeysView::from))
+                .map_err(anyhow::Error::new)?,
+        );
+    }
+    let throttle = brute_force.unwrap_or(current.throttle);
+    sqlx::query(
+        "UPDATE tenants SET name = $2, audience = $3, access_token_ttl_secs = $4,
+                throttle_account_failures = $5, throttle_ip_failures = $6,
+                throttle_window_secs = $7, throttle_max_delay_secs = $8,
+                passkey_rp_id = $9, passkey_origins = $10
+         WHERE id = $1",
+    )
+    .bind(tenant_id)
+    .bind(name.unwrap_or(&current.name))
+    .bind(audience.unwrap_or(&current.audience))
+    .bind(ttl.unwrap_or(current.access_token_ttl_secs))
+    .bind(throttle.account_failures)
+    .bind(throttle.ip_failures)
+    .bind(throttle.window_secs)
+    .bind(throttle.max_delay_secs)
+    .bind(match &passkeys {
+        Some(rp) => rp.as_ref().map(|rp| rp.rp_id().to_owned()),
+        None => current.passkey_rp_id.clone(),
+    })
+    .bind(match &passkeys {
+        Some(rp) => rp.as_ref().map(|rp| rp.origins().to_vec()),
+        None => current.passkey_origins.clone(),
+    })
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Event::new(tenant_id, admin.actor(), EventType::TenantUpdated)
+            .subject(&current.slug)
+            .detail("changes", changes),
+    )
+    .await?;
+    let view = TenantView::load(&mut *tx, &state, tenant_id).await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %tenant_id, "tenant updated");
+    Ok(ApiJson(view))
 }

@@ -1,10 +1,12 @@
 //! One module per resource.
 
+pub mod admin_api_keys;
 pub mod admin_audit;
 pub mod admin_clients;
 pub mod admin_keys;
 pub mod admin_sessions;
 pub mod admin_tenants;
+pub mod admin_users;
 pub mod authorize;
 pub mod health;
 pub mod me;

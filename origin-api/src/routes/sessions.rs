@@ -262,15 +262,20 @@ pub(crate) async fn open_session_in_tx(
     };
     let session_id = Uuid::new_v4();
     let refresh_token = RefreshToken::generate();
-    // Waits for a sign-out-everywhere or tenant not-before in progress (they lock these rows for
-    // update), and reads the clock after it: the new session is never swept by one that committed
-    // first, and its tokens are issued after that not-before.
-    sqlx::query(
-        "SELECT 1 FROM users u JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1 FOR KEY SHARE",
+    // Waits for a sign-out-everywhere, a tenant not-before or a disabling in progress (they lock
+    // these rows for update), and reads the clock and the user's state after it: the new session is
+    // never swept by one that committed first, its tokens are issued after that not-before, and a
+    // user disabled meanwhile gets no session.
+    let (disabled,): (bool,) = sqlx::query_as(
+        "SELECT u.disabled_at IS NOT NULL FROM users u JOIN tenants t ON t.id = u.tenant_id
+         WHERE u.id = $1 FOR KEY SHARE",
     )
     .bind(user_id)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    if disabled {
+        return Err(ApiError::UserDisabled);
+    }
     let now = OffsetDateTime::now_utc();
     let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_for(tenant));
     sqlx::query(
@@ -319,6 +324,7 @@ struct PresentedRefreshToken {
     user_id: Uuid,
     session_revoked: bool,
     session_expires_at: OffsetDateTime,
+    user_disabled: bool,
 }
 
 /// `POST /t/{tenant}/v1/sessions/refresh`: trade a refresh token for new tokens of the same session.
@@ -352,8 +358,10 @@ pub(crate) async fn rotate(
     // a refresh racing a revocation.
     let presented: Option<PresentedRefreshToken> = sqlx::query_as(
         "SELECT rt.id, rt.used_at IS NOT NULL AS used, s.id AS session_id, s.user_id,
-                s.revoked_at IS NOT NULL AS session_revoked, s.expires_at AS session_expires_at
+                s.revoked_at IS NOT NULL AS session_revoked, s.expires_at AS session_expires_at,
+                u.disabled_at IS NOT NULL AS user_disabled
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
+              JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
          WHERE rt.token_hash = $1 AND s.tenant_id = $2
          FOR UPDATE OF rt, s",
     )
@@ -398,6 +406,10 @@ pub(crate) async fn rotate(
     }
     if presented.session_expires_at <= now {
         return Err(ApiError::RefreshTokenInvalid);
+    }
+    // Disabling revokes every session too; this holds even for one that escaped it somehow.
+    if presented.user_disabled {
+        return Err(ApiError::UserDisabled);
     }
 
     let key = keys::current(&mut *tx, state.kek(), tenant.id).await?;

@@ -82,7 +82,7 @@ async fn an_unknown_route_returns_404_not_found_with_the_envelope(db: PgPool) {
 async fn a_known_route_with_the_wrong_method_returns_405_with_the_envelope(db: PgPool) {
     let response = call(
         db,
-        Request::get("/v1/admin/tenants")
+        Request::put("/v1/admin/tenants")
             .body(Body::empty())
             .unwrap(),
     )

@@ -5,6 +5,7 @@ use crate::helpers::{
     assert_error, jwt_part, spawn_app, spawn_app_with_edge, EdgeReceiver, TestApp, ADMIN_TOKEN,
     PUBLIC_URL,
 };
+use origin_api::audit::Actor;
 use origin_api::key_rotation::{self, RotationPolicy};
 use origin_api::keys::{self, KeyStatus, SigningAlgorithm};
 use reqwest::Response;
@@ -421,9 +422,16 @@ async fn instances_racing_to_rotate_promote_exactly_once(db: PgPool) {
                     .await
                     .map(|_| ())
             } else {
-                key_rotation::rotate_now(&pool, &kek, tenant, &policy, OffsetDateTime::now_utc())
-                    .await
-                    .map(|_| ())
+                key_rotation::rotate_now(
+                    &pool,
+                    &kek,
+                    tenant,
+                    &policy,
+                    OffsetDateTime::now_utc(),
+                    Actor::Admin,
+                )
+                .await
+                .map(|_| ())
             }
         }));
     }

@@ -3,9 +3,14 @@
 //! Run with `DATABASE_URL` pointing at a server where the user may create databases; `#[sqlx::test]`
 //! creates one database per test and applies the migrations.
 
+mod admin_credentials;
 mod admin_sessions;
+mod admin_support;
+mod admin_tenant_settings;
 mod admin_tenants;
+mod admin_users;
 mod audit;
+mod audit_key_rotation;
 mod authenticator;
 mod brute_force;
 mod errors;
