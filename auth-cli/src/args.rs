@@ -42,7 +42,9 @@ pub struct TrustArgs {
     /// The issuer's key set: a JWKS file, or an http(s) URL to fetch it from.
     #[arg(long, value_name = "FILE|URL")]
     pub jwks: String,
-    /// The exact `iss` the token must carry.
+    /// The exact `iss` the token must carry, or a template for the origin's tenants
+    /// (`https://auth.example.com/t/{tenant}`, bound to `origin`; `--jwks` is then the key set of
+    /// the tenant the token names).
     #[arg(long, value_name = "ISS")]
     pub issuer: String,
     /// An accepted audience; the token's `aud` must hold one of them. Repeat for several.
@@ -67,9 +69,10 @@ pub struct VerifySettings {
     pub leeway_secs: Option<u64>,
     /// Which of our tenants the issuer's tokens act for, as the edge's `tenant` setting:
     /// `none` (default), `origin` (the tenant the key set names; the token's `tid` must agree), or a
-    /// tenant id assigned to a third-party issuer.
-    #[arg(long = "tenant", value_name = "BINDING", default_value = "none")]
-    pub tenant: String,
+    /// tenant id assigned to a third-party issuer. A template issuer (`--issuer
+    /// 'https://auth.example.com/t/{tenant}'`) is always `origin`.
+    #[arg(long = "tenant", value_name = "BINDING")]
+    pub tenant: Option<String>,
     /// Verify as of this Unix time instead of now (to replay a refusal seen earlier).
     #[arg(long, value_name = "UNIX")]
     pub now: Option<i64>,

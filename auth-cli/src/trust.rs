@@ -58,20 +58,27 @@ impl Trust {
 pub(crate) fn expectations(args: &TrustArgs) -> anyhow::Result<Expectations> {
     let mut issuer = json!({
         "issuer": args.issuer,
-        "jwks_uri": args.jwks,
         "audiences": args.audiences,
         "token_type": if args.settings.token_type == NO_TYPE { Value::Null } else { json!(args.settings.token_type) },
     });
+    // A template's keys are each tenant's own (the core derives the URL); here `--jwks` holds the
+    // key set of the tenant the token names, and the URL is not used.
+    if !args.issuer.contains(auth_core::claims::TENANT_PLACEHOLDER) {
+        issuer["jwks_uri"] = json!(args.jwks);
+    }
     if !args.settings.algorithms.is_empty() {
         issuer["algorithms"] = json!(args.settings.algorithms);
     }
     if let Some(leeway) = args.settings.leeway_secs {
         issuer["leeway_secs"] = json!(leeway);
     }
-    issuer["tenant"] = match args.settings.tenant.as_str() {
-        binding @ ("none" | "origin") => json!(binding),
-        assigned => json!({ "assigned": assigned }),
-    };
+    // Left out, the core decides: `none` for an exact issuer, `origin` for a template.
+    if let Some(tenant) = &args.settings.tenant {
+        issuer["tenant"] = match tenant.as_str() {
+            binding @ ("none" | "origin") => json!(binding),
+            assigned => json!({ "assigned": assigned }),
+        };
+    }
     let text = json!({ "issuers": [issuer] }).to_string();
     Expectations::from_json(&text)
         .context("invalid --issuer/--audience/--alg/--type/--leeway/--tenant")
@@ -98,7 +105,7 @@ mod tests {
                 algorithms: vec![],
                 token_type: "at+jwt".into(),
                 leeway_secs: None,
-                tenant: "none".into(),
+                tenant: None,
                 now: Some(0),
             },
         }
@@ -122,15 +129,34 @@ mod tests {
             expectations(&a).unwrap().issuers[0].tenant,
             TenantBinding::None
         );
-        a.settings.tenant = "origin".into();
+        a.settings.tenant = Some("origin".into());
         assert_eq!(
             expectations(&a).unwrap().issuers[0].tenant,
             TenantBinding::Origin
         );
-        a.settings.tenant = "acme".into();
+        a.settings.tenant = Some("acme".into());
         assert_eq!(
             expectations(&a).unwrap().issuers[0].tenant,
             TenantBinding::Assigned("acme".into())
+        );
+    }
+
+    #[test]
+    fn a_template_issuer_is_accepted_and_bound_to_the_origin() {
+        use auth_core::claims::TenantBinding;
+        use auth_core::tenant_issuers::TrustedIssuer;
+        let mut a = args();
+        a.issuer = "https://id.example/t/{tenant}".into();
+        let e = expectations(&a).unwrap();
+        assert_eq!(e.issuers[0].tenant, TenantBinding::Origin);
+        match e.resolve("https://id.example/t/acme").unwrap() {
+            TrustedIssuer::Tenant(t) => assert_eq!(t.policy().issuer, "https://id.example/t/acme"),
+            other => panic!("{other:?}"),
+        }
+        a.settings.tenant = Some("none".into());
+        assert!(
+            expectations(&a).is_err(),
+            "a template cannot be bound to no tenant"
         );
     }
 

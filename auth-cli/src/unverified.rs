@@ -129,7 +129,7 @@ pub(crate) fn trace(raw: &str, trust: &Trust) -> Vec<Step> {
             key.algorithm().name()
         ))),
     );
-    let job = match token.signature_job(policy, key) {
+    let job = match token.signature_job(&policy, key) {
         Ok(j) => j,
         Err(r) => {
             record("header", Err(r.code()));
@@ -146,7 +146,7 @@ pub(crate) fn trace(raw: &str, trust: &Trust) -> Vec<Step> {
         }
     };
     record("signature", Ok(None));
-    let claims = token.finish(proof, policy, trust.now);
+    let claims = token.finish(proof, &policy, trust.now);
     record("claims", claims.map(|_| None).map_err(|r| r.code()));
     steps
 }

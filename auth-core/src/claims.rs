@@ -24,11 +24,16 @@ pub struct Expectations {
 }
 
 /// One trusted issuer: where its keys are, and what its tokens must say.
+///
+/// An entry whose `issuer` holds [`TENANT_PLACEHOLDER`] is a template for the origin's tenants
+/// (`crate::tenant_issuers`): it trusts every tenant the origin serves under that name, with keys at
+/// its `jwks_uri` (by default `{issuer}/.well-known/jwks.json`) and the binding `tenant = "origin"`.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "IssuerEntry")]
 pub struct IssuerPolicy {
-    /// Exact `iss` value.
+    /// Exact `iss` value, or a template holding [`TENANT_PLACEHOLDER`] once.
     pub issuer: String,
+    /// Where the keys are; for a template, holds [`TENANT_PLACEHOLDER`] once too.
     pub jwks_uri: String,
     /// The token's `aud` must contain at least one of these.
     pub audiences: Vec<String>,
@@ -45,6 +50,88 @@ pub struct IssuerPolicy {
     /// Which of our tenants its tokens act for; never what a token's `tid` says alone.
     #[serde(default)]
     pub tenant: TenantBinding,
+}
+
+/// The placeholder for a tenant's slug in a template issuer.
+pub const TENANT_PLACEHOLDER: &str = "{tenant}";
+
+/// An issuer entry as configured, before the rules that tie its fields together: a template's
+/// `jwks_uri` may be left out, and its tenant binding can only be `"origin"`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IssuerEntry {
+    issuer: String,
+    jwks_uri: Option<String>,
+    audiences: Vec<String>,
+    #[serde(default = "default_algorithms", with = "algorithm_names")]
+    algorithms: Vec<Algorithm>,
+    #[serde(default)]
+    token_type: Option<String>,
+    #[serde(default = "default_leeway")]
+    leeway_secs: u64,
+    #[serde(default)]
+    jwks_cache: crate::key_cache::KeyCacheSettings,
+    tenant: Option<TenantBinding>,
+}
+
+impl TryFrom<IssuerEntry> for IssuerPolicy {
+    type Error = String;
+
+    fn try_from(e: IssuerEntry) -> Result<Self, String> {
+        let placeholders = |s: &str| s.matches(TENANT_PLACEHOLDER).count();
+        let (jwks_uri, tenant) = if placeholders(&e.issuer) == 0 {
+            let jwks_uri = e
+                .jwks_uri
+                .ok_or_else(|| format!("issuer {:?} has no jwks_uri", e.issuer))?;
+            if placeholders(&jwks_uri) > 0 {
+                return Err(format!(
+                    "issuer {:?} is not a template, but its jwks_uri is",
+                    e.issuer
+                ));
+            }
+            (jwks_uri, e.tenant.unwrap_or_default())
+        } else {
+            crate::tenant_issuers::check_template(&e.issuer)
+                .map_err(|problem| format!("issuer {:?}: {problem}", e.issuer))?;
+            let jwks_uri = e
+                .jwks_uri
+                .unwrap_or_else(|| format!("{}/.well-known/jwks.json", e.issuer));
+            if placeholders(&jwks_uri) != 1 {
+                return Err(format!(
+                    "issuer {:?}: a template's jwks_uri must hold {TENANT_PLACEHOLDER} once, or \
+                     each tenant's tokens would be checked against one key set",
+                    e.issuer
+                ));
+            }
+            match e.tenant {
+                None | Some(TenantBinding::Origin) => (jwks_uri, TenantBinding::Origin),
+                Some(_) => {
+                    return Err(format!(
+                        "issuer {:?}: a template names the origin's tenants, so its tenant \
+                         binding is \"origin\"",
+                        e.issuer
+                    ))
+                }
+            }
+        };
+        Ok(IssuerPolicy {
+            issuer: e.issuer,
+            jwks_uri,
+            audiences: e.audiences,
+            algorithms: e.algorithms,
+            token_type: e.token_type,
+            leeway_secs: e.leeway_secs,
+            jwks_cache: e.jwks_cache,
+            tenant,
+        })
+    }
+}
+
+impl IssuerPolicy {
+    /// Whether this entry is a template for the origin's tenants.
+    pub fn is_template(&self) -> bool {
+        self.issuer.contains(TENANT_PLACEHOLDER)
+    }
 }
 
 /// The tenant an issuer's tokens act for (issue 10 §1.5): what the edge forwards in `x-auth-tenant`,
@@ -148,9 +235,12 @@ impl Expectations {
         Ok(())
     }
 
-    /// The policy for an exact issuer string.
+    /// The policy for an exact issuer string (templates are not matched: see
+    /// [`Expectations::resolve`]).
     pub fn issuer(&self, iss: &str) -> Option<&IssuerPolicy> {
-        self.issuers.iter().find(|p| p.issuer == iss)
+        self.issuers
+            .iter()
+            .find(|p| !p.is_template() && p.issuer == iss)
     }
 }
 

@@ -29,6 +29,15 @@ pub struct KeyCacheSettings {
     pub unknown_kid_cooldown_secs: i64,
     /// How long a `kid` found missing after a refetch is refused without another look.
     pub unknown_kid_ttl_secs: i64,
+    /// Templates only (`crate::tenant_issuers`): most tenants' key sets an isolate holds; the least
+    /// recently used goes first.
+    pub max_tenants: i64,
+    /// Templates only: how long a tenant the origin does not know (its JWKS answered 404) is refused
+    /// without another look.
+    pub unknown_tenant_ttl_secs: i64,
+    /// Templates only: tenants an isolate may look up for the first time per minute (a KV read and
+    /// a JWKS fetch each), in a burst of as many. Bounds what a flood of made-up tenants costs.
+    pub new_tenants_per_minute: i64,
 }
 
 impl Default for KeyCacheSettings {
@@ -40,6 +49,9 @@ impl Default for KeyCacheSettings {
             stale_if_error_secs: 6 * 3600,
             unknown_kid_cooldown_secs: 30,
             unknown_kid_ttl_secs: 300,
+            max_tenants: 1000,
+            unknown_tenant_ttl_secs: 300,
+            new_tenants_per_minute: 60,
         }
     }
 }
@@ -58,6 +70,7 @@ impl KeyCacheSettings {
             self.stale_if_error_secs,
             self.unknown_kid_cooldown_secs,
             self.unknown_kid_ttl_secs,
+            self.unknown_tenant_ttl_secs,
         ];
         if values.iter().any(|v| *v < 0) {
             Some("jwks_cache values must not be negative")
@@ -65,11 +78,20 @@ impl KeyCacheSettings {
             Some("jwks_cache.min_ttl_secs exceeds max_ttl_secs")
         } else if self.stale_if_error_secs > MAX_STALE_IF_ERROR_SECS {
             Some("jwks_cache.stale_if_error_secs exceeds a week")
+        } else if !(1..=MAX_TENANTS).contains(&self.max_tenants) {
+            Some("jwks_cache.max_tenants must be from 1 to 100000")
+        } else if !(1..=MAX_NEW_TENANTS_PER_MINUTE).contains(&self.new_tenants_per_minute) {
+            Some("jwks_cache.new_tenants_per_minute must be from 1 to 10000")
         } else {
             None
         }
     }
 }
+
+/// Most tenants' key sets a template may keep per isolate: a set is a few keys, isolates have 128 MB.
+pub const MAX_TENANTS: i64 = 100_000;
+/// Most first lookups of tenants a template may allow per minute.
+pub const MAX_NEW_TENANTS_PER_MINUTE: i64 = 10_000;
 
 /// A fetch not reported within this long is taken as abandoned (its request went away).
 const ABANDONED_FETCH_SECS: i64 = 10;

@@ -30,6 +30,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod reject;
 pub mod sessions;
+pub mod tenant_issuers;
 pub mod token;
 pub mod ttl_cache;
 #[cfg(feature = "conformance")]

@@ -7,19 +7,25 @@
 use crate::claims::{Expectations, IssuerPolicy, VerifiedClaims};
 use crate::keys::{Algorithm, KeyMaterial, KeySet, VerificationKey};
 use crate::reject::Rejection;
+use crate::tenant_issuers::TrustedIssuer;
 use crate::token::{SignatureJob, UnverifiedToken};
 use jwt_compact::alg::{Ed25519, Es256, Rsa};
 use jwt_compact::{Algorithm as _, AlgorithmSignature as _};
+use std::borrow::Cow;
 
-/// The trusted issuer a token names (unverified, used only for routing to its keys).
+/// The trusted issuer a token names (unverified, used only for routing to its keys): an exact
+/// entry, or a template's instance for the tenant the `iss` names (`crate::tenant_issuers`).
 pub fn select_issuer<'e>(
     token: &UnverifiedToken<'_>,
     expectations: &'e Expectations,
-) -> Result<&'e IssuerPolicy, Rejection> {
+) -> Result<Cow<'e, IssuerPolicy>, Rejection> {
     let iss = token
         .issuer()
         .ok_or(Rejection::ClaimsInvalid("iss is missing"))?;
-    expectations.issuer(iss).ok_or(Rejection::IssuerUntrusted)
+    Ok(match expectations.resolve(iss)? {
+        TrustedIssuer::Exact(policy) => Cow::Borrowed(policy),
+        TrustedIssuer::Tenant(tenant) => Cow::Owned(tenant.policy()),
+    })
 }
 
 /// The key a token's `kid` names in the issuer's key set. A token without `kid` is refused rather
@@ -78,10 +84,10 @@ pub fn verify_native<'k>(
 ) -> Result<VerifiedClaims, Rejection> {
     let token = UnverifiedToken::parse(raw, max_token_bytes)?;
     let policy = select_issuer(&token, expectations)?;
-    let keys = keys_for(policy).ok_or(Rejection::KeysUnavailable)?;
+    let keys = keys_for(&policy).ok_or(Rejection::KeysUnavailable)?;
     let key = select_key(&token, keys)?;
-    let job = token.signature_job(policy, key)?;
+    let job = token.signature_job(&policy, key)?;
     let valid = check_signature_native(&job);
     let proof = job.conclude(valid)?;
-    token.finish(proof, policy, now)
+    token.finish(proof, &policy, now)
 }

@@ -55,8 +55,8 @@ pub async fn handle(mut req: Request, edge: &Edge, now: i64) -> Result<Response,
         })?;
         // The issuer's JWKS no longer holds the key: refetch it, so this isolate's set and the copy
         // persisted for cold isolates lose it too (the revocation above holds whatever this does).
-        if let Some(policy) = edge.config.expectations.issuer(&notice.issuer) {
-            jwks::refetch(edge, policy).await;
+        if let Some(policy) = jwks::for_notice(edge, &notice.issuer) {
+            jwks::refetch(edge, &policy).await;
         }
         return Response::empty()
             .map(|r| r.with_status(204))

@@ -20,7 +20,7 @@ use auth_core::policy::{
 };
 use auth_core::ratelimit::Tally;
 use auth_core::sessions::{revocation_check, RevocationCheck};
-use auth_core::verify::{select_issuer, select_key};
+use auth_core::verify::select_key;
 use auth_core::{bearer, identity, Rejection, UnverifiedToken, VerifiedClaims};
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
@@ -180,8 +180,11 @@ async fn authenticate(
         // A hit skips parsing and the signature check; the verifying key must still be current.
         let hit = edge.tokens.borrow_mut().get(key, req.now());
         if let Some((claims, kid)) = hit {
-            if let Some(policy) = config.expectations.issuer(claims.issuer()) {
-                if jwks::current(edge, policy, ctx).await?.find(&kid).is_some()
+            if let Ok(policy) = jwks::resolve(edge, claims.issuer(), req.now()) {
+                if jwks::current(edge, &policy, ctx)
+                    .await?
+                    .find(&kid)
+                    .is_some()
                     && !key_revocation::revoked(edge, &policy.issuer, &kid, req.now()).await?
                 {
                     return Ok(claims);
@@ -191,21 +194,24 @@ async fn authenticate(
         }
     }
     let token = UnverifiedToken::parse(raw, config.max_token_bytes)?;
-    let policy = select_issuer(&token, &config.expectations)?;
-    let mut keys = jwks::current(edge, policy, ctx).await?;
+    let iss = token
+        .issuer()
+        .ok_or(Rejection::ClaimsInvalid("iss is missing"))?;
+    let policy = jwks::resolve(edge, iss, req.now())?;
+    let mut keys = jwks::current(edge, &policy, ctx).await?;
     if let (Err(Rejection::KeyUnknown), Some(kid)) = (select_key(&token, &keys), token.kid()) {
-        keys = jwks::with_kid(edge, policy, kid).await?;
+        keys = jwks::with_kid(edge, &policy, kid).await?;
     }
     let key = select_key(&token, &keys)?;
     let kid = key.kid().unwrap_or_default().to_owned();
-    let job = token.signature_job(policy, key)?;
+    let job = token.signature_job(&policy, key)?;
     let webcrypto_failed = |e: JsValue| {
         worker::console_error!("webcrypto.failed error={}", worker::Error::from(e));
         Rejection::SignatureInvalid
     };
     let valid = edge.crypto.verify(&job).await.map_err(webcrypto_failed)?;
     let proof = job.conclude(valid)?;
-    let claims = Rc::new(token.finish(proof, policy, req.now())?);
+    let claims = Rc::new(token.finish(proof, &policy, req.now())?);
     if key_revocation::revoked(edge, &policy.issuer, &kid, req.now()).await? {
         return Err(Rejection::KeyRevoked);
     }

@@ -1,16 +1,20 @@
-//! Adapter between the issuer key-set state machine (`auth_core::key_cache`) and the runtime:
-//! fetching JWKS documents, importing their keys into WebCrypto, and persisting the last good set in
-//! KV (its own namespace, `JWKS`) so that a cold isolate has keys without waiting for the issuer.
+//! Adapter between the issuer key-set state machines (`auth_core::key_cache`, and per template
+//! `auth_core::tenant_issuers`) and the runtime: fetching JWKS documents, importing their keys into
+//! WebCrypto, and persisting the last good set in KV (its own namespace, `JWKS`, keyed by issuer) so
+//! that a cold isolate has keys without waiting for the issuer.
 //!
-//! Every decision (when to fetch, when to serve stale, when to refuse an unknown `kid`) is the state
-//! machine's; this module only performs what it asks for.
+//! Every decision (when to fetch, when to serve stale, when to refuse an unknown `kid`, which
+//! tenants of a template to hold, when a made-up tenant is refused) is the state machines'; this
+//! module only performs what they ask for.
 
 use crate::isolate::{AdapterCall, Edge};
 use auth_core::key_cache::{self, IssuerKeys, Plan, UnknownKidPlan};
 use auth_core::keys::KeySet;
+use auth_core::tenant_issuers::{TenantIssuer, TenantKeySets, TrustedIssuer};
 use auth_core::{IssuerPolicy, Rejection};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,20 +27,100 @@ const WAIT_STEP: Duration = Duration::from_millis(25);
 /// Every trusted issuer's key-set lifecycle in this isolate (`isolate::Edge::issuer_keys`).
 #[derive(Default)]
 pub struct IssuerKeyCaches {
+    /// Exact issuers, by `iss`.
     by_issuer: HashMap<String, IssuerKeys>,
-    /// Issuers whose persisted set this isolate has looked for.
+    /// Exact issuers whose persisted set this isolate has looked for.
     restored: HashSet<String>,
+    /// Each template's tenants, by the template's position in the configuration.
+    templates: HashMap<usize, TenantKeySets>,
 }
 
-fn with_entry<T>(edge: &Edge, policy: &IssuerPolicy, f: impl FnOnce(&mut IssuerKeys) -> T) -> T {
-    let mut caches = edge.issuer_keys.borrow_mut();
-    if let Some(entry) = caches.by_issuer.get_mut(&policy.issuer) {
-        return f(entry);
+impl IssuerKeyCaches {
+    fn template(&mut self, index: usize, template: &IssuerPolicy) -> &mut TenantKeySets {
+        self.templates
+            .entry(index)
+            .or_insert_with(|| TenantKeySets::new(template))
     }
-    f(caches
-        .by_issuer
-        .entry(policy.issuer.clone())
-        .or_insert_with(|| IssuerKeys::new(policy.jwks_cache)))
+}
+
+/// The policy a token's issuer is trusted under: a configured entry, or a template's instance for
+/// one tenant (held by the isolate's [`TenantKeySets`]).
+pub enum Trusted<'e> {
+    Exact(&'e IssuerPolicy),
+    Tenant(Arc<IssuerPolicy>),
+}
+
+impl Deref for Trusted<'_> {
+    type Target = IssuerPolicy;
+    fn deref(&self) -> &IssuerPolicy {
+        match self {
+            Trusted::Exact(p) => p,
+            Trusted::Tenant(p) => p,
+        }
+    }
+}
+
+/// The trusted policy for a token's `iss`, before anything is fetched: `IssuerUntrusted` for an
+/// issuer no entry names (a template's slug of the wrong shape among them) or a tenant the origin
+/// recently said it does not know; `KeysUnavailable` when too many new tenants were looked up.
+pub fn resolve<'e>(edge: &'e Edge, iss: &str, now: i64) -> Result<Trusted<'e>, Rejection> {
+    match edge.config.expectations.resolve(iss)? {
+        TrustedIssuer::Exact(policy) => Ok(Trusted::Exact(policy)),
+        TrustedIssuer::Tenant(t) => edge
+            .issuer_keys
+            .borrow_mut()
+            .template(t.index, t.template)
+            .sight(&t.slug, now)
+            .map(Trusted::Tenant),
+    }
+}
+
+/// The policy for a pushed notice's issuer (authenticated: a tenant is held without counting as a
+/// first lookup).
+pub fn for_notice<'e>(edge: &'e Edge, iss: &str) -> Option<Trusted<'e>> {
+    match edge.config.expectations.resolve(iss).ok()? {
+        TrustedIssuer::Exact(policy) => Some(Trusted::Exact(policy)),
+        TrustedIssuer::Tenant(t) => Some(Trusted::Tenant(Arc::new(t.policy()))),
+    }
+}
+
+/// Runs `f` on the issuer's key-set lifecycle (a tenant's inside its template's sets).
+fn with_entry<T>(
+    edge: &Edge,
+    policy: &IssuerPolicy,
+    f: impl FnOnce(&mut IssuerKeys) -> T,
+) -> Result<T, Rejection> {
+    with_keys(edge, policy, |keys, _| f(keys))
+}
+
+/// Like [`with_entry`], with the "persisted set looked for" flag of the issuer.
+fn with_keys<T>(
+    edge: &Edge,
+    policy: &IssuerPolicy,
+    f: impl FnOnce(&mut IssuerKeys, &mut bool) -> T,
+) -> Result<T, Rejection> {
+    let mut caches = edge.issuer_keys.borrow_mut();
+    match edge.config.expectations.resolve(&policy.issuer)? {
+        TrustedIssuer::Exact(_) => {
+            let mut restored = caches.restored.contains(&policy.issuer);
+            let was = restored;
+            let keys = caches
+                .by_issuer
+                .entry(policy.issuer.clone())
+                .or_insert_with(|| IssuerKeys::new(policy.jwks_cache));
+            let out = f(keys, &mut restored);
+            if restored && !was {
+                caches.restored.insert(policy.issuer.clone());
+            }
+            Ok(out)
+        }
+        TrustedIssuer::Tenant(t) => {
+            let entry = caches
+                .template(t.index, t.template)
+                .entry(&t.slug, crate::now_unix())?;
+            Ok(f(&mut entry.keys, &mut entry.restored))
+        }
+    }
 }
 
 /// The issuer's key set for this request.
@@ -45,11 +129,11 @@ pub async fn current(
     policy: &IssuerPolicy,
     ctx: &Context,
 ) -> Result<Arc<KeySet>, Rejection> {
-    restore_once(edge, policy).await;
+    restore_once(edge, policy).await?;
     let mut waited = Duration::ZERO;
     loop {
         let now = crate::now_unix();
-        match with_entry(edge, policy, |e| e.plan(now)) {
+        match with_entry(edge, policy, |e| e.plan(now))? {
             Plan::Use(keys) => return Ok(keys),
             Plan::UseAndRefresh(keys) => {
                 let (edge, policy) = (edge.clone(), policy.clone());
@@ -59,9 +143,12 @@ pub async fn current(
                 return Ok(keys);
             }
             Plan::Fetch => {
-                return fetch_and_record(edge, policy)
-                    .await
-                    .ok_or(Rejection::KeysUnavailable)
+                return match fetch_and_record(edge, policy).await {
+                    Some(keys) => Ok(keys),
+                    // A tenant the origin just said it does not know is untrusted (401), not
+                    // unavailable: `with_entry` refuses it.
+                    None => with_entry(edge, policy, |_| ()).and(Err(Rejection::KeysUnavailable)),
+                };
             }
             Plan::Wait if waited < MAX_WAIT => {
                 Delay::from(WAIT_STEP).await;
@@ -81,14 +168,14 @@ pub async fn with_kid(
     let mut waited = Duration::ZERO;
     loop {
         let now = crate::now_unix();
-        match with_entry(edge, policy, |e| e.plan_unknown_kid(kid, now)) {
+        match with_entry(edge, policy, |e| e.plan_unknown_kid(kid, now))? {
             UnknownKidPlan::Refuse => return Err(Rejection::KeyUnknown),
             UnknownKidPlan::Refetch => {
                 let keys = fetch_and_record(edge, policy)
                     .await
                     .ok_or(Rejection::KeyUnknown)?;
                 if keys.find(kid).is_none() {
-                    with_entry(edge, policy, |e| e.remember_unknown(kid, crate::now_unix()));
+                    with_entry(edge, policy, |e| e.remember_unknown(kid, crate::now_unix()))?;
                     return Err(Rejection::KeyUnknown);
                 }
                 return Ok(keys);
@@ -99,7 +186,7 @@ pub async fn with_kid(
                 let keys = with_entry(edge, policy, |e| match e.plan(crate::now_unix()) {
                     Plan::Use(k) => Some(k),
                     _ => None,
-                });
+                })?;
                 if let Some(keys) = keys.filter(|k| k.find(kid).is_some()) {
                     return Ok(keys);
                 }
@@ -125,31 +212,76 @@ async fn fetch_and_record(edge: &Edge, policy: &IssuerPolicy) -> Option<Arc<KeyS
             let held = with_entry(edge, policy, |e| {
                 let ttl = e.ttl_for(max_age);
                 (e.fetched(Ok((keys, max_age)), now), ttl)
-            });
+            })
+            .ok()?;
             persist(edge, policy, &document, now, now + held.1).await;
             held.0
         }
-        Err(reason) => {
-            worker::console_warn!("jwks.fetch_failed issuer={} reason={reason}", policy.issuer);
-            with_entry(edge, policy, |e| e.fetched(Err(()), now))
+        Err(failure) => {
+            if matches!(failure, Failure::NotFound) {
+                if let Ok(TrustedIssuer::Tenant(t)) =
+                    edge.config.expectations.resolve(&policy.issuer)
+                {
+                    return not_found(edge, &t, policy, now);
+                }
+            }
+            worker::console_warn!(
+                "jwks.fetch_failed issuer={} reason={failure}",
+                policy.issuer
+            );
+            with_entry(edge, policy, |e| e.fetched(Err(()), now)).ok()?
         }
     }
 }
 
-async fn fetch(edge: &Edge, uri: &str) -> Result<(KeySet, Option<i64>, String), String> {
+/// A template's tenant whose JWKS the origin does not have: remembered as unknown unless it holds
+/// a set (`TenantKeySets::not_found`).
+fn not_found(
+    edge: &Edge,
+    t: &TenantIssuer<'_>,
+    policy: &IssuerPolicy,
+    now: i64,
+) -> Option<Arc<KeySet>> {
+    let held = edge
+        .issuer_keys
+        .borrow_mut()
+        .template(t.index, t.template)
+        .not_found(&t.slug, now);
+    if held.is_none() {
+        worker::console_warn!("jwks.tenant_unknown issuer={}", policy.issuer);
+    }
+    held
+}
+
+/// Why a fetch gave no key set.
+#[derive(Debug)]
+enum Failure {
+    /// 404: for a template's tenant, the origin does not know it.
+    NotFound,
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound => f.write_str("status 404"),
+            Failure::Other(reason) => f.write_str(reason),
+        }
+    }
+}
+
+async fn fetch(edge: &Edge, uri: &str) -> Result<(KeySet, Option<i64>, String), Failure> {
+    let other = |e: worker::Error| Failure::Other(e.to_string());
     let headers = Headers::new();
-    headers
-        .set("accept", "application/json")
-        .map_err(|e| e.to_string())?;
+    headers.set("accept", "application/json").map_err(other)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Get).with_headers(headers);
-    let request = Request::new_with_init(uri, &init).map_err(|e| e.to_string())?;
-    let mut response = Fetch::Request(request)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if response.status_code() != 200 {
-        return Err(format!("status {}", response.status_code()));
+    let request = Request::new_with_init(uri, &init).map_err(other)?;
+    let mut response = Fetch::Request(request).send().await.map_err(other)?;
+    match response.status_code() {
+        200 => {}
+        404 => return Err(Failure::NotFound),
+        status => return Err(Failure::Other(format!("status {status}"))),
     }
     let max_age = response
         .headers()
@@ -157,12 +289,13 @@ async fn fetch(edge: &Edge, uri: &str) -> Result<(KeySet, Option<i64>, String), 
         .ok()
         .flatten()
         .and_then(|v| key_cache::max_age(&v));
-    let body = response.text().await.map_err(|e| e.to_string())?;
+    let body = response.text().await.map_err(other)?;
     let keys = importable(
         edge,
-        KeySet::from_jwks_json(body.as_bytes()).map_err(|e| e.to_string())?,
+        KeySet::from_jwks_json(body.as_bytes()).map_err(|e| Failure::Other(e.to_string()))?,
     )
-    .await?;
+    .await
+    .map_err(Failure::Other)?;
     Ok((keys, max_age, body))
 }
 
@@ -212,29 +345,31 @@ async fn persist(
     }
 }
 
-/// On an isolate's first use of an issuer, loads the persisted set (if any) from KV.
-async fn restore_once(edge: &Edge, policy: &IssuerPolicy) {
-    let first = {
-        let mut caches = edge.issuer_keys.borrow_mut();
-        !caches.restored.contains(&policy.issuer) && caches.restored.insert(policy.issuer.clone())
-    };
-    if !first || with_entry(edge, policy, |e| e.has_keys()) {
-        return;
+/// On an isolate's first use of an issuer (or of a template's tenant), loads the persisted set (if
+/// any) from KV.
+async fn restore_once(edge: &Edge, policy: &IssuerPolicy) -> Result<(), Rejection> {
+    let first = with_keys(edge, policy, |keys, restored| {
+        let first = !*restored && !keys.has_keys();
+        *restored = true;
+        first
+    })?;
+    if !first {
+        return Ok(());
     }
     edge.count(AdapterCall::PersistedKeys);
     let Ok(Some(text)) = edge.persisted_keys.get(&policy.issuer).await else {
-        return;
+        return Ok(());
     };
     let Ok(record) = serde_json::from_str::<Persisted>(&text) else {
-        return;
+        return Ok(());
     };
     let Ok(keys) = KeySet::from_jwks_json(record.document.as_bytes()) else {
-        return;
+        return Ok(());
     };
     let Ok(keys) = importable(edge, keys).await else {
-        return;
+        return Ok(());
     };
     with_entry(edge, policy, |e| {
         e.restore(keys, record.fetched_at, record.fresh_until)
-    });
+    })
 }

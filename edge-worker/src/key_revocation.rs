@@ -93,10 +93,8 @@ pub async fn record(
         .borrow_mut()
         .answers
         .insert(memo.clone(), true, i64::MAX / 2);
-    let settings = edge
-        .config
-        .expectations
-        .issuer(&notice.issuer)
+    // A template's tenants share the template's settings.
+    let settings = crate::jwks::for_notice(edge, &notice.issuer)
         .map(|p| p.jwks_cache)
         .unwrap_or_default();
     let ttl = u64::try_from(key_deny_ttl(&settings)).unwrap_or(u64::MAX);

@@ -4,7 +4,8 @@
 //! the set from KV), and an EdDSA tenant.
 //!
 //! Each test creates its own tenant through the admin API (`SYSTEM_ADMIN_TOKEN`): the edge trusts
-//! these issuers with the cache settings `xtask/src/checks.rs` gives them (`key_test_issuers`).
+//! these issuers with the cache settings `xtask/src/checks.rs` gives them (`key_test_issuers`), or,
+//! for the revocation test's tenant, through the origin's template issuer.
 //! "Another isolate" is a second `wrangler dev` at "another location" ([`SecondEdge`]): it starts
 //! from a copy of the first edge's local KV and Durable Object state, holds its own key sets and
 //! caches, never receives the origin's pushes, and sees a KV entry written at the first location only

@@ -15,3 +15,4 @@ mod revocation;
 mod revocation_bounds;
 mod support;
 mod tenancy;
+mod tenant_issuers;

@@ -19,6 +19,12 @@ pub const SYSTEM_TENANTS: [&str; 2] = ["systest", "systest-other"];
 const SHORT_LIVED_TENANT: &str = "systest-brief";
 /// A tenant whose every session a test revokes at once (its not-before, as after a breach).
 const BREACHED_TENANT: &str = "systest-breach";
+/// A template whose tenants' key sets are fetched through the tests' counting proxy
+/// (`SYSTEM_TENANT_PROXY_PORT`, tests/system/tenant_issuers.rs), with a small budget of first
+/// lookups, so that a flood of made-up tenants can be counted.
+const FLOOD_TEMPLATE: &str = "https://made-up-tenants.test/t/{tenant}";
+/// Its `jwks_cache.new_tenants_per_minute`.
+const FLOOD_NEW_TENANTS_PER_MINUTE: u32 = 20;
 /// A trusted issuer whose key set can never be fetched: tokens naming it must get 503, not 401.
 const UNREACHABLE_ISSUER: &str = "https://unreachable-issuer.invalid";
 /// The JWKS max-age of the system tests' origin: short, so that a `next` key may sign seconds after
@@ -27,9 +33,11 @@ const UNREACHABLE_ISSUER: &str = "https://unreachable-issuer.invalid";
 const SYSTEM_JWKS_MAX_AGE_SECS: &str = "2";
 
 /// The edge's trust in the tenants the key-rotation system tests create themselves
-/// (tests/system/keys.rs), each with the cache settings its test needs: `rotate` refetches on an
-/// unknown `kid` after a second, `outage` fetches its JWKS through the tests' proxy
-/// (`jwks_proxy_port`) and keeps a set fresh for a second only, `eddsa` signs with Ed25519.
+/// (tests/system/keys.rs) that need cache settings of their own (exact entries win over the
+/// origin's template): `rotate` refetches on an unknown `kid` after a second, `outage` fetches its
+/// JWKS through the tests' proxy (`jwks_proxy_port`) and keeps a set fresh for a second only,
+/// `eddsa` allows Ed25519 alone. `systest-keys-revoke` has none: it is trusted through the
+/// template, so the emergency revocation test covers a templated tenant.
 fn key_test_issuers(origin_url: &str, jwks_proxy_port: u16) -> Vec<serde_json::Value> {
     let entry = |slug: &str, jwks_uri: String, algorithms: &[&str], cache: serde_json::Value| {
         serde_json::json!({
@@ -40,6 +48,7 @@ fn key_test_issuers(origin_url: &str, jwks_proxy_port: u16) -> Vec<serde_json::V
             "token_type": "at+jwt",
             "leeway_secs": 30,
             "jwks_cache": cache,
+            "tenant": "origin",
         })
     };
     let direct = |slug: &str| format!("{origin_url}/t/{slug}/.well-known/jwks.json");
@@ -49,12 +58,6 @@ fn key_test_issuers(origin_url: &str, jwks_proxy_port: u16) -> Vec<serde_json::V
             direct("systest-keys-rotate"),
             &["ES256"],
             serde_json::json!({ "unknown_kid_cooldown_secs": 1 }),
-        ),
-        entry(
-            "systest-keys-revoke",
-            direct("systest-keys-revoke"),
-            &["ES256"],
-            serde_json::json!({}),
         ),
         entry(
             "systest-keys-outage",
@@ -187,6 +190,10 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
     let jwks_proxy_port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
+    // The tests' counting proxy in front of the flood template's JWKS (tests/system/tenant_issuers.rs).
+    let tenant_proxy_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let ports = Ports::free()?;
     let mut extra_issuers = key_test_issuers(
         &format!("http://127.0.0.1:{}", ports.origin),
@@ -217,6 +224,18 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
                     "jwks_uri": "http://127.0.0.1:9/jwks.json",
                     "audiences": ["api"],
                     "algorithms": ["ES256"],
+                }),
+                serde_json::json!({
+                    "issuer": FLOOD_TEMPLATE,
+                    "jwks_uri": format!(
+                        "http://127.0.0.1:{tenant_proxy_port}/t/{{tenant}}/.well-known/jwks.json"
+                    ),
+                    "audiences": ["api"],
+                    "algorithms": ["ES256"],
+                    "jwks_cache": {
+                        "new_tenants_per_minute": FLOOD_NEW_TENANTS_PER_MINUTE,
+                        "unknown_tenant_ttl_secs": 300,
+                    },
                 }),
                 test_issuer_entry(&test_issuer, serde_json::json!("none")),
                 // The same keys under two more names: one assigned to a tenant of ours, one posing as
@@ -260,6 +279,12 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
             .env("SYSTEM_UNREACHABLE_ISSUER", UNREACHABLE_ISSUER)
             .env("SYSTEM_TEST_ISSUER_PORT", test_issuer_port.to_string())
             .env("SYSTEM_JWKS_PROXY_PORT", jwks_proxy_port.to_string())
+            .env("SYSTEM_TENANT_PROXY_PORT", tenant_proxy_port.to_string())
+            .env("SYSTEM_FLOOD_TEMPLATE", FLOOD_TEMPLATE)
+            .env(
+                "SYSTEM_FLOOD_NEW_TENANTS_PER_MINUTE",
+                FLOOD_NEW_TENANTS_PER_MINUTE.to_string(),
+            )
             .env("SYSTEM_JWKS_MAX_AGE_SECS", SYSTEM_JWKS_MAX_AGE_SECS)
             .env(
                 "SYSTEM_EDGE_PUSH_SECRET",

@@ -63,7 +63,7 @@ pub struct StackConfig {
     pub secrets: Secrets,
     /// Logs, the edge's env file and its local KV/Durable Object state go here.
     pub state_dir: PathBuf,
-    /// Tenants to create at the origin and trust at the edge.
+    /// Tenants to create at the origin (the edge trusts every tenant of the origin).
     pub tenants: Vec<TenantSpec>,
     /// More issuers the edge trusts (`IssuerPolicy` JSON), beyond the tenants: the system tests add
     /// one whose JWKS cannot be fetched.
@@ -72,13 +72,13 @@ pub struct StackConfig {
     pub origin_env: Vec<(String, String)>,
 }
 
-/// A tenant of the stack: created at the origin, its issuer trusted at the edge.
+/// A tenant of the stack, created at the origin.
 #[derive(Debug, Clone)]
 pub struct TenantSpec {
     pub slug: String,
     /// Its access-token lifetime (`None`: the origin's).
     pub access_token_ttl_secs: Option<u32>,
-    /// The edge's leeway for its tokens.
+    /// The edge's leeway for its tokens (other than the template's 30 s: an exact issuer entry).
     pub leeway_secs: u64,
 }
 
@@ -327,26 +327,38 @@ fn create_tenant(origin_url: &str, admin_token: &str, tenant: &TenantSpec) -> Re
     Ok(())
 }
 
-/// The edge's local configuration: trusted issuers (the stack's tenants), upstream and push secret.
-/// A file rather than `--var` flags so the secret stays out of process listings.
+/// The edge's local configuration: trusted issuers, upstream and push secret. The origin's tenants
+/// are trusted through one template entry (`{origin}/t/{tenant}`), so a tenant created while the
+/// stack runs is usable through the edge at once; a tenant of the stack whose leeway differs from
+/// the template's gets an exact entry of its own (exact entries win). A file rather than `--var`
+/// flags so the secret stays out of process listings.
 fn write_edge_env(path: &Path, cfg: &StackConfig, stack: &Stack) -> Result<()> {
-    let mut issuers: Vec<_> = cfg
+    let origin_issuer = |iss: String, leeway_secs: u64| {
+        json!({
+            "issuer": iss,
+            "audiences": ["api"],
+            // A tenant signs with ES256 or EdDSA; the key's own `alg` decides which applies.
+            "algorithms": ["ES256", "EdDSA"],
+            "token_type": "at+jwt",
+            "leeway_secs": leeway_secs,
+            "tenant": "origin",
+        })
+    };
+    let default_leeway = TenantSpec::new("").leeway_secs;
+    let mut issuers = vec![origin_issuer(
+        issuer(&stack.origin_url, "{tenant}"),
+        default_leeway,
+    )];
+    for t in cfg
         .tenants
         .iter()
-        .map(|t| {
-            let iss = issuer(&stack.origin_url, &t.slug);
-            json!({
-                "issuer": iss,
-                "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-                "audiences": ["api"],
-                // A tenant signs with ES256 or EdDSA; the key's own `alg` decides which applies.
-                "algorithms": ["ES256", "EdDSA"],
-                "token_type": "at+jwt",
-                "leeway_secs": t.leeway_secs,
-                "tenant": "origin",
-            })
-        })
-        .collect();
+        .filter(|t| t.leeway_secs != default_leeway)
+    {
+        let iss = issuer(&stack.origin_url, &t.slug);
+        let mut entry = origin_issuer(iss.clone(), t.leeway_secs);
+        entry["jwks_uri"] = json!(format!("{iss}/.well-known/jwks.json"));
+        issuers.push(entry);
+    }
     issuers.extend(cfg.extra_issuers.iter().cloned());
     let text = format!(
         "AUTH_ISSUERS={}\nUPSTREAM_URL={}\n{}={}\n{}={}\n",
