@@ -613,3 +613,36 @@ async fn the_account_page_renames_adds_and_deletes_passkeys(db: PgPool) {
     let (html, _) = browser.open(&app, "/t/acme/account").await;
     assert_eq!(html.matches("data-passkey-id=").count(), 0, "{html}");
 }
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_disabled_user_signing_in_on_the_page_is_told_why_and_gets_no_session(db: PgPool) {
+    let app = app_with_tenant(db.clone(), "acme").await;
+    let user = app.create_user("acme", "ada@example.com").await;
+    let disabled = app
+        .client
+        .post(app.url(&format!("/v1/admin/tenants/acme/users/{user}/disable")))
+        .bearer_auth(crate::helpers::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), StatusCode::OK);
+    let mut browser = Browser::default();
+    let (_, token) = browser.open(&app, "/t/acme/sign-in").await;
+    let response = browser
+        .post_form(
+            &app,
+            "/t/acme/sign-in",
+            &[
+                ("csrf", &token),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.headers().get(SET_COOKIE).is_none());
+    let html = response.text().await.unwrap();
+    assert_eq!(error_code(&html), "user_disabled");
+    assert!(html.contains("This account is disabled."), "{html}");
+    assert_eq!(live_sessions(&db).await, 0);
+}
