@@ -2,15 +2,10 @@
 //! pass-through, all in one workerd process, driven by the load generator in [`load`]; writes
 //! `docs/benchmarks.md`.
 //!
-//! Flow: build the bundle (and one bundle per benchmark device, [`Device`]), sign the token pools,
-//! start workerd, prove every Worker accepts a good token and refuses a bad one (so no scenario
-//! measures a fast refusal), warm up, then run every scenario once per round for several rounds and
-//! report the median of each figure over rounds.
-//!
-//! The ablation: each device of the request path is measured in our Worker built with it and
-//! without it (the shipped bundle, and a build with one of edge-worker's benchmark features), in
-//! the same slices as jose, on the cache-hit and the verification scenarios, so that
-//! `docs/benchmarks.md` says what each one saves.
+//! Flow: build the bundle (and the limits bundle, built with `bench/routes.toml`), sign the token
+//! pools, start workerd, prove every Worker accepts a good token and refuses a bad one (so no
+//! scenario measures a fast refusal), warm up, then run every scenario once per round for several
+//! rounds and report the median of each figure over rounds.
 
 mod cpu;
 mod load;
@@ -42,17 +37,21 @@ const ISSUER: &str = "https://issuer.bench.invalid/t/bench";
 /// How long the measured tokens stay valid: far beyond any run.
 const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Options {
     seconds: u64,
     rounds: usize,
     /// Take CPU profiles of the Workers instead of writing the report ([`profile`]).
     profile: bool,
+    /// Run only the scenarios whose label holds one of these texts (comma-separated on the command
+    /// line), to profile one path; writes no report.
+    only: Option<Vec<String>>,
 }
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
-        let usage = "usage: cargo xtask bench edge [--seconds N] [--rounds N] [--profile]";
+        let usage =
+            "usage: cargo xtask bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...]";
         let mut args = args.iter();
         match args.next().map(String::as_str) {
             Some("edge") => {}
@@ -62,6 +61,7 @@ impl Options {
             seconds: 10,
             rounds: 3,
             profile: false,
+            only: None,
         };
         while let Some(flag) = args.next() {
             if flag == "--profile" {
@@ -74,6 +74,7 @@ impl Options {
             match flag.as_str() {
                 "--seconds" => options.seconds = value?.parse().context("--seconds")?,
                 "--rounds" => options.rounds = value?.parse().context("--rounds")?,
+                "--only" => options.only = Some(value?.split(',').map(str::to_owned).collect()),
                 _ => bail!("unknown option {flag}; {usage}"),
             }
         }
@@ -92,44 +93,6 @@ impl Options {
     }
 }
 
-/// A device of the request path that must earn its place: the ablation measures our Worker with
-/// and without it, one of the two being the shipped bundle and the other built with one of
-/// edge-worker's benchmark features (the device's *variant*).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Device {
-    /// The request's future polled once right away (`edge-worker/src/sync_first.rs`), built only
-    /// into its variant (feature `sync-first-poll`); the shipped Worker's is first polled in a
-    /// microtask, as an exported `async fn` is.
-    SyncFirstPoll,
-}
-
-impl Device {
-    pub const ALL: [Device; 1] = [Device::SyncFirstPoll];
-
-    /// The device's name in the report.
-    pub fn name(self) -> &'static str {
-        match self {
-            Device::SyncFirstPoll => "sync-first-poll",
-        }
-    }
-
-    /// The edge-worker cargo feature of the variant, also the name of its bundle
-    /// (`target/edge-variants/`).
-    pub fn feature(self) -> &'static str {
-        match self {
-            Device::SyncFirstPoll => "sync-first-poll",
-        }
-    }
-
-    /// Whether the shipped Worker has the device (its variant is then the build without it), or
-    /// only the variant does.
-    pub fn shipped(self) -> bool {
-        match self {
-            Device::SyncFirstPoll => false,
-        }
-    }
-}
-
 /// The Workers under test (each a socket of the workerd config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Worker {
@@ -137,10 +100,6 @@ pub enum Worker {
     Edge,
     /// Ours with `TOKEN_CACHE_ENTRIES = "0"`.
     EdgeNoCache,
-    /// Ours as a device's variant builds it, default configuration.
-    EdgeVariant(Device),
-    /// Ours as a device's variant builds it, both caches off.
-    EdgeVariantNoCache(Device),
     /// Ours built with the benchmark's limits policy (`bench/routes.toml`), on one of its routes.
     Limits(LimitRoute),
     Jose,
@@ -154,8 +113,6 @@ impl Worker {
         match self {
             Worker::Edge => ports.edge,
             Worker::EdgeNoCache => ports.edge_nocache,
-            Worker::EdgeVariant(d) => ports.device(d).0,
-            Worker::EdgeVariantNoCache(d) => ports.device(d).1,
             Worker::Limits(_) => ports.limits,
             Worker::Jose => ports.jose,
             Worker::Passthrough => ports.passthrough,
@@ -163,14 +120,8 @@ impl Worker {
         }
     }
 
-    /// Our Workers, shipped and each device's variant.
-    fn ours() -> Vec<Worker> {
-        let mut all = vec![Worker::Edge, Worker::EdgeNoCache];
-        for d in Device::ALL {
-            all.extend([Worker::EdgeVariant(d), Worker::EdgeVariantNoCache(d)]);
-        }
-        all
-    }
+    /// Our Workers with the shipped policy.
+    const OURS: [Worker; 2] = [Worker::Edge, Worker::EdgeNoCache];
 }
 
 /// The routes of the limits bundle: the same cache-hit pipeline with no limit, an approximate limit
@@ -221,10 +172,6 @@ impl Scenario {
             (Worker::EdgeNoCache, _) => "ours, cache off, fresh tokens",
             (Worker::Edge, Tokens::Same) => "ours, cache hit (one token)",
             (Worker::Edge, Tokens::Fresh) => "ours, default config, fresh tokens",
-            (Worker::EdgeVariantNoCache(Device::SyncFirstPoll), _) => {
-                "ours + sync-first poll, cache off, fresh tokens"
-            }
-            (Worker::EdgeVariant(Device::SyncFirstPoll), _) => "ours + sync-first poll, cache hit",
             (Worker::Limits(LimitRoute::Unlimited), _) => "limits bundle, cache hit, no limit",
             (Worker::Limits(LimitRoute::Approximate), _) => {
                 "limits bundle, cache hit + approximate limit"
@@ -242,51 +189,38 @@ fn scenarios() -> Vec<Scenario> {
     blocks().concat()
 }
 
-/// The algorithm of the ablation: the devices are about waits, not about an algorithm.
-pub const ABLATION_ALG: Alg = Alg::Es256;
-
-/// The scenarios in the groups that run together in every round. A group compared with jose (ours
-/// with the cache off, jose, ours with a cache hit, and for [`ABLATION_ALG`] the same two of ours
-/// as each device's variant builds it) alternates in slices of a second, so that whatever the machine is
-/// doing in that minute, all of them meet it (see `run`).
+/// The scenarios in the groups that run together in every round. A group alternates in slices of a
+/// second, so that whatever the machine is doing in that minute, all of its members meet it (see
+/// `run`), and every ratio the report gives divides figures of one group: per connection count,
+/// ours with the cache off, jose and ours with a cache hit for each algorithm, and the two floors.
 fn blocks() -> Vec<Vec<Scenario>> {
     let mut all = Vec::new();
     for connections in CONNECTIONS {
+        let mut group = Vec::new();
         for alg in Alg::ALL {
-            let mut group = vec![
+            for (worker, tokens) in [
                 (Worker::EdgeNoCache, Tokens::Fresh),
                 (Worker::Jose, Tokens::Fresh),
                 (Worker::Edge, Tokens::Same),
-            ];
-            if alg == ABLATION_ALG {
-                for d in Device::ALL {
-                    group.push((Worker::EdgeVariantNoCache(d), Tokens::Fresh));
-                    group.push((Worker::EdgeVariant(d), Tokens::Same));
-                }
+            ] {
+                group.push(Scenario {
+                    worker,
+                    alg,
+                    tokens,
+                    connections,
+                });
             }
-            all.push(
-                group
-                    .into_iter()
-                    .map(|(worker, tokens)| Scenario {
-                        worker,
-                        alg,
-                        tokens,
-                        connections,
-                    })
-                    .collect(),
-            );
         }
         // The floors. They ignore the token; it is sent so that requests are the same size.
-        all.push(
-            [Worker::Passthrough, Worker::PassthroughKv]
-                .map(|worker| Scenario {
-                    worker,
-                    alg: Alg::Es256,
-                    tokens: Tokens::Same,
-                    connections,
-                })
-                .to_vec(),
-        );
+        for worker in [Worker::Passthrough, Worker::PassthroughKv] {
+            group.push(Scenario {
+                worker,
+                alg: Alg::Es256,
+                tokens: Tokens::Same,
+                connections,
+            });
+        }
+        all.push(group);
     }
     // The limiter scenarios (its own section of the report): one bundle, one token, the three routes
     // alternating in slices like the groups compared with jose.
@@ -337,7 +271,7 @@ fn round_order(round: usize, rounds: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// One slice of a run measured in slices of a second (the groups compared with jose, see `run`).
+/// One slice of a run measured in slices of a second (the alternating groups, see `run`).
 fn slice_plan(connections: usize) -> Plan {
     Plan {
         connections,
@@ -346,18 +280,10 @@ fn slice_plan(connections: usize) -> Plan {
     }
 }
 
-/// Whether a group's scenarios are compared with jose (the throughput targets): such a group runs
-/// in alternating slices of a second (see `run`).
-fn compared_with_jose(group: &[usize], all: &[Scenario]) -> bool {
-    group.iter().any(|&i| all[i].worker == Worker::Jose)
-}
-
-/// Whether a group is the limiter scenarios: it alternates in slices too (its figures are ratios
-/// between its members).
-fn limiter_group(group: &[usize], all: &[Scenario]) -> bool {
-    group
-        .iter()
-        .any(|&i| matches!(all[i].worker, Worker::Limits(_)))
+/// Whether a group runs in alternating slices of a second (see `run`): every group of more than
+/// one scenario does, since the report divides figures of its members.
+fn alternates(group: &[usize]) -> bool {
+    group.len() > 1
 }
 
 /// The signed tokens, as ready-made `Authorization` values.
@@ -420,10 +346,6 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     tools::ensure(root)?;
     edge::build_production(root)?;
-    let mut device_bundles = Vec::new();
-    for d in Device::ALL {
-        device_bundles.push((d, edge::build_variant(root, d.feature(), &[d.feature()])?));
-    }
     edge::build_variant(root, workerd::LIMITS_VARIANT, &["bench-policy"])?;
     let dir = root.join("target/bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -440,7 +362,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     // From here on Ctrl-C only raises a flag: the load generator stops within a request and the
     // `Workerd` guard then stops workerd's process group on the way out.
     let interrupted = interrupt_flag()?;
-    step("starting workerd (ours shipped and as each device's variant builds it, with and without caches; jose; the pass-throughs; upstream, jwks, kv)");
+    step("starting workerd (ours with and without caches, and the limits bundle; jose; the pass-throughs; upstream, jwks, kv)");
     let ports = Ports::free()?;
     let settings = settings(&issuer, &ports)?;
     let inspector = if options.profile {
@@ -452,7 +374,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     } else {
         None
     };
-    let mut runtime = Workerd::start(root, &dir, &ports, &settings, &device_bundles, inspector)?;
+    let mut runtime = Workerd::start(root, &dir, &ports, &settings, inspector)?;
 
     step("checking that every Worker accepts good tokens and refuses bad ones");
     smoke::check(&ports, &pools).with_context(|| {
@@ -463,7 +385,7 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     })?;
 
     step("warming up");
-    for worker in Worker::ours().into_iter().chain([Worker::Jose]) {
+    for worker in Worker::OURS.into_iter().chain([Worker::Jose]) {
         for alg in Alg::ALL {
             let s = Scenario {
                 worker,
@@ -563,12 +485,13 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
             options.seconds
         ));
         // Interleaved: every scenario once per round, in the order of `round_order`. A group
-        // compared with jose alternates in slices of a second (ours, jose, ours with a cache hit,
+        // alternates in slices of a second (ours, jose, ours with a cache hit, ..., the floors,
         // ours, jose, ...), so that every ratio divides runs that met the same drift of the machine.
-        for group in round_order(round, options.rounds) {
-            let alternates =
-                compared_with_jose(&group, &scenarios) || limiter_group(&group, &scenarios);
-            let runs: Vec<(usize, Measured)> = if alternates {
+        for mut group in round_order(round, options.rounds) {
+            if let Some(only) = &options.only {
+                group.retain(|&i| only.iter().any(|o| scenarios[i].label().contains(o.as_str())));
+            }
+            let runs: Vec<(usize, Measured)> = if alternates(&group) {
                 let mut slices: Vec<Vec<Measured>> = group.iter().map(|_| Vec::new()).collect();
                 for _ in 0..options.seconds {
                     for (k, &i) in group.iter().enumerate() {
@@ -610,6 +533,10 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         }
         drop(runtime);
         println!("a profiled run slows what it measures: docs/benchmarks.md is left as it was");
+        return Ok(());
+    }
+    if options.only.is_some() {
+        println!("--only ran some scenarios: docs/benchmarks.md is left as it was");
         return Ok(());
     }
     drop(runtime);
@@ -760,10 +687,13 @@ mod tests {
         assert!(Options::parse(&args("edge --fast")).is_err());
         let o = Options::parse(&args("edge --profile --seconds 3")).unwrap();
         assert!(o.profile && o.seconds == 3);
+        let o = Options::parse(&args("edge --only approximate,exact")).unwrap();
+        assert_eq!(o.only.unwrap(), ["approximate", "exact"]);
+        assert!(Options::parse(&args("edge --only")).is_err());
     }
 
     #[test]
-    fn every_round_runs_every_scenario_once_and_each_of_ours_alternates_with_its_jose() {
+    fn every_round_runs_every_scenario_once_and_what_is_divided_alternates_together() {
         let all = scenarios();
         for rounds in [1, 3, 5] {
             let mut firsts = Vec::new();
@@ -773,59 +703,57 @@ mod tests {
                 firsts.push(flat[0]);
                 flat.sort_unstable();
                 assert_eq!(flat, (0..all.len()).collect::<Vec<_>>(), "round {round}");
-                let compared: Vec<&Vec<usize>> = groups
+                let with_jose: Vec<&Vec<usize>> = groups
                     .iter()
-                    .filter(|g| compared_with_jose(g, &all))
+                    .filter(|g| g.iter().any(|&i| all[i].worker == Worker::Jose))
                     .collect();
-                assert_eq!(compared.len(), 4, "one per algorithm and connection count");
-                for group in compared {
-                    let jose = group
+                assert_eq!(with_jose.len(), 2, "one per connection count");
+                for group in with_jose {
+                    assert!(alternates(group));
+                    let connections = all[group[0]].connections;
+                    let mut members: Vec<String> = group
                         .iter()
                         .map(|&i| all[i])
-                        .find(|s| s.worker == Worker::Jose);
-                    let jose = jose.expect("the group has jose");
-                    let mut ours: Vec<(Worker, Tokens)> = group
-                        .iter()
-                        .map(|&i| all[i])
-                        .filter(|s| s.worker != Worker::Jose)
-                        .inspect(|s| {
-                            assert_eq!((s.alg, s.connections), (jose.alg, jose.connections));
-                        })
-                        .map(|s| (s.worker, s.tokens))
+                        .inspect(|s| assert_eq!(s.connections, connections))
+                        .map(|s| format!("{:?} {:?} {:?}", s.worker, s.alg, s.tokens))
                         .collect();
-                    let mut expected = vec![
-                        (Worker::EdgeNoCache, Tokens::Fresh),
-                        (Worker::Edge, Tokens::Same),
-                    ];
-                    if jose.alg == ABLATION_ALG {
-                        for d in Device::ALL {
-                            expected.push((Worker::EdgeVariantNoCache(d), Tokens::Fresh));
-                            expected.push((Worker::EdgeVariant(d), Tokens::Same));
-                        }
-                    }
-                    let key = |(w, t): &(Worker, Tokens)| format!("{w:?} {t:?}");
-                    ours.sort_by_key(key);
-                    expected.sort_by_key(key);
-                    assert_eq!(ours, expected, "each of ours alternates with its jose");
+                    let mut expected: Vec<String> = Alg::ALL
+                        .into_iter()
+                        .flat_map(|alg| {
+                            [
+                                (Worker::EdgeNoCache, Tokens::Fresh),
+                                (Worker::Jose, Tokens::Fresh),
+                                (Worker::Edge, Tokens::Same),
+                            ]
+                            .map(|(w, t)| format!("{w:?} {alg:?} {t:?}"))
+                        })
+                        .chain(
+                            [Worker::Passthrough, Worker::PassthroughKv]
+                                .map(|w| format!("{w:?} {:?} {:?}", Alg::Es256, Tokens::Same)),
+                        )
+                        .collect();
+                    members.sort();
+                    expected.sort();
+                    assert_eq!(
+                        members, expected,
+                        "ours alternates with jose and the floors"
+                    );
                 }
-                // The floors and the overhead run on their own, in full runs.
-                let alone = groups.iter().filter(|g| !compared_with_jose(g, &all));
-                assert!(alone
-                    .flatten()
-                    .all(|&i| all[i].worker != Worker::EdgeNoCache));
+                let limits = groups.iter().filter(|g| {
+                    g.iter()
+                        .any(|&i| matches!(all[i].worker, Worker::Limits(_)))
+                });
+                for group in limits {
+                    assert!(alternates(group));
+                    assert_eq!(group.len(), LimitRoute::ALL.len());
+                }
             }
             if rounds > 1 {
                 assert_ne!(firsts[0], firsts[1], "the order rotates between rounds");
             }
         }
         // Every other round reverses each group: ours goes first, then last.
-        let compared_groups = |round| -> Vec<Vec<usize>> {
-            round_order(round, 2)
-                .into_iter()
-                .filter(|g| compared_with_jose(g, &all))
-                .collect()
-        };
-        let (even, odd) = (compared_groups(0), compared_groups(1));
+        let (even, odd) = (round_order(0, 2), round_order(1, 2));
         assert_eq!(all[even[0][0]].worker, Worker::EdgeNoCache);
         for group in &even {
             let reversed: Vec<usize> = group.iter().rev().copied().collect();

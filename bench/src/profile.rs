@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-/// The Workers profiled: ours with both caches off, ours as configured by default, the baseline.
-pub const WORKERS: [&str; 3] = ["edge-nocache", "edge", "jose"];
+/// The Workers profiled: ours with both caches off, ours as configured by default, the limits
+/// bundle, the baseline and the pass-through (the floor: what ours does beyond it is ours).
+pub const WORKERS: [&str; 5] = ["edge-nocache", "edge", "edge-limits", "jose", "passthrough"];
 /// Frames listed per table.
 const TOP: usize = 60;
 /// Sampling interval, µs.

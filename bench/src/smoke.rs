@@ -12,7 +12,7 @@ pub fn check(ports: &Ports, pools: &Pools) -> Result<()> {
     let agent = ureq::AgentBuilder::new()
         .timeout(Duration::from_secs(10))
         .build();
-    for worker in Worker::ours().into_iter().chain([Worker::Jose]) {
+    for worker in Worker::OURS.into_iter().chain([Worker::Jose]) {
         let url = format!("http://127.0.0.1:{}{PATH}", worker.port(ports));
         for (i, alg) in Alg::ALL.iter().enumerate() {
             let what = format!("{worker:?} with an {} token", alg.name());

@@ -1,9 +1,9 @@
 //! The benchmark's runtime: one workerd process started directly from a capnp config, serving our
-//! Worker twice (cache on and off), and so each device's variant of it, the jose
-//! baseline, the pass-through (with and without a KV lookup), the upstream, the JWKS and the KV stub. No `wrangler dev` in front: its Node proxy caps
-//! throughput near ~900 req/s on two cores, below what the Workers behind it can answer.
+//! Worker twice (cache on and off) and the limits bundle, the jose baseline, the pass-through (with
+//! and without a KV lookup), the upstream, the JWKS and the KV stub. No `wrangler dev` in front: its
+//! Node proxy caps throughput near ~900 req/s on two cores, below what the Workers behind it can
+//! answer.
 
-use crate::Device;
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,8 +18,6 @@ const TEMPLATE: &str = "bench/workerd.capnp.tmpl";
 pub struct Ports {
     pub edge: u16,
     pub edge_nocache: u16,
-    /// Ours with each device of [`Device::ALL`], in that order: (default, caches off).
-    pub devices: [(u16, u16); Device::ALL.len()],
     pub jose: u16,
     pub passthrough: u16,
     pub passthrough_kv: u16,
@@ -37,7 +35,7 @@ impl Ports {
     /// Ports nobody listens on right now.
     pub fn free() -> Result<Ports> {
         // Held open together, so they are distinct; released just before workerd binds them.
-        let listeners = (0..10)
+        let listeners = (0..8)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0"))
             .collect::<std::io::Result<Vec<_>>>()?;
         let ports = listeners
@@ -52,15 +50,8 @@ impl Ports {
             passthrough_kv: ports[4],
             upstream: ports[5],
             jwks: ports[6],
-            devices: [(ports[7], ports[8])],
-            limits: ports[9],
+            limits: ports[7],
         })
-    }
-
-    /// The ports of ours with `device` built in: (default configuration, caches off).
-    pub fn device(&self, device: Device) -> (u16, u16) {
-        let i = Device::ALL.iter().position(|d| *d == device).unwrap_or(0);
-        self.devices[i]
     }
 
     pub fn jwks_uri(&self) -> String {
@@ -89,13 +80,11 @@ pub struct Workerd {
 impl Workerd {
     /// Bundles the baseline, writes the config into `dir` and starts workerd on it, with the V8
     /// inspector on `inspector` when given (for `--profile`).
-    /// `devices`: the directory of each device's bundle (`xtask::edge::build_variant`).
     pub fn start(
         root: &Path,
         dir: &Path,
         ports: &Ports,
         settings: &Settings,
-        devices: &[(Device, PathBuf)],
         inspector: Option<u16>,
     ) -> Result<Workerd> {
         bundle_baseline(root, dir)?;
@@ -104,7 +93,7 @@ impl Workerd {
         let _ = std::fs::remove_dir_all(&storage);
         std::fs::create_dir_all(&storage)
             .with_context(|| format!("creating {}", storage.display()))?;
-        let config = render(root, ports, settings, devices)?;
+        let config = render(root, ports, settings)?;
         let config_path = dir.join("workerd.capnp");
         std::fs::write(&config_path, config)
             .with_context(|| format!("writing {}", config_path.display()))?;
@@ -154,29 +143,10 @@ fn bundle_baseline(root: &Path, dir: &Path) -> Result<()> {
         .current_dir(root))
 }
 
-fn render(
-    root: &Path,
-    ports: &Ports,
-    s: &Settings,
-    devices: &[(Device, PathBuf)],
-) -> Result<String> {
+fn render(root: &Path, ports: &Ports, s: &Settings) -> Result<String> {
     let template = std::fs::read_to_string(root.join(TEMPLATE))
         .with_context(|| format!("reading {TEMPLATE}"))?;
-    let device_dir = |device: Device| -> Result<String> {
-        let (_, dir) = devices
-            .iter()
-            .find(|(d, _)| *d == device)
-            .with_context(|| format!("no bundle was built for {device:?}"))?;
-        // Relative to the config in target/bench/, as ROOT is.
-        let inside = dir.strip_prefix(root).unwrap_or(dir);
-        Ok(format!("../../{}", inside.display()))
-    };
-    // One device, so one variant's pair of Workers in the template.
-    let (variant, variant_nocache) = ports.device(Device::SyncFirstPoll);
     let values = [
-        ("VARIANT_DIR", device_dir(Device::SyncFirstPoll)?),
-        ("EDGE_VARIANT_PORT", variant.to_string()),
-        ("EDGE_VARIANT_NOCACHE_PORT", variant_nocache.to_string()),
         (
             "LIMITS_DIR",
             format!("../../target/edge-variants/{LIMITS_VARIANT}"),
@@ -252,27 +222,25 @@ mod tests {
         let ports = Ports {
             edge: 1,
             edge_nocache: 2,
-            devices: [(8, 9)],
             jose: 3,
             passthrough: 4,
             passthrough_kv: 7,
             upstream: 5,
             jwks: 6,
-            limits: 10,
+            limits: 9,
         };
-        let devices = Device::ALL.map(|d| (d, root.join("target/edge-variants").join(d.feature())));
         let settings = Settings {
             auth_issuers: r#"{"issuers":[]}"#.into(),
             jwks: r#"{"keys":[]}"#.into(),
             push_secret: "s".repeat(32),
             kv_seed: "{}".into(),
         };
-        let config = render(root, &ports, &settings, &devices).unwrap();
+        let config = render(root, &ports, &settings).unwrap();
         assert!(config.contains(r#"text = "{\"issuers\":[]}""#));
         assert!(config.contains("127.0.0.1:6"));
         assert!(config.contains("127.0.0.1:9"));
         assert!(
-            config.contains(r#"embed "../../target/edge-variants/sync-first-poll/build/index.js""#)
+            config.contains(r#"embed "../../target/edge-variants/bench-limits/build/index.js""#)
         );
         assert!(!config.contains("{{"));
     }

@@ -10,8 +10,8 @@
 //! everything else goes through the gate.
 //!
 //! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`;
-//! `sync-first-poll` builds the Worker with [`sync_first`], a benchmark device measured by
-//! `cargo xtask bench edge` that did not earn its place (docs/benchmarks.md).
+//! `bench-policy` compiles `bench/routes.toml` in place of the route policy (the benchmark's limits
+//! bundle).
 
 mod admin;
 mod config;
@@ -27,8 +27,6 @@ mod key_revocation;
 mod kv;
 mod ratelimit;
 mod revocation;
-#[cfg(feature = "sync-first-poll")]
-mod sync_first;
 mod token_cache;
 mod webcrypto;
 
@@ -56,10 +54,6 @@ fn start() {
 #[wasm_bindgen]
 pub fn fetch(req: web_sys::Request, env: Env, ctx: worker::worker_sys::Context) -> JsValue {
     let answer = handle(Incoming::new(req), env, Context::new(ctx));
-    // The ablation's build: polled once right away (`sync_first`), a benchmark device.
-    #[cfg(feature = "sync-first-poll")]
-    return sync_first::run(answer);
-    #[cfg(not(feature = "sync-first-poll"))]
     wasm_bindgen_futures::future_to_promise(async { Ok(answer.await) }).into()
 }
 

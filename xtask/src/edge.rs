@@ -1,6 +1,6 @@
 //! The Worker bundle: the production one in `edge-worker/build` (what `wrangler.toml` runs), and
-//! variants built with other cargo features (the conformance Worker, benchmark ablations), each in a
-//! directory of its own laid out as production is: `entry.mjs` beside `build/`.
+//! variants built with other cargo features (the conformance Worker, the benchmark's limits
+//! bundle), each in a directory of its own laid out as production is: `entry.mjs` beside `build/`.
 //!
 //! A bundle is `build/index.js` and `build/index_bg.wasm`, made in four steps, with no tool to
 //! install beyond `package-lock.json`: cargo compiles the crate for wasm32; wasm-bindgen's library

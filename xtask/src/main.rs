@@ -45,7 +45,7 @@ fn main() -> Result<()> {
         }
         Some("fuzz") => fuzz::main(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <dev|test [system [FILTER...]]|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile]|fuzz [--seconds N] [TARGET...]>"
+            "usage: cargo xtask <dev|test [system [FILTER...]]|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...]|fuzz [--seconds N] [TARGET...]>"
         ),
     }
 }
