@@ -10,9 +10,14 @@ use std::hash::Hash;
 #[derive(Debug)]
 pub struct TtlCache<K, V> {
     capacity: usize,
-    entries: HashMap<K, (V, i64)>,
-    /// Insertion order, for eviction when full. May hold keys already removed; trimmed when it grows.
-    order: VecDeque<K>,
+    /// Each key's value, expiry and the insertion that put it there.
+    entries: HashMap<K, (V, i64, u64)>,
+    /// Insertion order, for eviction when full: each key with its insertion. A key removed (on
+    /// expiry or by `remove`) and inserted again leaves a stale record behind, which eviction skips
+    /// and trimming drops, so that a key re-inserted over and over neither piles up here nor is
+    /// evicted as if it were old.
+    order: VecDeque<(K, u64)>,
+    inserted: u64,
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
@@ -22,6 +27,7 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
             capacity,
             entries: HashMap::new(),
             order: VecDeque::new(),
+            inserted: 0,
         }
     }
 
@@ -31,7 +37,7 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
 
     /// The value for `key` if it has not expired at `now`; an expired entry is dropped.
     pub fn get(&mut self, key: &K, now: i64) -> Option<V> {
-        let (value, expires_at) = self.entries.get(key)?;
+        let (value, expires_at, _) = self.entries.get(key)?;
         if now < *expires_at {
             return Some(value.clone());
         }
@@ -39,31 +45,40 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
         None
     }
 
-    /// Remembers `value` until `expires_at` (exclusive), evicting the oldest entries when full.
+    /// Remembers `value` until `expires_at` (exclusive), evicting the oldest entries when full. A
+    /// key already present keeps its place in the order.
     pub fn insert(&mut self, key: K, value: V, expires_at: i64) {
         if self.capacity == 0 {
             return;
         }
-        while self.entries.len() >= self.capacity && !self.entries.contains_key(&key) {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.entries.remove(&old);
-                }
-                None => break,
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.0 = value;
+            entry.1 = expires_at;
+            return;
+        }
+        while self.entries.len() >= self.capacity {
+            let Some((old, insertion)) = self.order.pop_front() else {
+                break;
+            };
+            if self.is_current(&old, insertion) {
+                self.entries.remove(&old);
             }
         }
-        if self
-            .entries
-            .insert(key.clone(), (value, expires_at))
-            .is_none()
-        {
-            self.order.push_back(key);
-        }
-        // Keys removed on expiry or by `remove` stay in `order`; trim them so it stays bounded.
+        self.inserted += 1;
+        self.entries
+            .insert(key.clone(), (value, expires_at, self.inserted));
+        self.order.push_back((key, self.inserted));
+        // Trimmed to the live records, so at most once per `capacity` insertions.
         if self.order.len() > self.capacity.saturating_mul(2) {
             let entries = &self.entries;
-            self.order.retain(|k| entries.contains_key(k));
+            self.order
+                .retain(|(k, insertion)| entries.get(k).is_some_and(|e| e.2 == *insertion));
         }
+    }
+
+    /// Whether `insertion` is what put `key`'s entry there.
+    fn is_current(&self, key: &K, insertion: u64) -> bool {
+        self.entries.get(key).is_some_and(|e| e.2 == insertion)
     }
 
     pub fn remove(&mut self, key: &K) {
@@ -134,5 +149,30 @@ mod tests {
         }
         assert_eq!(c.len(), 8);
         assert!(c.order.len() <= 16);
+    }
+
+    #[test]
+    fn a_key_that_expires_and_comes_back_leaves_no_pile_of_records() {
+        // A memo whose answers expire at once (REVOCATION_CACHE_SECONDS = 0) re-inserts the same
+        // key on every request: its stale records must go, not make every insertion walk them.
+        let mut c = TtlCache::new(8);
+        for now in 0..10_000 {
+            assert_eq!(c.get(&"key", now), None);
+            c.insert("key", now, now);
+        }
+        assert!(c.order.len() <= 16, "order holds {}", c.order.len());
+    }
+
+    #[test]
+    fn a_key_inserted_again_is_evicted_by_its_new_age() {
+        let mut c = TtlCache::new(2);
+        c.insert("a", 1, 10);
+        assert_eq!(c.get(&"a", 10), None, "expired");
+        c.insert("b", 2, 100);
+        c.insert("a", 3, 100);
+        c.insert("c", 4, 100);
+        assert_eq!(c.get(&"b", 0), None, "b is the oldest live entry");
+        assert_eq!(c.get(&"a", 0), Some(3));
+        assert_eq!(c.get(&"c", 0), Some(4));
     }
 }

@@ -489,7 +489,10 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         // ours, jose, ...), so that every ratio divides runs that met the same drift of the machine.
         for mut group in round_order(round, options.rounds) {
             if let Some(only) = &options.only {
-                group.retain(|&i| only.iter().any(|o| scenarios[i].label().contains(o.as_str())));
+                group.retain(|&i| {
+                    only.iter()
+                        .any(|o| scenarios[i].label().contains(o.as_str()))
+                });
             }
             let runs: Vec<(usize, Measured)> = if alternates(&group) {
                 let mut slices: Vec<Vec<Measured>> = group.iter().map(|_| Vec::new()).collect();

@@ -8,11 +8,13 @@
 //! - the isolate that receives the push knows at once, and refetches the issuer's JWKS (so its set
 //!   and the copy persisted for cold isolates lose the key);
 //! - every other isolate learns it from a KV entry (in `REVOCATIONS`), which it reads for a key the
-//!   first time the key verifies a token and then at most every `REVOCATION_CACHE_SECONDS`.
+//!   first time the key verifies a token and then at most every `REVOCATION_CACHE_SECONDS`, and at
+//!   most once a second when that is 0 ([`MIN_ANSWER_SECS`]).
 //!
 //! Bound: a token signed by a revoked key is refused everywhere within `REVOCATION_CACHE_SECONDS`
-//! plus KV's propagation (about a minute on Cloudflare; immediate under `wrangler dev`). The KV entry
-//! lives as long as any isolate's key set may still hold the key (`auth_core::notice::key_deny_ttl`).
+//! (at least a second) plus KV's propagation (about a minute on Cloudflare; immediate under
+//! `wrangler dev`). The KV entry lives as long as any isolate's key set may still hold the key
+//! (`auth_core::notice::key_deny_ttl`).
 //!
 //! The read happens only after a signature verified (or a cached verification matched), so a token
 //! nobody signed with a real key costs nothing here.
@@ -25,10 +27,16 @@ use sha2::{Digest as _, Sha256};
 
 /// Keys whose KV answer an isolate remembers.
 const MEMO_CAPACITY: usize = 1024;
+/// The shortest reuse of a "not revoked" answer, whatever `REVOCATION_CACHE_SECONDS` says. Every
+/// token of an issuer shares its few keys, so with 0 the same entry would be read again on every
+/// request: a second KV read per verification (in `cargo xtask bench edge`'s cache-off scenario,
+/// 2026-12-01, a KV read costs ~68 µs of workerd CPU), for a bound KV's own propagation (~60 s)
+/// already dwarfs. Session answers, one per token, keep the setting as it is.
+pub const MIN_ANSWER_SECS: i64 = 1;
 
 /// An isolate's recent answers about keys (`isolate::Edge::key_revocations`). A "revoked" answer is
 /// kept for as long as the KV entry lives (a revocation is never undone); a "not revoked" one for
-/// `REVOCATION_CACHE_SECONDS`.
+/// `REVOCATION_CACHE_SECONDS`, at least [`MIN_ANSWER_SECS`].
 pub struct KeyRevocations {
     answers: TtlCache<String, bool>,
     ttl_secs: i64,
@@ -38,7 +46,7 @@ impl KeyRevocations {
     pub fn new(ttl_secs: i64) -> Self {
         KeyRevocations {
             answers: TtlCache::new(MEMO_CAPACITY),
-            ttl_secs,
+            ttl_secs: ttl_secs.max(MIN_ANSWER_SECS),
         }
     }
 }
