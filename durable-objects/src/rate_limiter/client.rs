@@ -25,7 +25,7 @@ impl RateLimiterClient {
     /// Admits one request under `rate`, or says why not (exact tier). `Err` when the object
     /// cannot say: the limit's `on_error` decides.
     pub async fn take(&self, rate: Rate) -> Result<Verdict> {
-        self.send(&Command::Take { rate }).await?.json().await
+        crate::json_answer(&self.send(&Command::Take { rate }).await?).await
     }
 
     /// Records what an isolate admitted; answers the key's state (approximate tier).
@@ -35,7 +35,7 @@ impl RateLimiterClient {
             cost: report.cost,
             since_ms: report.since_ms,
         };
-        self.send(&command).await?.json().await
+        crate::json_answer(&self.send(&command).await?).await
     }
 
     async fn send(&self, command: &Command) -> Result<Response> {

@@ -36,13 +36,15 @@ impl TenantSessionsClient {
         let command = Command::Status {
             session_id: session_id.to_owned(),
         };
-        let mut response = self
+        let response = self
             .send(
                 &command,
                 Reply::Status(SessionStatus { revoked: false }).status(),
             )
             .await?;
-        Ok(response.json::<SessionStatus>().await?.revoked)
+        Ok(crate::json_answer::<SessionStatus>(&response)
+            .await?
+            .revoked)
     }
 
     async fn send(&self, command: &Command, expected_status: u16) -> Result<Response> {
