@@ -97,6 +97,22 @@ pub enum EventType {
     SigningKeyPromoted,
     SigningKeyCreated,
     SigningKeyUnpublished,
+    /// An organization was created (by a user, who became its owner, or by an admin).
+    OrgCreated,
+    OrgUpdated,
+    OrgDeleted,
+    OrgMemberAdded,
+    OrgMemberRolesChanged,
+    /// A member removed by another member or an admin; their sessions acting for it are revoked.
+    OrgMemberRemoved,
+    OrgMemberLeft,
+    OrgInvitationCreated,
+    OrgInvitationRevoked,
+    OrgInvitationAccepted,
+    /// A tenant's role created or its scopes changed (admin).
+    OrgRoleDefined,
+    OrgRoleDeleted,
+    ActiveOrgSwitched,
 }
 
 impl EventType {
@@ -129,6 +145,19 @@ impl EventType {
         EventType::SigningKeyPromoted,
         EventType::SigningKeyCreated,
         EventType::SigningKeyUnpublished,
+        EventType::OrgCreated,
+        EventType::OrgUpdated,
+        EventType::OrgDeleted,
+        EventType::OrgMemberAdded,
+        EventType::OrgMemberRolesChanged,
+        EventType::OrgMemberRemoved,
+        EventType::OrgMemberLeft,
+        EventType::OrgInvitationCreated,
+        EventType::OrgInvitationRevoked,
+        EventType::OrgInvitationAccepted,
+        EventType::OrgRoleDefined,
+        EventType::OrgRoleDeleted,
+        EventType::ActiveOrgSwitched,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -161,6 +190,19 @@ impl EventType {
             EventType::SigningKeyPromoted => "signing_key.promoted",
             EventType::SigningKeyCreated => "signing_key.created",
             EventType::SigningKeyUnpublished => "signing_key.unpublished",
+            EventType::OrgCreated => "org.created",
+            EventType::OrgUpdated => "org.updated",
+            EventType::OrgDeleted => "org.deleted",
+            EventType::OrgMemberAdded => "org.member_added",
+            EventType::OrgMemberRolesChanged => "org.member_roles_changed",
+            EventType::OrgMemberRemoved => "org.member_removed",
+            EventType::OrgMemberLeft => "org.member_left",
+            EventType::OrgInvitationCreated => "org.invitation_created",
+            EventType::OrgInvitationRevoked => "org.invitation_revoked",
+            EventType::OrgInvitationAccepted => "org.invitation_accepted",
+            EventType::OrgRoleDefined => "org.role_defined",
+            EventType::OrgRoleDeleted => "org.role_deleted",
+            EventType::ActiveOrgSwitched => "session.active_org_switched",
         }
     }
 

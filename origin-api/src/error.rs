@@ -122,6 +122,37 @@ pub enum ApiError {
     #[error("no such client")]
     ClientNotFound,
 
+    // Organizations.
+    #[error("no such organization")]
+    OrgNotFound,
+    #[error("no such member of this organization")]
+    MemberNotFound,
+    #[error("the user is already a member of this organization")]
+    AlreadyMember,
+    /// The caller's roles in the organization lack this scope.
+    #[error("this needs the {0} scope in the organization")]
+    OrgScopeMissing(&'static str),
+    #[error("you may only grant or take away roles whose scopes you hold")]
+    RoleNotGrantable,
+    #[error("an organization must keep at least one owner")]
+    LastOwner,
+    #[error("no such role")]
+    RoleNotFound,
+    #[error("the role is held by members or offered by pending invitations")]
+    RoleInUse,
+    #[error("the owner role cannot be deleted")]
+    RoleProtected,
+    #[error("no such invitation")]
+    InvitationNotFound,
+    #[error("the invitation has expired; ask for a new one")]
+    InvitationExpired,
+    #[error("the invitation was revoked")]
+    InvitationRevoked,
+    #[error("the invitation was already accepted")]
+    InvitationUsed,
+    #[error("the invitation is for another e-mail address")]
+    InvitationEmailMismatch,
+
     // Bearer tokens.
     #[error("{0}")]
     Token(Rejection),
@@ -198,6 +229,20 @@ impl ApiError {
             ApiError::LastSignInMethod => "last_sign_in_method",
             ApiError::CsrfInvalid => "csrf_invalid",
             ApiError::ClientNotFound => "client_not_found",
+            ApiError::OrgNotFound => "org_not_found",
+            ApiError::MemberNotFound => "member_not_found",
+            ApiError::AlreadyMember => "already_member",
+            ApiError::OrgScopeMissing(_) => "permission_denied",
+            ApiError::RoleNotGrantable => "role_not_grantable",
+            ApiError::LastOwner => "last_owner",
+            ApiError::RoleNotFound => "role_not_found",
+            ApiError::RoleInUse => "role_in_use",
+            ApiError::RoleProtected => "role_protected",
+            ApiError::InvitationNotFound => "invitation_not_found",
+            ApiError::InvitationExpired => "invitation_expired",
+            ApiError::InvitationRevoked => "invitation_revoked",
+            ApiError::InvitationUsed => "invitation_used",
+            ApiError::InvitationEmailMismatch => "invitation_email_mismatch",
             ApiError::Token(r) => r.code(),
             ApiError::TooManyAttempts(_) => "too_many_attempts",
             ApiError::ServerBusy => "server_busy",
@@ -220,12 +265,20 @@ impl ApiError {
             | ApiError::SessionNotFound
             | ApiError::PasskeyNotFound
             | ApiError::ClientNotFound
-            | ApiError::AdminKeyNotFound => StatusCode::NOT_FOUND,
+            | ApiError::AdminKeyNotFound
+            | ApiError::OrgNotFound
+            | ApiError::MemberNotFound
+            | ApiError::RoleNotFound
+            | ApiError::InvitationNotFound => StatusCode::NOT_FOUND,
+            ApiError::InvitationExpired | ApiError::InvitationRevoked => StatusCode::GONE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::CsrfInvalid
             | ApiError::BootstrapRequired
             | ApiError::PermissionDenied(_)
-            | ApiError::UserDisabled => StatusCode::FORBIDDEN,
+            | ApiError::UserDisabled
+            | ApiError::OrgScopeMissing(_)
+            | ApiError::RoleNotGrantable
+            | ApiError::InvitationEmailMismatch => StatusCode::FORBIDDEN,
             ApiError::Unauthorized
             | ApiError::AdminKeyRevoked
             | ApiError::AdminKeyExpired
@@ -243,7 +296,12 @@ impl ApiError {
             | ApiError::LastSignInMethod
             | ApiError::AdminKeyAlreadyRevoked
             | ApiError::AdminKeyLimit
-            | ApiError::PasskeyRpIdLocked => StatusCode::CONFLICT,
+            | ApiError::PasskeyRpIdLocked
+            | ApiError::AlreadyMember
+            | ApiError::LastOwner
+            | ApiError::RoleInUse
+            | ApiError::RoleProtected
+            | ApiError::InvitationUsed => StatusCode::CONFLICT,
             ApiError::InvalidBody(_)
             | ApiError::SlugInvalid(_)
             | ApiError::FieldInvalid(..)

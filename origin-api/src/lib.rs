@@ -25,6 +25,7 @@ pub mod hosted_session;
 pub mod key_rotation;
 pub mod keys;
 pub mod oauth;
+pub mod orgs;
 pub mod pages;
 pub mod pagination;
 pub mod passkeys;
@@ -139,6 +140,32 @@ pub fn router(state: AppState) -> Router {
             post(routes::admin_keys::revoke),
         )
         .route(
+            "/v1/admin/tenants/{slug}/orgs",
+            get(routes::admin_orgs::list).post(routes::admin_orgs::create),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/orgs/{org_id}",
+            get(routes::admin_orgs::show)
+                .patch(routes::admin_orgs::rename)
+                .delete(routes::admin_orgs::delete),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/orgs/{org_id}/members",
+            get(routes::admin_orgs::members),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/orgs/{org_id}/members/{user_id}",
+            put(routes::admin_orgs::put_member).delete(routes::admin_orgs::remove_member),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/org-roles",
+            get(routes::admin_orgs::list_roles),
+        )
+        .route(
+            "/v1/admin/tenants/{slug}/org-roles/{name}",
+            put(routes::admin_orgs::put_role).delete(routes::admin_orgs::delete_role),
+        )
+        .route(
             "/v1/admin/tenants/{slug}/users/{user_id}/sessions",
             delete(routes::admin_sessions::revoke_user_sessions),
         )
@@ -192,6 +219,45 @@ pub fn router(state: AppState) -> Router {
             delete(routes::sessions::revoke),
         )
         .route("/t/{tenant}/v1/me", get(routes::me::show))
+        .route(
+            "/t/{tenant}/v1/orgs",
+            get(routes::orgs::list_mine).post(routes::orgs::create),
+        )
+        .route("/t/{tenant}/v1/orgs/active", put(routes::orgs::switch))
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}",
+            get(routes::orgs::show)
+                .patch(routes::orgs::rename)
+                .delete(routes::orgs::delete),
+        )
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}/members",
+            get(routes::orgs::members),
+        )
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}/members/{user_id}",
+            delete(routes::orgs::remove_member),
+        )
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}/members/{user_id}/roles",
+            put(routes::orgs::set_member_roles),
+        )
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}/leave",
+            post(routes::orgs::leave),
+        )
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}/invitations",
+            get(routes::org_invitations::list).post(routes::org_invitations::create),
+        )
+        .route(
+            "/t/{tenant}/v1/orgs/{org_id}/invitations/{invitation_id}",
+            delete(routes::org_invitations::revoke),
+        )
+        .route(
+            "/t/{tenant}/v1/invitations/accept",
+            post(routes::org_invitations::accept),
+        )
         .route("/t/{tenant}/v1/passkeys", get(routes::my_passkeys::list))
         .route(
             "/t/{tenant}/v1/passkeys/{passkey_id}",

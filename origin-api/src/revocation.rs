@@ -1,8 +1,9 @@
 //! Revoking sessions: in Postgres first, then at the edge.
 //!
 //! Every revocation — one session, all of a user's but one, all of a user's (sign out everywhere),
-//! all of a tenant's before an instant — marks the sessions and their refresh tokens revoked and
-//! queues one edge notice per session that may still hold a valid access token, in one transaction.
+//! all of a tenant's before an instant, all acting for an organization — marks the sessions and
+//! their refresh tokens revoked and queues one edge notice per session that may still hold a valid
+//! access token, in one transaction.
 //! The edge understands per-session notices only (today), so that is what it gets even for the
 //! bulk revocations; the not-before instants are recorded on the user and the tenant for the day the
 //! edge learns a not-before notice (a new `kind` in the outbox).
@@ -39,6 +40,9 @@ pub(crate) enum Target {
     AllOfUser { user_id: Uuid, except: Option<Uuid> },
     /// Every live session of the tenant created before the instant.
     CreatedBefore(OffsetDateTime),
+    /// Every live session acting for an organization (its tokens carry that `org_id`), of one user
+    /// or of everyone.
+    ActingFor { org_id: Uuid, user_id: Option<Uuid> },
 }
 
 /// Sessions revoked in the current transaction, with the notices to push once it commits.
@@ -68,6 +72,11 @@ pub(crate) async fn revoke_in_tx(
             "user_id = $3 AND revoked_at IS NULL AND ($4::uuid IS NULL OR id <> $4)",
             Some(user_id),
             except,
+        ),
+        Target::ActingFor { org_id, user_id } => (
+            "active_org_id = $4 AND revoked_at IS NULL AND ($3::uuid IS NULL OR user_id = $3)",
+            user_id,
+            Some(org_id),
         ),
         Target::CreatedBefore(before) => {
             return revoke_rows(

@@ -1,7 +1,13 @@
 //! Minting access tokens (RFC 9068 `at+jwt`, signed with the tenant's current key: ES256 or EdDSA)
 //! and opaque refresh tokens.
+//!
+//! A session acting for an organization gets `org_id`, `roles` (RFC 9068 §2.2.3.1: an array) and
+//! the scopes of those roles in `scope` (§2.2.3: space-separated, with the scopes an OAuth client
+//! was granted): the claim names and shapes `auth_core::policy` reads for `scopes`, `roles` and
+//! `bind = { org = "org_id" }`.
 
 use crate::keys::CurrentKey;
+use crate::orgs::OrgClaims;
 use anyhow::Context as _;
 use auth_core::encoding::b64url_encode;
 use chrono::{DateTime, Utc};
@@ -26,6 +32,12 @@ struct AccessClaims<'a> {
     jti: String,
     sid: String,
     tid: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    roles: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 /// Everything that goes into one access token.
@@ -39,6 +51,26 @@ pub struct AccessTokenRequest<'a> {
     /// Unix seconds.
     pub now: i64,
     pub ttl_secs: i64,
+    /// The organization the session acts for.
+    pub org: Option<&'a OrgClaims>,
+    /// What an OAuth client was granted (`openid email`), for a session opened through the code flow.
+    pub oauth_scope: Option<&'a str>,
+}
+
+/// The `scope` claim: the client's grant, then the organization's scopes, each once; none when
+/// both are empty.
+fn scope_claim(oauth_scope: Option<&str>, org: Option<&OrgClaims>) -> Option<String> {
+    let mut scopes: Vec<&str> = Vec::new();
+    let granted = oauth_scope.into_iter().flat_map(|s| s.split(' '));
+    let of_org = org
+        .into_iter()
+        .flat_map(|o| o.scopes.iter().map(String::as_str));
+    for scope in granted.chain(of_org).filter(|s| !s.is_empty()) {
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    (!scopes.is_empty()).then(|| scopes.join(" "))
 }
 
 /// Signs an access token with the tenant's current key (`keys::current`).
@@ -58,6 +90,9 @@ pub fn mint_access_token(
         jti: Uuid::new_v4().to_string(),
         sid: request.session_id.to_string(),
         tid: request.tenant_id.to_string(),
+        org_id: request.org.map(|o| o.org_id.to_string()),
+        roles: request.org.map(|o| o.roles.as_slice()),
+        scope: scope_claim(request.oauth_scope, request.org),
     });
     claims.issued_at = Some(issued_at);
     claims.expiration = Some(expires_at);
@@ -93,6 +128,21 @@ mod tests {
     use crate::keys::{PrivateKey, SigningAlgorithm};
     use auth_core::{Expectations, IssuerPolicy, KeySet};
 
+    fn expectations() -> Expectations {
+        Expectations {
+            issuers: vec![IssuerPolicy {
+                issuer: "http://origin/t/acme".into(),
+                jwks_uri: "http://origin/t/acme/.well-known/jwks.json".into(),
+                audiences: vec!["api".into()],
+                algorithms: vec![auth_core::Algorithm::Es256, auth_core::Algorithm::EdDsa],
+                token_type: Some(ACCESS_TOKEN_TYPE.into()),
+                leeway_secs: 30,
+                jwks_cache: Default::default(),
+                tenant: auth_core::claims::TenantBinding::Origin,
+            }],
+        }
+    }
+
     #[test]
     fn a_minted_token_verifies_with_the_core_and_carries_every_claim() {
         for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
@@ -115,6 +165,8 @@ mod tests {
                 session_id,
                 now: 1_700_000_000,
                 ttl_secs: 300,
+                org: None,
+                oauth_scope: None,
             },
             &key,
         )
@@ -122,18 +174,7 @@ mod tests {
         let keys = KeySet::new(vec![key.key.verification_key("k1").unwrap()])
             .unwrap()
             .published_for(&tenant_id.to_string());
-        let expectations = Expectations {
-            issuers: vec![IssuerPolicy {
-                issuer: "http://origin/t/acme".into(),
-                jwks_uri: "http://origin/t/acme/.well-known/jwks.json".into(),
-                audiences: vec!["api".into()],
-                algorithms: vec![auth_core::Algorithm::Es256, auth_core::Algorithm::EdDsa],
-                token_type: Some(ACCESS_TOKEN_TYPE.into()),
-                leeway_secs: 30,
-                jwks_cache: Default::default(),
-                tenant: auth_core::claims::TenantBinding::Origin,
-            }],
-        };
+        let expectations = expectations();
         let claims = auth_core::verify::verify_native(
             &token,
             auth_core::token::DEFAULT_MAX_TOKEN_BYTES,
@@ -157,6 +198,58 @@ mod tests {
             1_700_000_331,
         );
         assert_eq!(expired.unwrap_err(), auth_core::Rejection::Expired);
+    }
+
+    #[test]
+    fn an_organization_s_roles_and_scopes_are_in_the_shapes_route_policies_read() {
+        let key = CurrentKey {
+            kid: "k1".into(),
+            key: PrivateKey::generate(SigningAlgorithm::Es256),
+        };
+        let org = OrgClaims {
+            org_id: Uuid::new_v4(),
+            roles: vec!["admin".into(), "member".into()],
+            scopes: vec!["members:read".into(), "org:read".into()],
+        };
+        let tenant_id = Uuid::new_v4();
+        let token = mint_access_token(
+            &AccessTokenRequest {
+                issuer: "http://origin/t/acme",
+                audience: "api",
+                tenant_id,
+                user_id: Uuid::new_v4(),
+                session_id: Uuid::new_v4(),
+                now: 1_700_000_000,
+                ttl_secs: 300,
+                org: Some(&org),
+                oauth_scope: Some("openid email"),
+            },
+            &key,
+        )
+        .unwrap();
+        let keys = KeySet::new(vec![key.key.verification_key("k1").unwrap()])
+            .unwrap()
+            .published_for(&tenant_id.to_string());
+        let claims = auth_core::verify::verify_native(
+            &token,
+            auth_core::token::DEFAULT_MAX_TOKEN_BYTES,
+            &expectations(),
+            |_| Some(&keys),
+            1_700_000_100,
+        )
+        .unwrap();
+        let org_id = org.org_id.to_string();
+        assert_eq!(
+            claims.claim("org_id"),
+            Some(&serde_json::Value::String(org_id))
+        );
+        assert_eq!(claims.roles(), vec!["admin", "member"]);
+        assert_eq!(
+            claims.scopes(),
+            vec!["openid", "email", "members:read", "org:read"]
+        );
+        assert_eq!(scope_claim(None, None), None);
+        assert_eq!(scope_claim(Some("openid"), None).as_deref(), Some("openid"));
     }
 
     #[test]

@@ -264,6 +264,7 @@ pub async fn create(
         now,
     )
     .await?;
+    crate::orgs::roles::seed_defaults(&mut tx, id).await?;
     audit::record(
         &mut tx,
         Event::new(id, Actor::Admin, EventType::TenantCreated)

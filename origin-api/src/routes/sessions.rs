@@ -11,6 +11,7 @@ use crate::domain::Email;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::keys::{self, CurrentKey};
+use crate::orgs::{self, OrgClaims};
 use crate::revocation::{self, EdgeOutcome, Target};
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
@@ -33,6 +34,8 @@ pub const SESSION_LIFETIME: time::Duration = time::Duration::days(30);
 pub struct Credentials {
     email: String,
     password: SecretString,
+    /// The organization the session acts for; omitted: the one the user joined first, if any.
+    org_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,10 @@ pub(crate) struct Grant {
     pub session_id: Uuid,
     pub refresh_token: RefreshToken,
     pub now: OffsetDateTime,
+    /// The organization the session acts for, as its tokens state it.
+    pub org: Option<OrgClaims>,
+    /// What an OAuth client was granted, for a session opened through the code flow.
+    pub oauth_scope: Option<String>,
 }
 
 /// Mints an access token and answers with both tokens, uncacheable (RFC 6749 §5.1).
@@ -89,6 +96,8 @@ fn token_response(
             session_id: grant.session_id,
             now: grant.now.unix_timestamp(),
             ttl_secs: ttl,
+            org: grant.org.as_ref(),
+            oauth_scope: grant.oauth_scope.as_deref(),
         },
         key,
     )?;
@@ -129,7 +138,20 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
     let user_id = check_password(&state, &tenant, client, &body.email, body.password).await?;
-    let grant = open_session(&state, &tenant, user_id, &headers).await?;
+    let mut tx = state.db().begin().await?;
+    let grant = open_session_in_tx(
+        &mut tx,
+        &state,
+        &tenant,
+        user_id,
+        &headers,
+        None,
+        None,
+        body.org_id,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %grant.session_id, "signed in");
     token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
 }
 
@@ -221,8 +243,17 @@ pub(crate) async fn open_session_with_cookie(
     cookie_hash: Option<&[u8; 32]>,
 ) -> Result<Grant, ApiError> {
     let mut tx = state.db().begin().await?;
-    let grant =
-        open_session_in_tx(&mut tx, state, tenant, user_id, headers, cookie_hash, None).await?;
+    let grant = open_session_in_tx(
+        &mut tx,
+        state,
+        tenant,
+        user_id,
+        headers,
+        cookie_hash,
+        None,
+        None,
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %grant.session_id, "signed in");
     Ok(grant)
@@ -240,7 +271,10 @@ pub(crate) struct OAuthGrant<'a> {
 }
 
 /// [`open_session_with_cookie`] inside the caller's transaction (the token exchange marks its code
-/// redeemed in the same one), optionally bound to the OAuth client it is opened for.
+/// redeemed in the same one), optionally bound to the OAuth client it is opened for, acting for
+/// `org_id` (404 `org_not_found` unless the user is a member) or else the organization the user
+/// joined first.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn open_session_in_tx(
     tx: &mut sqlx::PgConnection,
     state: &AppState,
@@ -249,6 +283,7 @@ pub(crate) async fn open_session_in_tx(
     headers: &HeaderMap,
     cookie_hash: Option<&[u8; 32]>,
     oauth: Option<OAuthGrant<'_>>,
+    org_id: Option<Uuid>,
 ) -> Result<Grant, ApiError> {
     // A session opened for an app is named after it (what its owner recognises in their list); the
     // user agent there is the app's server, not the person's browser.
@@ -276,12 +311,13 @@ pub(crate) async fn open_session_in_tx(
     if disabled {
         return Err(ApiError::UserDisabled);
     }
+    let active_org = orgs::initial_org(&mut *tx, tenant.id, user_id, org_id).await?;
     let now = OffsetDateTime::now_utc();
     let access_expires_at = now + time::Duration::seconds(state.access_token_ttl_for(tenant));
     sqlx::query(
         "INSERT INTO sessions (id, tenant_id, user_id, created_at, last_used_at, expires_at, access_expires_at, client,
-                               cookie_hash, oauth_client_id, oauth_scope)
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10)",
+                               cookie_hash, oauth_client_id, oauth_scope, active_org_id)
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(session_id)
     .bind(tenant.id)
@@ -293,9 +329,11 @@ pub(crate) async fn open_session_in_tx(
     .bind(cookie_hash.map(|h| h.as_slice()))
     .bind(oauth.map(|o| o.client_id))
     .bind(oauth.map(|o| o.scope))
+    .bind(active_org)
     .execute(&mut *tx)
     .await?;
     insert_refresh_token(tx, Uuid::new_v4(), session_id, &refresh_token, now).await?;
+    let org = orgs::claims_for_session(&mut *tx, tenant.id, session_id).await?;
     let via = match (oauth, cookie_hash) {
         (Some(_), _) => "oauth_code",
         (None, Some(_)) => "hosted_pages",
@@ -313,6 +351,8 @@ pub(crate) async fn open_session_in_tx(
         session_id,
         refresh_token,
         now,
+        org,
+        oauth_scope: oauth.map(|o| o.scope.to_owned()),
     })
 }
 
@@ -325,6 +365,7 @@ struct PresentedRefreshToken {
     session_revoked: bool,
     session_expires_at: OffsetDateTime,
     user_disabled: bool,
+    oauth_scope: Option<String>,
 }
 
 /// `POST /t/{tenant}/v1/sessions/refresh`: trade a refresh token for new tokens of the same session.
@@ -359,7 +400,8 @@ pub(crate) async fn rotate(
     let presented: Option<PresentedRefreshToken> = sqlx::query_as(
         "SELECT rt.id, rt.used_at IS NOT NULL AS used, s.id AS session_id, s.user_id,
                 s.revoked_at IS NOT NULL AS session_revoked, s.expires_at AS session_expires_at,
-                u.disabled_at IS NOT NULL AS user_disabled
+                u.disabled_at IS NOT NULL AS user_disabled,
+                s.oauth_scope
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
               JOIN users u ON u.tenant_id = s.tenant_id AND u.id = s.user_id
          WHERE rt.token_hash = $1 AND s.tenant_id = $2
@@ -428,6 +470,9 @@ pub(crate) async fn rotate(
         .bind(now + time::Duration::seconds(state.access_token_ttl_for(tenant)))
         .execute(&mut *tx)
         .await?;
+    // Read under the session's lock: a switch or a membership change committed before this refresh
+    // is in its token.
+    let org = orgs::claims_for_session(&mut tx, tenant.id, presented.session_id).await?;
     tx.commit().await?;
 
     tracing::info!(tenant.id = %tenant.id, session.id = %presented.session_id, "session refreshed");
@@ -436,6 +481,8 @@ pub(crate) async fn rotate(
         session_id: presented.session_id,
         refresh_token: next,
         now,
+        org,
+        oauth_scope: presented.oauth_scope,
     };
     token_response(state, tenant, &key, grant, StatusCode::OK)
 }

@@ -232,6 +232,7 @@ async fn redeem_code(
             client_name: &client.name,
             scope: &stored.scope,
         }),
+        None,
     )
     .await?;
     codes::mark_used(&mut tx, &stored.code_hash, grant.session_id, now).await?;
@@ -251,6 +252,8 @@ async fn redeem_code(
             session_id: grant.session_id,
             now: issued_at,
             ttl_secs: ttl,
+            org: grant.org.as_ref(),
+            oauth_scope: grant.oauth_scope.as_deref(),
         },
         &key,
     )?;

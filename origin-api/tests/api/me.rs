@@ -112,6 +112,8 @@ async fn me_with_an_expired_token_returns_401_token_expired(db: PgPool) {
                 session_id: Uuid::parse_str(&s.session_id).unwrap(),
                 now,
                 ttl_secs: 300,
+                org: None,
+                oauth_scope: None,
             },
             &key,
         )
