@@ -184,6 +184,16 @@ pub async fn create(
     ))
 }
 
+/// One of the caller's organizations with their roles there and the scopes those grant.
+#[derive(Debug, sqlx::FromRow)]
+struct MyOrgRow {
+    id: Uuid,
+    name: String,
+    created_at: OffsetDateTime,
+    roles: Vec<String>,
+    scopes: Vec<String>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct OrgList {
     orgs: Vec<OrgView>,
@@ -196,13 +206,13 @@ pub async fn list_mine(
 ) -> Result<Response, ApiError> {
     let mut conn = state.db().acquire().await?;
     let active = active_org_of(&mut conn, &auth).await?;
-    let rows: Vec<(Uuid, String, OffsetDateTime, Vec<String>, Vec<String>)> = sqlx::query_as(
+    let rows: Vec<MyOrgRow> = sqlx::query_as(
         "SELECT o.id, o.name, o.created_at,
-                array_agg(DISTINCT mr.role ORDER BY mr.role),
+                array_agg(DISTINCT mr.role ORDER BY mr.role) AS roles,
                 COALESCE((SELECT array_agg(DISTINCT s ORDER BY s) FROM org_member_roles mr2
                           JOIN org_roles r ON r.tenant_id = mr2.tenant_id AND r.name = mr2.role,
                           unnest(r.scopes) AS s
-                          WHERE mr2.org_id = o.id AND mr2.user_id = m.user_id), '{}')
+                          WHERE mr2.org_id = o.id AND mr2.user_id = m.user_id), '{}') AS scopes
          FROM org_memberships m
          JOIN organizations o ON o.tenant_id = m.tenant_id AND o.id = m.org_id
          JOIN org_member_roles mr ON mr.org_id = m.org_id AND mr.user_id = m.user_id
@@ -216,14 +226,14 @@ pub async fn list_mine(
     .await?;
     let orgs = rows
         .into_iter()
-        .map(|(id, name, created_at, roles, scopes)| {
+        .map(|row| {
             Ok(OrgView {
-                id,
-                name,
-                created_at: rfc3339(created_at)?,
-                roles,
-                scopes,
-                active: active == Some(id),
+                id: row.id,
+                name: row.name,
+                created_at: rfc3339(row.created_at)?,
+                roles: row.roles,
+                scopes: row.scopes,
+                active: active == Some(row.id),
             })
         })
         .collect::<Result<_, ApiError>>()?;
