@@ -4,6 +4,7 @@
 //! where they are read (`SYSTEM_*`).
 //! Run alone without those variables, every test fails and says how to run them.
 
+mod admin;
 mod bundle;
 mod cors;
 mod forwarding;
