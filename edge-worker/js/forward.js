@@ -15,8 +15,7 @@ export function makeForwarder(notForwarded, reservedPrefix, onFailure) {
      * header names and values alternating, one per line (header values hold no line breaks).
      * Redirects are handed to the client, not followed. `answer` (same format) is set on the
      * response when not empty (CORS and rate-limit fields): a fetched response's headers are
-     * immutable, so it is rebuilt around the same body, copying status and headers natively (one
-     * copy of the headers, where `new Headers(...)` and an init object make two).
+     * immutable, so it is rebuilt around the same body.
      */
     forward(request, url, set, answer) {
       const headers = new Headers(request.headers);
@@ -34,10 +33,10 @@ export function makeForwarder(notForwarded, reservedPrefix, onFailure) {
       if (answer.length === 0) return answered;
       const lines = answer.split("\n");
       return answered.then((response) => {
-        const rebuilt = new Response(response.body, response);
-        const headers = rebuilt.headers;
+        const headers = new Headers(response.headers);
         for (let i = 0; i + 1 < lines.length; i += 2) headers.set(lines[i], lines[i + 1]);
-        return rebuilt;
+        const { status, statusText } = response;
+        return new Response(response.body, { status, statusText, headers });
       });
     },
   };
