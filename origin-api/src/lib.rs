@@ -16,6 +16,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod clock;
 pub mod config;
+pub mod db;
 pub mod domain;
 pub mod edge_push;
 pub mod error;
@@ -299,37 +300,45 @@ pub fn router(state: AppState) -> Router {
             audit::capture_source,
         ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Every request's queries act for nobody until its tenant is found (row-level security).
+        .layer(axum::middleware::from_fn(db::request_scope))
         .layer(axum::middleware::from_fn(error::log_errors))
         .layer(trace)
         .with_state(state)
 }
 
-/// Deletes brute-force counts that no longer matter, expired passkey ceremonies, old authorization codes and audit events past their tenant's retention, every `every`, forever (spawned by `serve`).
+/// Deletes brute-force counts that no longer matter, expired passkey ceremonies, old authorization
+/// codes and audit events past their tenant's retention, every `every`, forever (spawned by
+/// `serve`): work across tenants.
 async fn run_maintenance(db: PgPool, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match throttle::purge_forgotten(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(throttle.purged = n, "forgotten attempt counts purged"),
-            Err(e) => tracing::warn!(error.cause = %e, "purging attempt counts failed"),
-        }
-        match passkeys::ceremonies::purge_expired(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(ceremonies.purged = n, "expired passkey ceremonies purged"),
-            Err(e) => tracing::warn!(error.cause = %e, "purging passkey ceremonies failed"),
-        }
-        match oauth::codes::purge_expired(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(codes.purged = n, "old authorization codes purged"),
-            Err(e) => tracing::warn!(error.cause = %e, "purging authorization codes failed"),
-        }
-        match audit::purge_expired(&db).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(audit.purged = n, "audit events past retention purged"),
-            Err(e) => tracing::warn!(error.cause = %e, "purging audit events failed"),
-        }
+        db::cross_tenant("maintenance", maintain(&db)).await;
+    }
+}
+
+async fn maintain(db: &PgPool) {
+    match throttle::purge_forgotten(db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(throttle.purged = n, "forgotten attempt counts purged"),
+        Err(e) => tracing::warn!(error.cause = %e, "purging attempt counts failed"),
+    }
+    match passkeys::ceremonies::purge_expired(db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(ceremonies.purged = n, "expired passkey ceremonies purged"),
+        Err(e) => tracing::warn!(error.cause = %e, "purging passkey ceremonies failed"),
+    }
+    match oauth::codes::purge_expired(db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(codes.purged = n, "old authorization codes purged"),
+        Err(e) => tracing::warn!(error.cause = %e, "purging authorization codes failed"),
+    }
+    match audit::purge_expired(db).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(audit.purged = n, "audit events past retention purged"),
+        Err(e) => tracing::warn!(error.cause = %e, "purging audit events failed"),
     }
 }
 
@@ -354,14 +363,15 @@ pub async fn migrate(database_url: &SecretString) -> anyhow::Result<()> {
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = connect(&config.database_url).await?;
     MIGRATOR.run(&db).await.context("applying migrations")?;
-    let state = AppState::new(db.clone(), &config)?;
+    // Migrations ran as the owner; everything else runs as the row-level-security role.
+    let state = AppState::new(db, &config)?;
+    let db = state.db().clone();
     state.hasher().warm_up().await?;
     match state.edge() {
         Some(pusher) => {
-            tokio::spawn(edge_push::run_outbox_retries(
-                db.clone(),
-                pusher.clone(),
-                OUTBOX_RETRY_INTERVAL,
+            tokio::spawn(db::cross_tenant(
+                "outbox",
+                edge_push::run_outbox_retries(db.clone(), pusher.clone(), OUTBOX_RETRY_INTERVAL),
             ));
         }
         None => {
@@ -372,11 +382,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", config.addr))?;
     tracing::info!(server.addr = %listener.local_addr().context("reading the bound address")?, "origin-api listening");
-    tokio::spawn(key_rotation::run_schedule(
-        db.clone(),
-        config.key_encryption_key.clone(),
-        config.key_rotation,
-        key_rotation::SCHEDULE_INTERVAL,
+    tokio::spawn(db::cross_tenant(
+        "key_rotation",
+        key_rotation::run_schedule(
+            db.clone(),
+            config.key_encryption_key.clone(),
+            config.key_rotation,
+            key_rotation::SCHEDULE_INTERVAL,
+        ),
     ));
     tokio::spawn(run_maintenance(db, MAINTENANCE_INTERVAL));
     let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();

@@ -45,11 +45,13 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(db: PgPool, config: &Config) -> anyhow::Result<Self> {
+    /// The state of an app on the database `owner` connects to: its queries run through
+    /// [`crate::db::app_pool`] (as the row-level-security role, scoped per request).
+    pub fn new(owner: PgPool, config: &Config) -> anyhow::Result<Self> {
         let edge = config.edge_push.as_ref().map(EdgePusher::new).transpose()?;
         Ok(AppState {
             inner: Arc::new(Inner {
-                db,
+                db: crate::db::app_pool(&owner),
                 public_url: config.public_url.clone(),
                 pages_url: config.pages_url.clone(),
                 admin_token_digest: Sha256::digest(config.admin_token.expose_secret().as_bytes())

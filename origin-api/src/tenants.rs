@@ -130,13 +130,23 @@ pub const COLUMNS: &str = "id, slug, name, audience, throttle_account_failures, 
                        throttle_window_secs, throttle_max_delay_secs, passkey_rp_id, passkey_origins, \
                        access_token_ttl_secs, signing_alg";
 
-/// The tenant with this slug, or `tenant_not_found`.
+/// The tenant with this slug, or `tenant_not_found`. From here on the request acts for it in the
+/// database (`crate::db`): the lookup itself sets the connection's tenant (a transaction begun
+/// before it sees the tenant's rows), and the pool gives later connections the same.
 pub async fn find(executor: impl PgExecutor<'_>, slug: &str) -> Result<Tenant, ApiError> {
-    sqlx::query_as::<_, Tenant>(&format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"))
-        .bind(slug)
-        .fetch_optional(executor)
-        .await?
-        .ok_or(ApiError::TenantNotFound)
+    // `set_config` in the same statement: this connection acts for the tenant found, whichever
+    // connection the executor is (unless the task works across tenants).
+    let tenant = sqlx::query_as::<_, Tenant>(&format!(
+        "SELECT {COLUMNS}, CASE WHEN coalesce(current_setting('app.cross_tenant', true), '') = ''
+                                THEN set_config('app.tenant_id', id::text, false) END AS scope
+           FROM tenants WHERE slug = $1"
+    ))
+    .bind(slug)
+    .fetch_optional(executor)
+    .await?
+    .ok_or(ApiError::TenantNotFound)?;
+    crate::db::entered_tenant(tenant.id);
+    Ok(tenant)
 }
 
 /// The `jwks_uri` of an issuer.

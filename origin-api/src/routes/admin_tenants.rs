@@ -255,6 +255,8 @@ pub async fn create(
             e.into()
         }
     })?;
+    // The new tenant's keys and audit trail are its rows (row-level security).
+    crate::db::enter_tenant(&mut tx, id).await?;
     key_rotation::first_keys(
         &mut tx,
         state.kek(),

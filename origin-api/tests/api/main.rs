@@ -26,6 +26,7 @@ mod outbox;
 mod pages;
 mod passkeys;
 mod revocation;
+mod row_level_security;
 mod sessions;
 mod users;
 mod well_known;

@@ -166,11 +166,15 @@ pub async fn sign_in_on_pages(app: &TestApp, tenant: &Value, user_id: &str) -> (
     let tenant = tenants::find(&app.db, tenant["slug"].as_str().unwrap())
         .await
         .unwrap();
-    let (session, set_cookie) = hosted_session::sign_in(
-        &app.state,
-        &tenant,
-        Uuid::parse_str(user_id).unwrap(),
-        &HeaderMap::new(),
+    // Outside a request: the test acts for the tenant in the database itself (row-level security).
+    let (session, set_cookie) = origin_api::db::as_tenant(
+        tenant.id,
+        hosted_session::sign_in(
+            &app.state,
+            &tenant,
+            Uuid::parse_str(user_id).unwrap(),
+            &HeaderMap::new(),
+        ),
     )
     .await
     .unwrap();
