@@ -8,7 +8,7 @@ use crate::hashing::HashError;
 use crate::throttle::Throttled;
 use auth_core::Rejection;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::rejection::PathRejection;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -438,6 +438,16 @@ fn describe_data_error(text: &str) -> String {
     }
 }
 
+impl From<QueryRejection> for ApiError {
+    /// Serde's message may quote the offending value: not echoed.
+    fn from(_: QueryRejection) -> Self {
+        ApiError::FieldInvalid(
+            "query_invalid",
+            "the query string has a malformed or unknown parameter",
+        )
+    }
+}
+
 impl From<PathRejection> for ApiError {
     /// A path that does not decode names nothing we have.
     fn from(_: PathRejection) -> Self {
@@ -458,14 +468,25 @@ pub async fn log_errors(request: Request, next: Next) -> Response {
     response
 }
 
+/// Marks what the router's fallbacks answer: no route took the request (tests tell it apart from a
+/// handler's own 404 or 405).
+#[derive(Debug, Clone, Copy)]
+pub struct Unrouted;
+
+fn unrouted(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    response.extensions_mut().insert(Unrouted);
+    response
+}
+
 /// Unknown routes.
-pub async fn not_found() -> ApiError {
-    ApiError::NotFound
+pub async fn not_found() -> Response {
+    unrouted(ApiError::NotFound)
 }
 
 /// Known routes, wrong method.
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::MethodNotAllowed
+pub async fn method_not_allowed() -> Response {
+    unrouted(ApiError::MethodNotAllowed)
 }
 
 /// Whether a database error is a unique violation of the named constraint or index.

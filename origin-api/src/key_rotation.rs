@@ -557,10 +557,12 @@ pub async fn revoke_in_tx(
 }
 
 /// A key as the admin API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
+    /// `ES256` or `EdDSA`.
     pub alg: String,
+    /// `next` (published, not signing yet), `current`, `retired` (still published) or `revoked`.
     pub status: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -88,7 +88,7 @@ pub enum KeyError {
 }
 
 /// The algorithms a tenant may sign with (`tenants.signing_alg`, `signing_keys.alg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SigningAlgorithm {
     #[default]
     #[serde(rename = "ES256")]

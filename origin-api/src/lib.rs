@@ -26,6 +26,7 @@ pub mod hosted_session;
 pub mod key_rotation;
 pub mod keys;
 pub mod oauth;
+pub mod openapi;
 pub mod orgs;
 pub mod pages;
 pub mod pagination;
@@ -36,6 +37,7 @@ mod state;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;
+mod unannotated;
 pub mod user_agent;
 
 pub use config::Config;
@@ -44,14 +46,16 @@ pub use state::AppState;
 
 use anyhow::Context as _;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::routing::{delete, get, patch, post, put};
-use axum::Router;
+use axum::{Extension, Router};
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 use std::time::Duration;
 use tower_http::trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt as _};
+use utoipa_axum::routes;
 
 /// The schema, embedded at build time and applied by `serve` and `origin-api migrate`.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -63,7 +67,103 @@ pub const OUTBOX_RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// How often `serve` purges forgotten brute-force counts.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(300);
 
-/// The whole HTTP application.
+/// Every API route, each registered by `routes!` from its handler's `#[utoipa::path]` annotation
+/// (path and methods included), so the router serves exactly what the document describes. The
+/// hosted pages are not here: they are HTML for browsers (see `openapi.md`).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(routes::health::check))
+        .routes(routes!(openapi::serve))
+        // The operator's API.
+        .routes(routes!(
+            routes::admin_tenants::create,
+            routes::admin_tenants::list
+        ))
+        .routes(routes!(
+            routes::admin_tenants::show,
+            routes::admin_tenants::update
+        ))
+        .routes(routes!(
+            routes::admin_api_keys::create,
+            routes::admin_api_keys::list
+        ))
+        .routes(routes!(routes::admin_api_keys::revoke))
+        .routes(routes!(routes::admin_users::list))
+        .routes(routes!(
+            routes::admin_users::show,
+            routes::admin_users::delete
+        ))
+        .routes(routes!(routes::admin_users::disable))
+        .routes(routes!(routes::admin_users::enable))
+        .routes(routes!(routes::admin_audit::list))
+        .routes(routes!(routes::admin_audit::set_retention))
+        .routes(routes!(
+            routes::admin_clients::create,
+            routes::admin_clients::list
+        ))
+        .routes(routes!(routes::admin_clients::delete))
+        .routes(routes!(routes::admin_keys::list))
+        .routes(routes!(routes::admin_keys::rotate))
+        .routes(routes!(routes::admin_keys::revoke))
+        .routes(routes!(routes::admin_sessions::revoke_user_sessions))
+        .routes(routes!(routes::admin_sessions::set_tenant_not_before))
+        // OAuth 2.1 and OpenID Connect; what browser-based clients call gets CORS.
+        .routes(
+            routes!(
+                routes::well_known::openid_configuration,
+                routes::well_known::openid_configuration_preflight
+            )
+            .layer(oauth::cors()),
+        )
+        .routes(
+            routes!(routes::well_known::jwks, routes::well_known::jwks_preflight)
+                .layer(oauth::cors()),
+        )
+        .routes(routes!(routes::authorize::authorize))
+        .routes(routes!(routes::token::token, routes::token::preflight).layer(oauth::cors()))
+        .routes(
+            routes!(
+                routes::userinfo::show,
+                routes::userinfo::show_post,
+                routes::userinfo::preflight
+            )
+            .layer(oauth::cors()),
+        )
+        // A tenant's users.
+        .routes(routes!(routes::users::create))
+        .routes(routes!(
+            routes::sessions::sign_in,
+            routes::my_sessions::list,
+            routes::my_sessions::sign_out_everywhere
+        ))
+        .routes(routes!(routes::my_sessions::revoke_others))
+        .routes(routes!(routes::sessions::refresh))
+        .routes(routes!(routes::sessions::revoke))
+        .routes(routes!(routes::me::show))
+        .routes(routes!(routes::my_passkeys::list))
+        .routes(routes!(
+            routes::my_passkeys::rename,
+            routes::my_passkeys::delete
+        ))
+        .routes(routes!(routes::passkeys::start_registration))
+        .routes(routes!(routes::passkeys::finish_registration))
+        .routes(routes!(routes::passkeys::start_sign_up))
+        .routes(routes!(routes::passkeys::finish_sign_up))
+        .routes(routes!(routes::passkeys::start_authentication))
+        .routes(routes!(routes::passkeys::finish_authentication))
+}
+
+/// The document [`router`] serves at `/openapi.json` (and `docs/openapi.json` holds), rendered.
+pub fn openapi_document() -> openapi::Document {
+    render(&api().into_openapi())
+}
+
+fn render(openapi: &utoipa::openapi::OpenApi) -> openapi::Document {
+    openapi::Document::render(openapi)
+        .expect("the OpenAPI document is plain data and always serialises")
+}
+
+/// The whole HTTP application: [`api`], its document at `/openapi.json`, and the hosted pages.
 pub fn router(state: AppState) -> Router {
     // Spans carry the method and the route template only: never the raw uri (queries), headers or bodies.
     let trace = TraceLayer::new_for_http()
@@ -78,216 +178,10 @@ pub fn router(state: AppState) -> Router {
         .on_response(DefaultOnResponse::new().level(Level::INFO))
         .on_failure(DefaultOnFailure::new().level(Level::WARN));
 
-    Router::new()
-        .route("/healthz", get(routes::health::check))
-        .route(
-            "/v1/admin/tenants",
-            post(routes::admin_tenants::create).get(routes::admin_tenants::list),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}",
-            get(routes::admin_tenants::show).patch(routes::admin_tenants::update),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/admin-keys",
-            post(routes::admin_api_keys::create).get(routes::admin_api_keys::list),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/admin-keys/{key_id}/revoke",
-            post(routes::admin_api_keys::revoke),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/users",
-            get(routes::admin_users::list),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/users/{user_id}",
-            get(routes::admin_users::show).delete(routes::admin_users::delete),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/users/{user_id}/disable",
-            post(routes::admin_users::disable),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/users/{user_id}/enable",
-            post(routes::admin_users::enable),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/audit-events",
-            get(routes::admin_audit::list),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/audit-retention",
-            put(routes::admin_audit::set_retention),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/clients",
-            post(routes::admin_clients::create).get(routes::admin_clients::list),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/clients/{client_id}",
-            delete(routes::admin_clients::delete),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/keys",
-            get(routes::admin_keys::list),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/keys/rotate",
-            post(routes::admin_keys::rotate),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/keys/{kid}/revoke",
-            post(routes::admin_keys::revoke),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/orgs",
-            get(routes::admin_orgs::list).post(routes::admin_orgs::create),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/orgs/{org_id}",
-            get(routes::admin_orgs::show)
-                .patch(routes::admin_orgs::rename)
-                .delete(routes::admin_orgs::delete),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/orgs/{org_id}/members",
-            get(routes::admin_orgs::members),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/orgs/{org_id}/members/{user_id}",
-            put(routes::admin_orgs::put_member).delete(routes::admin_orgs::remove_member),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/org-roles",
-            get(routes::admin_orgs::list_roles),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/org-roles/{name}",
-            put(routes::admin_orgs::put_role).delete(routes::admin_orgs::delete_role),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/users/{user_id}/sessions",
-            delete(routes::admin_sessions::revoke_user_sessions),
-        )
-        .route(
-            "/v1/admin/tenants/{slug}/sessions/not-before",
-            put(routes::admin_sessions::set_tenant_not_before),
-        )
-        .route(
-            "/t/{tenant}/.well-known/openid-configuration",
-            get(routes::well_known::openid_configuration)
-                .options(oauth::preflight)
-                .layer(oauth::cors()),
-        )
-        .route(
-            "/t/{tenant}/.well-known/jwks.json",
-            get(routes::well_known::jwks)
-                .options(oauth::preflight)
-                .layer(oauth::cors()),
-        )
-        .route("/t/{tenant}/authorize", get(routes::authorize::authorize))
-        .route(
-            "/t/{tenant}/token",
-            post(routes::token::token)
-                .options(oauth::preflight)
-                .layer(oauth::cors()),
-        )
-        .route(
-            "/t/{tenant}/userinfo",
-            get(routes::userinfo::show)
-                .post(routes::userinfo::show)
-                .options(oauth::preflight)
-                .layer(oauth::cors()),
-        )
-        .route("/t/{tenant}/v1/users", post(routes::users::create))
-        .route(
-            "/t/{tenant}/v1/sessions",
-            post(routes::sessions::sign_in)
-                .get(routes::my_sessions::list)
-                .delete(routes::my_sessions::sign_out_everywhere),
-        )
-        .route(
-            "/t/{tenant}/v1/sessions/others",
-            delete(routes::my_sessions::revoke_others),
-        )
-        .route(
-            "/t/{tenant}/v1/sessions/refresh",
-            post(routes::sessions::refresh),
-        )
-        .route(
-            "/t/{tenant}/v1/sessions/{session_id}",
-            delete(routes::sessions::revoke),
-        )
-        .route("/t/{tenant}/v1/me", get(routes::me::show))
-        .route(
-            "/t/{tenant}/v1/orgs",
-            get(routes::orgs::list_mine).post(routes::orgs::create),
-        )
-        .route("/t/{tenant}/v1/orgs/active", put(routes::orgs::switch))
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}",
-            get(routes::orgs::show)
-                .patch(routes::orgs::rename)
-                .delete(routes::orgs::delete),
-        )
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}/members",
-            get(routes::orgs::members),
-        )
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}/members/{user_id}",
-            delete(routes::orgs::remove_member),
-        )
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}/members/{user_id}/roles",
-            put(routes::orgs::set_member_roles),
-        )
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}/leave",
-            post(routes::orgs::leave),
-        )
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}/invitations",
-            get(routes::org_invitations::list).post(routes::org_invitations::create),
-        )
-        .route(
-            "/t/{tenant}/v1/orgs/{org_id}/invitations/{invitation_id}",
-            delete(routes::org_invitations::revoke),
-        )
-        .route(
-            "/t/{tenant}/v1/invitations/accept",
-            post(routes::org_invitations::accept),
-        )
-        .route("/t/{tenant}/v1/passkeys", get(routes::my_passkeys::list))
-        .route(
-            "/t/{tenant}/v1/passkeys/{passkey_id}",
-            patch(routes::my_passkeys::rename).delete(routes::my_passkeys::delete),
-        )
-        .route(
-            "/t/{tenant}/v1/passkeys/registrations",
-            post(routes::passkeys::start_registration),
-        )
-        .route(
-            "/t/{tenant}/v1/passkeys/registrations/finish",
-            post(routes::passkeys::finish_registration),
-        )
-        .route(
-            "/t/{tenant}/v1/passkeys/sign-ups",
-            post(routes::passkeys::start_sign_up),
-        )
-        .route(
-            "/t/{tenant}/v1/passkeys/sign-ups/finish",
-            post(routes::passkeys::finish_sign_up),
-        )
-        .route(
-            "/t/{tenant}/v1/passkeys/authentications",
-            post(routes::passkeys::start_authentication),
-        )
-        .route(
-            "/t/{tenant}/v1/passkeys/authentications/finish",
-            post(routes::passkeys::finish_authentication),
-        )
+    let (api, openapi) = api().split_for_parts();
+    let document = render(&openapi);
+    api.merge(unannotated::orgs())
+        .layer(Extension(document))
         .merge(pages::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

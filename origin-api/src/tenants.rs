@@ -38,7 +38,7 @@ impl Tenant {
 }
 
 /// A tenant's brute-force knobs (columns `throttle_*`; the rule is in `throttle::policy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ThrottleSettings {
     /// Failures per account before delays begin.
     #[sqlx(rename = "throttle_account_failures")]
@@ -67,12 +67,24 @@ impl Default for ThrottleSettings {
 }
 
 /// Knobs given on tenant creation; each omitted one takes its default.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleSettingsInput {
+    /// Failures per account before delays begin: 1 to 1000 (default 5).
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     account_failures: Option<i32>,
+    /// Failures per client address before delays begin: 1 to 100000 (default 30).
+    #[schema(minimum = 1, maximum = 100_000)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     ip_failures: Option<i32>,
+    /// Seconds after which a count is forgotten: 60 to 86400 (default 900).
+    #[schema(minimum = 60, maximum = 86_400)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     window_secs: Option<i32>,
+    /// The longest delay, in seconds: 1 to 86400 (default 900).
+    #[schema(minimum = 1, maximum = 86_400)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     max_delay_secs: Option<i32>,
 }
 

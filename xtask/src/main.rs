@@ -4,14 +4,17 @@
 //!   and the Worker under `wrangler dev` in the foreground until Ctrl-C.
 //! - `cargo xtask test`: the same set-up, then every check and test (what CI runs);
 //!   `cargo xtask test system [FILTER...]` starts the stack and runs only the system tests (those
-//!   whose names hold a filter).
+//!   whose names hold a filter); `cargo xtask test contract` runs only schemathesis against a live
+//!   origin (the OpenAPI contract).
 //!
-//! Also: `cargo xtask build-edge` (the Worker bundle alone), `cargo xtask tools` (install tools),
+//! Also: `cargo xtask openapi` (regenerates `docs/openapi.json` from the code),
+//! `cargo xtask build-edge` (the Worker bundle alone), `cargo xtask tools` (install tools),
 //! `cargo xtask fuzz`. `cargo xtask bench edge [--seconds N] [--rounds N] [--profile]` and
 //! `cargo xtask conformance` run the binaries of the `bench` and `conformance` crates.
 
 mod browser;
 mod checks;
+mod contract;
 mod fuzz;
 mod postgres;
 mod secrets;
@@ -32,7 +35,11 @@ fn main() -> Result<()> {
         Some("test") if args.get(1).map(String::as_str) == Some("system") => {
             checks::run_system_only(&root, &args[2..])
         }
+        Some("test") if args.get(1).map(String::as_str) == Some("contract") => {
+            contract::run_only(&root)
+        }
         Some("test") => checks::run_all(&root),
+        Some("openapi") => write_openapi(&root),
         Some("build-edge") => {
             tools::ensure(&root)?;
             edge::build_production(&root)
@@ -45,9 +52,26 @@ fn main() -> Result<()> {
         }
         Some("fuzz") => fuzz::main(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <dev|test [system [FILTER...]]|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...]|fuzz [--seconds N] [TARGET...]>"
+            "usage: cargo xtask <dev|test [system [FILTER...]|contract]|openapi|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...]|fuzz [--seconds N] [TARGET...]>"
         ),
     }
+}
+
+/// Writes the document the origin serves at `/openapi.json` to `docs/openapi.json` (what the
+/// `openapi` test compares it with), from `origin-api openapi`.
+fn write_openapi(root: &Path) -> Result<()> {
+    let out = Command::new("cargo")
+        .args(["run", "--quiet", "--package", "origin-api", "--", "openapi"])
+        .current_dir(root)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("origin-api openapi failed ({})", out.status);
+    }
+    let path = root.join("docs/openapi.json");
+    std::fs::write(&path, &out.stdout)?;
+    println!("wrote {} ({} bytes)", path.display(), out.stdout.len());
+    Ok(())
 }
 
 /// Runs the binary of the tooling crate `package` (its own crate, so that xtask stays the thin

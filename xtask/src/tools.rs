@@ -5,7 +5,8 @@
 //! wasm-bindgen library (`edge.rs`), so `cargo xtask dev` compiles no tool. `cargo xtask test` also
 //! needs `wasm-bindgen-test-runner` (from wasm-bindgen-cli, the version of the `wasm-bindgen` in
 //! `Cargo.lock`), and `cargo xtask fuzz` cargo-fuzz; both are compiled from source once, with a cheap
-//! profile ([`ensure_cargo_tool`]).
+//! profile ([`ensure_cargo_tool`]). The contract test's schemathesis is a pinned PyPI package in a
+//! virtual environment under `.dev/tools/` ([`ensure_schemathesis`]).
 
 use crate::edge::WASM_TARGET;
 use crate::process::{output, run, run_logged};
@@ -16,6 +17,11 @@ use std::process::Command;
 
 /// cargo-fuzz for `cargo xtask fuzz`; its nightly toolchain is pinned in `fuzz/rust-toolchain.toml`.
 pub const CARGO_FUZZ_VERSION: &str = "0.13.2";
+/// schemathesis (PyPI) for the contract test (`cargo xtask test contract`), in a virtual environment
+/// of its own under `.dev/tools/`.
+pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
+/// The oldest Python schemathesis 4 runs on.
+const MIN_PYTHON: (u32, u32) = (3, 9);
 const MIN_NODE_MAJOR: u32 = 20;
 
 /// Installs whatever the Worker's bundle and the stack need and is missing: the wasm32 target and the
@@ -111,6 +117,62 @@ pub fn ensure_fuzz_tools(root: &Path, log: Option<&Path>) -> Result<String> {
         log,
     )?;
     Ok(toolchain)
+}
+
+/// Installs schemathesis at [`SCHEMATHESIS_VERSION`] into `.dev/tools/schemathesis` (a Python virtual
+/// environment) unless that version is there, output to `log` if given, and returns the path of its
+/// `schemathesis` command. Needs `python3` (>= 3.9) with `venv`; pip reaches PyPI once.
+pub fn ensure_schemathesis(root: &Path, log: Option<&Path>) -> Result<PathBuf> {
+    let venv = root.join(".dev/tools/schemathesis");
+    let bin = venv.join("bin/schemathesis");
+    let found = output(Command::new(&bin).arg("--version")).unwrap_or_default();
+    if found.split_whitespace().any(|w| w == SCHEMATHESIS_VERSION) {
+        say(log, &format!("schemathesis {SCHEMATHESIS_VERSION}: ok"));
+        return Ok(bin);
+    }
+    let python = output(Command::new("python3").args([
+        "-c",
+        "import sys, venv; print('%d.%d' % sys.version_info[:2])",
+    ]))
+    .context("python3 with its venv module is required for schemathesis")?;
+    let version: Vec<u32> = python
+        .trim()
+        .split('.')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    if version.len() != 2 || (version[0], version[1]) < MIN_PYTHON {
+        bail!(
+            "python3 {} is too old for schemathesis (>= {}.{} needed)",
+            python.trim(),
+            MIN_PYTHON.0,
+            MIN_PYTHON.1
+        );
+    }
+    say(
+        log,
+        &format!(
+            "installing schemathesis {SCHEMATHESIS_VERSION} into {} (pip, ~30 s, once; found: {found:?})",
+            venv.display()
+        ),
+    );
+    exec(
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        log,
+    )?;
+    exec(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+            ])
+            .arg(format!("schemathesis=={SCHEMATHESIS_VERSION}")),
+        log,
+    )?;
+    Ok(bin)
 }
 
 pub fn ensure_wasm_target() -> Result<()> {

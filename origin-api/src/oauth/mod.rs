@@ -36,3 +36,30 @@ pub fn cors() -> CorsLayer {
 pub async fn preflight() -> axum::http::StatusCode {
     axum::http::StatusCode::NO_CONTENT
 }
+
+/// Declares `$name`, the documented `OPTIONS` handler of `$path` ([`preflight`]); one per path, as an
+/// operation has one path.
+#[macro_export]
+macro_rules! cors_preflight {
+    ($name:ident, $path:expr, $operation_id:expr) => {
+        /// CORS preflight.
+        ///
+        /// A preflight (`Origin` and `Access-Control-Request-Method`) is answered by the CORS layer:
+        /// any origin, `GET` and `POST`, headers `authorization` and `content-type`, no credentials,
+        /// cached 10 minutes. A plain `OPTIONS` gets an empty 204.
+        #[utoipa::path(
+                                    options,
+                                    path = $path,
+                                    operation_id = $operation_id,
+                                    tag = "oauth",
+                                    params($crate::openapi::TenantPath),
+                                    responses(
+                                        (status = 200, description = "A CORS preflight, answered"),
+                                        (status = 204, description = "A plain OPTIONS"),
+                                    ),
+                                )]
+        pub async fn $name() -> axum::http::StatusCode {
+            $crate::oauth::preflight().await
+        }
+    };
+}

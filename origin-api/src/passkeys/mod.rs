@@ -9,6 +9,7 @@
 
 pub mod ceremonies;
 pub mod credentials;
+pub mod schema;
 
 use crate::error::ApiError;
 use crate::tenants::Tenant;

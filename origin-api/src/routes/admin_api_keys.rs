@@ -9,7 +9,9 @@ use crate::admin_credentials::{self, Permission};
 use crate::audit::{self, Event, EventType};
 use crate::auth::KeyAdmin;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, SlugPath, JSON_BODY, TENANT_ADMIN};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -17,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const MAX_NAME_CHARS: usize = 100;
@@ -26,7 +29,7 @@ const MAX_EXPIRY_DAYS: i32 = 3650;
 /// What a key may do when its creator does not say.
 const DEFAULT_PERMISSIONS: [Permission; 2] = [Permission::Read, Permission::Write];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// What the key is for ("CI deploys", "SIEM export").
@@ -34,11 +37,14 @@ pub struct NewKey {
     /// Some of `read`, `write`, `manage_keys`; omitted: `read` and `write`.
     permissions: Option<Vec<String>>,
     /// 1 to 3650; omitted: the key does not expire.
+    #[schema(minimum = 1, maximum = 3650)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     expires_in_days: Option<i32>,
 }
 
 /// A key as listed: never its secret.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = AdminKeyView)]
 pub struct KeyView {
     id: Uuid,
     name: String,
@@ -72,7 +78,8 @@ const VIEW_COLUMNS: &str = "id, name, hint, permissions, created_by, created_at,
          ELSE 'active' END AS status";
 
 /// The answer to a creation: the view and, this once, the key.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = AdminKeyCreated)]
 pub struct Created {
     #[serde(flatten)]
     view: KeyView,
@@ -114,7 +121,35 @@ fn parse_permissions(raw: Option<&[String]>) -> Result<Vec<Permission>, ApiError
     Ok(permissions)
 }
 
-/// `POST /v1/admin/tenants/{slug}/admin-keys`: 201 with the key, shown this once.
+errors!(
+    CreateKeyErrors = [
+        TENANT_ADMIN,
+        JSON_BODY,
+        &[
+            (409, &["admin_key_limit"]),
+            (
+                422,
+                &[
+                    "name_invalid",
+                    "permissions_invalid",
+                    "expires_in_days_invalid"
+                ]
+            ),
+        ],
+    ]
+);
+
+/// Create an admin API key of the tenant: 201 with the key, shown this once (stored hashed).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/admin-keys",
+    operation_id = "create_admin_key",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    request_body = NewKey,
+    security(("admin_token" = [])),
+    responses((status = 201, description = "The key, shown this once", body = Created), CreateKeyErrors),
+)]
 pub async fn create(
     KeyAdmin(admin): KeyAdmin,
     State(state): State<AppState>,
@@ -203,12 +238,24 @@ pub async fn create(
         .into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AdminKeyList)]
 pub struct KeyList {
     admin_keys: Vec<KeyView>,
 }
 
-/// `GET /v1/admin/tenants/{slug}/admin-keys`: oldest first.
+errors!(ListKeysErrors = [TENANT_ADMIN]);
+
+/// The tenant's admin API keys, oldest first (never their secrets).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/admin-keys",
+    operation_id = "list_admin_keys",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The keys", body = KeyList), ListKeysErrors),
+)]
 pub async fn list(
     KeyAdmin(admin): KeyAdmin,
     State(state): State<AppState>,
@@ -226,7 +273,26 @@ pub async fn list(
         .into_response())
 }
 
-/// `POST /v1/admin/tenants/{slug}/admin-keys/{key_id}/revoke`.
+errors!(
+    RevokeKeyErrors = [
+        TENANT_ADMIN,
+        &[
+            (404, &["admin_key_not_found"]),
+            (409, &["admin_key_already_revoked"])
+        ],
+    ]
+);
+
+/// Revoke an admin API key.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/admin-keys/{key_id}/revoke",
+    operation_id = "revoke_admin_key",
+    tag = tags::ADMIN,
+    params(SlugPath, ("key_id" = String, Path, description = "The admin key's id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The key, revoked", body = KeyView), RevokeKeyErrors),
+)]
 pub async fn revoke(
     KeyAdmin(admin): KeyAdmin,
     State(state): State<AppState>,

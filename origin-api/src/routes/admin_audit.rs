@@ -7,8 +7,10 @@
 use crate::audit::{self, Event, EventType};
 use crate::auth::TenantAdmin;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::ApiJson;
-use crate::pagination::{self, TimeCursor as Position, DEFAULT_PAGE_SIZE};
+use crate::openapi::{tags, SlugPath, JSON_BODY, TENANT_ADMIN};
+use crate::pagination::{self, TimeCursor as Position, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::routes::my_sessions::rfc3339;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -17,6 +19,10 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::Required;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Bounds of a tenant's retention, in days (the schema checks them too).
@@ -109,13 +115,13 @@ struct Row {
     details: serde_json::Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ActorView {
     kind: String,
     id: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EventView {
     id: Uuid,
     /// RFC 3339, the database's clock.
@@ -130,17 +136,94 @@ struct EventView {
     subject_id: Option<String>,
     ip: Option<String>,
     user_agent: Option<String>,
+    #[schema(value_type = Object)]
     details: serde_json::Value,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct EventPage {
     events: Vec<EventView>,
     /// Pass as `cursor` for the next (older) page; `null` on the last one.
     next_cursor: Option<String>,
 }
 
-/// `GET /v1/admin/tenants/{slug}/audit-events?user=&type=&from=&to=&cursor=&limit=`.
+/// The query of `audit-events`, read by [`Filters::parse`] (each parameter once, no others).
+#[derive(Debug)]
+pub struct AuditQuery;
+
+impl utoipa::IntoParams for AuditQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let param = |name: &str, description: &str, schema: ObjectBuilder| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(schema))
+                .build()
+        };
+        vec![
+            param(
+                "user",
+                "only events about this user",
+                string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+            ),
+            param(
+                "type",
+                "only events of this type",
+                string().enum_values(Some(EventType::ALL.iter().map(|t| t.as_str()))),
+            ),
+            param(
+                "from",
+                "RFC 3339: events at or after it",
+                string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            ),
+            param(
+                "to",
+                "RFC 3339: events at or before it (not before `from`)",
+                string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            ),
+            param("cursor", "the `next_cursor` of the previous page", string()),
+            param(
+                "limit",
+                "events per page, 1 to 200 (default 50)",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_PAGE_SIZE)),
+            ),
+        ]
+    }
+}
+
+errors!(
+    ListAuditErrors = [
+        TENANT_ADMIN,
+        &[(
+            422,
+            &[
+                "query_invalid",
+                "user_invalid",
+                "type_invalid",
+                "time_range_invalid",
+                "cursor_invalid",
+                "limit_invalid",
+            ],
+        )],
+    ]
+);
+
+/// The tenant's audit trail, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/audit-events",
+    operation_id = "list_audit_events",
+    tag = tags::ADMIN,
+    params(SlugPath, AuditQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "A page of events", body = EventPage), ListAuditErrors),
+)]
 pub async fn list(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -210,19 +293,39 @@ pub async fn list(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
+    #[schema(minimum = 1, maximum = 3650)]
+    #[serde(deserialize_with = "crate::extract::integer")]
     audit_retention_days: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RetentionView {
     audit_retention_days: i32,
 }
 
-/// `PUT /v1/admin/tenants/{slug}/audit-retention`: how many days the tenant's events are kept
-/// (1 to 3650; 365 by default). Purged by the maintenance loop.
+errors!(
+    SetRetentionErrors = [
+        TENANT_ADMIN,
+        JSON_BODY,
+        &[(422, &["audit_retention_days_invalid"])],
+    ]
+);
+
+/// How many days the tenant's events are kept (1 to 3650; 365 by default); older ones are purged by
+/// the maintenance loop.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/tenants/{slug}/audit-retention",
+    operation_id = "set_audit_retention",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    request_body = Retention,
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The retention", body = RetentionView), SetRetentionErrors),
+)]
 pub async fn set_retention(
     admin: TenantAdmin,
     State(state): State<AppState>,

@@ -11,24 +11,85 @@
 use crate::auth::TenantAdmin;
 use crate::edge_push::{self, Notice};
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
-use crate::key_rotation::{self, RevokeError, RotateOutcome};
+use crate::key_rotation::{self, KeyView, RevokeError, RotateOutcome};
+use crate::openapi::{tags, SlugPath, TENANT_ADMIN};
 use crate::revocation::{self, Revoked};
 use crate::routes::my_sessions::bulk_answer;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+/// The tenant's signing keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    keys: Vec<KeyView>,
+}
+
+/// What a rotation answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rotation {
+    /// `true`: the next key signs from now; `false`: from `signs_from`.
+    rotated: bool,
+    /// RFC 3339, when not rotated yet: once the next key has been published for the JWKS max-age.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signs_from: Option<String>,
+    keys: Vec<KeyView>,
+}
+
+/// What revoking a key answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyRevoked {
+    /// The revoked key's `kid`.
+    revoked: String,
+    /// Its status before: `next`, `current` or `retired`.
+    was: &'static str,
+    keys: Vec<KeyView>,
+    /// `pending` (202 only): the edge has not acknowledged the notice yet; the outbox retries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^pending$")]
+    edge: Option<&'static str>,
+}
+
+errors!(KeysErrors = [TENANT_ADMIN]);
+
+/// Every signing key the tenant ever had, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/keys",
+    operation_id = "list_signing_keys",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The keys", body = KeyList), KeysErrors),
+)]
 pub async fn list(admin: TenantAdmin, State(state): State<AppState>) -> Result<Response, ApiError> {
     let tenant = &admin.tenant;
     let keys = key_rotation::list(state.db(), tenant.id).await?;
-    Ok(ApiJson(json!({ "keys": keys })).into_response())
+    Ok(ApiJson(KeyList { keys }).into_response())
 }
 
+/// Rotate now: the `next` key signs from now if it has been published for the JWKS max-age (200),
+/// else from when it has (202, `signs_from`).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/keys/rotate",
+    operation_id = "rotate_signing_key",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Rotated", body = Rotation),
+        (status = 202, description = "Scheduled", body = Rotation),
+        KeysErrors,
+    ),
+)]
 pub async fn rotate(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -49,7 +110,11 @@ pub async fn rotate(
     Ok(match outcome {
         RotateOutcome::Rotated => (
             StatusCode::OK,
-            ApiJson(json!({ "rotated": true, "keys": keys })),
+            ApiJson(Rotation {
+                rotated: true,
+                signs_from: None,
+                keys,
+            }),
         )
             .into_response(),
         RotateOutcome::Scheduled { signs_from } => {
@@ -61,13 +126,39 @@ pub async fn rotate(
                 });
             (
                 StatusCode::ACCEPTED,
-                ApiJson(json!({ "rotated": false, "signs_from": signs_from, "keys": keys })),
+                ApiJson(Rotation {
+                    rotated: false,
+                    signs_from,
+                    keys,
+                }),
             )
                 .into_response()
         }
     })
 }
 
+errors!(
+    RevokeKeyErrors = [
+        TENANT_ADMIN,
+        &[(404, &["key_not_found"]), (409, &["key_already_revoked"])],
+    ]
+);
+
+/// Revoke a key in an emergency: withdrawn from the JWKS at once, its private half wiped, the next
+/// key promoted if it was signing, and the revocation pushed to the edge.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/keys/{kid}/revoke",
+    operation_id = "revoke_signing_key",
+    tag = tags::ADMIN,
+    params(SlugPath, ("kid" = String, Path, description = "The key's `kid`")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Revoked, and the edge has the notice (or pushes are off)", body = KeyRevoked),
+        (status = 202, description = "Revoked; the notice is left to the outbox retry", body = KeyRevoked),
+        RevokeKeyErrors,
+    ),
+)]
 pub async fn revoke(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -110,9 +201,13 @@ pub async fn revoke(
     tracing::warn!(tenant.id = %tenant.id, token.kid = %kid, key.status = was.as_str(), "signing key revoked");
     let outcome = revocation::push_committed(&state, Revoked { count: 1, pending }).await?;
     let keys = key_rotation::list(state.db(), tenant.id).await?;
-    let mut body = serde_json::Map::new();
-    body.insert("revoked".to_owned(), kid.into());
-    body.insert("was".to_owned(), was.as_str().into());
-    body.insert("keys".to_owned(), json!(keys));
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        KeyRevoked {
+            revoked: kid,
+            was: was.as_str(),
+            keys,
+            edge: None,
+        },
+    ))
 }

@@ -3,19 +3,39 @@
 use crate::audit::{self, Event, EventType};
 use crate::auth::TenantAdmin;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, SlugPath, JSON_BODY, TENANT_ADMIN};
 use crate::revocation::{self, Target};
-use crate::routes::my_sessions::{bulk_answer, rfc3339, sign_out_everywhere_in_tx};
+use crate::routes::my_sessions::{
+    bulk_answer, rfc3339, sign_out_everywhere_in_tx, SignedOutEverywhere,
+};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// `DELETE /v1/admin/tenants/{slug}/users/{user_id}/sessions`: signs a user out everywhere (their
-/// not-before set to now, every session and refresh token revoked).
+errors!(RevokeUserSessionsErrors = [TENANT_ADMIN, &[(404, &["user_not_found"])]]);
+
+/// Signs a user out everywhere: their not-before set to now, every session and refresh token
+/// revoked, here and at the edge.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tenants/{slug}/users/{user_id}/sessions",
+    operation_id = "revoke_user_sessions",
+    tag = tags::ADMIN,
+    params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Signed out, and the edge has every notice (or pushes are off)", body = SignedOutEverywhere),
+        (status = 202, description = "Signed out; some notices are left to the outbox retry", body = SignedOutEverywhere),
+        RevokeUserSessionsErrors,
+    ),
+)]
 pub async fn revoke_user_sessions(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -43,21 +63,42 @@ pub async fn revoke_user_sessions(
     let count = revoked.count;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, sessions.revoked = count, "admin revoked a user's sessions");
     let outcome = revocation::push_committed(&state, revoked).await?;
-    let mut body = serde_json::Map::new();
-    body.insert("revoked".to_owned(), count.into());
-    body.insert("not_before".to_owned(), rfc3339(not_before)?.into());
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        SignedOutEverywhere {
+            revoked: count,
+            not_before: rfc3339(not_before)?,
+            edge: None,
+        },
+    ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotBefore {
     /// RFC 3339; omitted means now. Never in the future.
+    #[schema(format = DateTime)]
     not_before: Option<String>,
 }
 
-/// `PUT /v1/admin/tenants/{slug}/sessions/not-before`: every session of the tenant created before
-/// the instant is revoked (after a breach). The tenant's not-before only moves forward.
+errors!(SetNotBeforeErrors = [TENANT_ADMIN, JSON_BODY, &[(422, &["not_before_invalid"])],]);
+
+/// Every session of the tenant created before the instant is revoked (after a breach); the tenant's
+/// not-before only moves forward.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/tenants/{slug}/sessions/not-before",
+    operation_id = "set_tenant_not_before",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    request_body = NotBefore,
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Revoked, and the edge has every notice (or pushes are off)", body = SignedOutEverywhere),
+        (status = 202, description = "Revoked; some notices are left to the outbox retry", body = SignedOutEverywhere),
+        SetNotBeforeErrors,
+    ),
+)]
 pub async fn set_tenant_not_before(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -117,8 +158,12 @@ pub async fn set_tenant_not_before(
     let count = revoked.count;
     tracing::warn!(tenant.id = %tenant.id, sessions.revoked = count, "tenant not-before set");
     let outcome = revocation::push_committed(&state, revoked).await?;
-    let mut body = serde_json::Map::new();
-    body.insert("revoked".to_owned(), count.into());
-    body.insert("not_before".to_owned(), rfc3339(not_before)?.into());
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        SignedOutEverywhere {
+            revoked: count,
+            not_before: rfc3339(not_before)?,
+            edge: None,
+        },
+    ))
 }

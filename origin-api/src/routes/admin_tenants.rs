@@ -11,9 +11,11 @@ use crate::auth::{Admin, TenantAdmin};
 use crate::config::{MAX_ACCESS_TOKEN_TTL_SECS, MIN_ACCESS_TOKEN_TTL_SECS};
 use crate::domain::{RelyingParty, Slug};
 use crate::error::{is_unique_violation, ApiError};
+use crate::errors;
 use crate::extract::ApiJson;
 use crate::key_rotation;
 use crate::keys::SigningAlgorithm;
+use crate::openapi::{tags, PageQuery, SlugPath, ADMIN, JSON_BODY, PAGE, TENANT_ADMIN};
 use crate::pagination;
 use crate::state::AppState;
 use crate::tenants::{self, ThrottleSettings, ThrottleSettingsInput};
@@ -22,39 +24,65 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 const DEFAULT_AUDIENCE: &str = "api";
 const MAX_NAME_CHARS: usize = 200;
 const MAX_AUDIENCE_CHARS: usize = 256;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
+    /// The path segment of `/t/{tenant}` and of the issuer.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     slug: String,
+    /// 1 to 200 printable characters, trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
+    /// The `aud` of the tenant's access tokens, 1 to 256 printable characters; default `api`.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     audience: Option<String>,
     /// Brute-force knobs; omitted ones take their defaults.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::object")]
     brute_force: ThrottleSettingsInput,
     /// The WebAuthn relying party; omitted: the hosted pages' origin under its own host, when that
     /// host is a domain.
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     passkeys: Option<PasskeysInput>,
-    /// The tenant's access-token lifetime; omitted: the origin's.
+    /// The tenant's access-token lifetime, 10 to 3600 seconds; omitted: the origin's.
+    #[schema(minimum = 10, maximum = 3600)]
+    #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     access_token_ttl_secs: Option<i32>,
     /// `ES256` (the default) or `EdDSA`: what the tenant's tokens are signed with.
+    #[schema(value_type = Option<SigningAlgorithm>)]
     signing_alg: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasskeysInput {
+    /// A lowercase domain (or `localhost`); it cannot change while the tenant has passkeys.
+    #[schema(
+        pattern = "^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        max_length = 253
+    )]
     rp_id: String,
+    /// 1 to 16 origins (`https://`, or `http://` on localhost), each `rp_id` or a subdomain of it.
+    #[schema(min_items = 1, max_items = 16)]
     origins: Vec<String>,
 }
 
 /// A tenant's relying party as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PasskeysView {
     rp_id: String,
     origins: Vec<String>,
@@ -70,7 +98,7 @@ impl From<&RelyingParty> for PasskeysView {
 }
 
 /// A tenant as the admin API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TenantView {
     id: Uuid,
     slug: String,
@@ -84,6 +112,7 @@ pub struct TenantView {
     /// How long the tenant's access tokens live.
     access_token_ttl_secs: i64,
     /// `tenant` when the tenant set its own lifetime, `origin` when it follows the origin's.
+    #[schema(value_type = String)]
     access_token_ttl_source: &'static str,
     signing_alg: SigningAlgorithm,
     audit_retention_days: i32,
@@ -202,6 +231,38 @@ fn parse_passkeys(input: &PasskeysInput) -> Result<RelyingParty, ApiError> {
         .map_err(|e| ApiError::FieldInvalid("passkeys_invalid", e.message()))
 }
 
+errors!(
+    CreateTenantErrors = [
+        ADMIN,
+        JSON_BODY,
+        &[
+            (409, &["tenant_exists"]),
+            (
+                422,
+                &[
+                    "slug_invalid",
+                    "name_invalid",
+                    "audience_invalid",
+                    "brute_force_invalid",
+                    "access_token_ttl_invalid",
+                    "passkeys_invalid",
+                    "signing_alg_invalid"
+                ]
+            ),
+        ],
+    ]
+);
+
+/// Create a tenant with its first signing keys (current and next).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants",
+    operation_id = "create_tenant",
+    tag = tags::ADMIN,
+    request_body = NewTenant,
+    security(("admin_token" = [])),
+    responses((status = 201, description = "The tenant", body = TenantView), CreateTenantErrors),
+)]
 pub async fn create(
     _admin: Admin,
     State(state): State<AppState>,
@@ -281,14 +342,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(view)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TenantPage {
     tenants: Vec<TenantView>,
     /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
 }
 
-/// `GET /v1/admin/tenants?cursor=&limit=`: every tenant in slug order (slugs never change).
+errors!(ListTenantsErrors = [ADMIN, PAGE]);
+
+/// Every tenant in slug order (slugs never change), a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants",
+    operation_id = "list_tenants",
+    tag = tags::ADMIN,
+    params(PageQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "A page of tenants", body = TenantPage), ListTenantsErrors),
+)]
 pub async fn list(
     _admin: Admin,
     State(state): State<AppState>,
@@ -338,7 +410,18 @@ pub async fn list(
         .into_response())
 }
 
-/// `GET /v1/admin/tenants/{slug}`.
+errors!(ShowTenantErrors = [TENANT_ADMIN]);
+
+/// One tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}",
+    operation_id = "show_tenant",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The tenant", body = TenantView), ShowTenantErrors),
+)]
 pub async fn show(admin: TenantAdmin, State(state): State<AppState>) -> Result<Response, ApiError> {
     let view = TenantView::load(state.db(), &state, admin.tenant.id).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], ApiJson(view)).into_response())
@@ -353,27 +436,70 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantUpdate {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+    )]
     audience: Option<String>,
     /// `null`: follow the origin's lifetime again.
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i32>, minimum = 10, maximum = 3600)]
     access_token_ttl_secs: Option<Option<i32>>,
     /// Only the knobs given change.
+    #[serde(default, deserialize_with = "crate::extract::optional_object")]
     brute_force: Option<ThrottleSettingsInput>,
     /// `null`: no passkeys (refused while any is registered).
     #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<PasskeysInput>)]
     passkeys: Option<Option<PasskeysInput>>,
 }
 
-/// `PATCH /v1/admin/tenants/{slug}`.
+errors!(
+    UpdateTenantErrors = [
+        TENANT_ADMIN,
+        JSON_BODY,
+        &[
+            (409, &["passkey_rp_id_locked"]),
+            (
+                422,
+                &[
+                    "name_invalid",
+                    "audience_invalid",
+                    "brute_force_invalid",
+                    "access_token_ttl_invalid",
+                    "passkeys_invalid"
+                ]
+            ),
+        ],
+    ]
+);
+
+/// Update a tenant: only the fields given change.
 ///
 /// The relying-party id is what every passkey is bound to: while the tenant has passkeys it may not
 /// change (409 `passkey_rp_id_locked`), though its origins may. A new audience or lifetime applies
 /// to tokens issued from now on; tokens already out keep theirs (and the edge must be told of an
 /// audience it should accept).
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/tenants/{slug}",
+    operation_id = "update_tenant",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    request_body = TenantUpdate,
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The tenant", body = TenantView), UpdateTenantErrors),
+)]
 pub async fn update(
     admin: TenantAdmin,
     State(state): State<AppState>,

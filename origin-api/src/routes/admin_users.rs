@@ -14,7 +14,9 @@
 use crate::audit::{self, Event, EventType};
 use crate::auth::TenantAdmin;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, PageQuery, SlugPath, PAGE, TENANT_ADMIN};
 use crate::pagination::{self, TimeCursor};
 use crate::revocation;
 use crate::routes::my_sessions::{bulk_answer, sign_out_everywhere_in_tx};
@@ -24,18 +26,20 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// Longest `email` search term (the longest address).
 const MAX_SEARCH_CHARS: usize = 320;
 
 /// A user as the admin API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct UserView {
     id: Uuid,
     email: String,
     /// `active` or `disabled`.
     #[sqlx(skip)]
+    #[schema(value_type = String)]
     status: &'static str,
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
@@ -165,14 +169,44 @@ fn like_escape(term: &str) -> String {
     escaped
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserPage {
     users: Vec<UserView>,
     /// Pass as `cursor` for the next (older) page; `null` on the last one.
     next_cursor: Option<String>,
 }
 
-/// `GET /v1/admin/tenants/{slug}/users`.
+/// `?email=&status=` beside the paging.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents what `Filters::parse` reads.
+pub struct UserQuery {
+    /// Users whose address contains it, case-insensitively (1 to 320 characters).
+    #[param(min_length = 1, max_length = 320)]
+    email: Option<String>,
+    /// `active` or `disabled`.
+    #[param(pattern = "^(active|disabled)$")]
+    status: Option<String>,
+}
+
+errors!(
+    ListUsersErrors = [
+        TENANT_ADMIN,
+        PAGE,
+        &[(422, &["email_search_invalid", "status_invalid"])],
+    ]
+);
+
+/// The tenant's users, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/users",
+    operation_id = "list_users",
+    tag = tags::ADMIN,
+    params(SlugPath, UserQuery, PageQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "A page of users", body = UserPage), ListUsersErrors),
+)]
 pub async fn list(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -214,7 +248,18 @@ pub async fn list(
         .into_response())
 }
 
-/// `GET /v1/admin/tenants/{slug}/users/{user_id}`.
+errors!(UserErrors = [TENANT_ADMIN, &[(404, &["user_not_found"])]]);
+
+/// One user.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/users/{user_id}",
+    operation_id = "show_user",
+    tag = tags::ADMIN,
+    params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The user", body = UserView), UserErrors),
+)]
 pub async fn show(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -227,6 +272,19 @@ pub async fn show(
 /// `POST /v1/admin/tenants/{slug}/users/{user_id}/disable`: 200 once the edge has every revocation
 /// (or pushes are off), 202 `"edge": "pending"` when the outbox retries some. Disabling a disabled
 /// user changes nothing but is answered (and audited) the same way.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/users/{user_id}/disable",
+    operation_id = "disable_user",
+    tag = tags::ADMIN,
+    params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Disabled; the edge has every revocation (or pushes are off)", body = Object),
+        (status = 202, description = "Disabled; the outbox retries some revocations (`edge: pending`)", body = Object),
+        UserErrors,
+    ),
+)]
 pub async fn disable(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -278,7 +336,16 @@ pub async fn disable(
     Ok(bulk_answer(outcome, body))
 }
 
-/// `POST /v1/admin/tenants/{slug}/users/{user_id}/enable`.
+/// Enable a disabled user.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/users/{user_id}/enable",
+    operation_id = "enable_user",
+    tag = tags::ADMIN,
+    params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The user", body = UserView), UserErrors),
+)]
 pub async fn enable(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -315,6 +382,19 @@ pub async fn enable(
 
 /// `DELETE /v1/admin/tenants/{slug}/users/{user_id}`: 200 (or 202 `"edge": "pending"`) with
 /// `{"deleted": id, "revoked": n}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tenants/{slug}/users/{user_id}",
+    operation_id = "delete_user",
+    tag = tags::ADMIN,
+    params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "`{\"deleted\": id, \"revoked\": n}`", body = Object),
+        (status = 202, description = "As 200, with `edge: pending`", body = Object),
+        UserErrors,
+    ),
+)]
 pub async fn delete(
     admin: TenantAdmin,
     State(state): State<AppState>,

@@ -13,6 +13,7 @@ use crate::hosted_session;
 use crate::oauth::clients::{self, Client};
 use crate::oauth::codes::{self, NewCode};
 use crate::oauth::scope::{Scope, ScopeError};
+use crate::openapi::{tags, TenantPath};
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use axum::extract::{RawQuery, State};
@@ -22,6 +23,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 use url::Url;
+use utoipa::IntoParams;
 
 /// Longest `state` and `nonce` accepted: they are echoed and stored.
 const MAX_STATE_BYTES: usize = 1024;
@@ -355,6 +357,58 @@ fn to_sign_in(state: &AppState, tenant: &Tenant, query: &str) -> Response {
     ))
 }
 
+/// The query of an authorization request (read by [`Params`]: every parameter once at most).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents what `Params` reads.
+pub struct AuthorizeQuery {
+    /// `code`.
+    #[param(pattern = "^code$")]
+    response_type: String,
+    /// A client registered with the tenant.
+    #[param(min_length = 1)]
+    client_id: String,
+    /// Exactly one of the client's registered redirect URIs.
+    #[param(min_length = 1)]
+    redirect_uri: String,
+    /// PKCE (RFC 7636): base64url of the verifier's SHA-256, 43 characters.
+    #[param(pattern = "^[A-Za-z0-9_-]{43}$")]
+    code_challenge: String,
+    /// `S256` (`plain` is refused).
+    #[param(pattern = "^S256$")]
+    code_challenge_method: String,
+    /// Space-separated, from `openid` and `email`.
+    scope: Option<String>,
+    /// Echoed to the redirect URI; at most 1024 bytes.
+    state: Option<String>,
+    /// Put in the ID token; at most 256 bytes.
+    nonce: Option<String>,
+    /// `none`, or any of `login`, `consent`, `select_account`.
+    prompt: Option<String>,
+    /// Seconds since the user's sign-in beyond which a fresh one is required.
+    max_age: Option<u32>,
+    /// `query` (the only mode).
+    response_mode: Option<String>,
+}
+
+/// The authorization endpoint (OAuth 2.1 §4.1.1, OpenID Connect Core §3.1.2): a browser navigation.
+///
+/// Until the client and its redirect URI are known to be registered, an error is an HTML page shown
+/// to the user (a redirect to an unverified URI would make this an open redirector); after that,
+/// errors go back to the client's redirect URI as `error=` with `state` and `iss`. Without a hosted
+/// sign-in the browser is sent to the sign-in page, which comes back here.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/authorize",
+    operation_id = "authorize",
+    tag = tags::OAUTH,
+    params(TenantPath, AuthorizeQuery),
+    responses(
+        (status = 302, description = "To the client's redirect URI with `code` (or `error`), `state` and `iss`; or to the hosted sign-in page", headers(("Location" = String, description = "where to go"))),
+        (status = 400, description = "An HTML page: `client_id_missing`, `client_unknown`, `redirect_uri_missing`, `redirect_uri_unregistered`", content_type = "text/html", body = String),
+        (status = 404, description = "An HTML page: `tenant_not_found`", content_type = "text/html", body = String),
+    ),
+)]
 pub async fn authorize(
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,

@@ -2,16 +2,19 @@
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::ApiJson;
+use crate::openapi::{tags, TenantPath, BEARER};
 use crate::state::AppState;
 use anyhow::Context as _;
 use axum::extract::State;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     id: Uuid,
     email: String,
@@ -20,6 +23,18 @@ pub struct Me {
     created_at: String,
 }
 
+errors!(MeErrors = [BEARER]);
+
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/me",
+    operation_id = "me",
+    tag = tags::ACCOUNTS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The user", body = Me), MeErrors),
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -2,24 +2,27 @@
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath};
+use crate::errors;
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::{tags, TenantPath, BEARER, JSON_BODY};
 use crate::passkeys::credentials;
 use crate::routes::my_sessions::rfc3339;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PasskeyList {
     passkeys: Vec<PasskeyView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PasskeyView {
     pub(crate) id: Uuid,
     pub(crate) name: String,
@@ -78,7 +81,18 @@ fn passkey_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::PasskeyNotFound)
 }
 
-/// `GET /t/{tenant}/v1/passkeys`: the caller's passkeys, oldest first.
+errors!(ListPasskeysErrors = [BEARER]);
+
+/// The caller's passkeys, oldest first.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/passkeys",
+    operation_id = "list_my_passkeys",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The passkeys", body = PasskeyList), ListPasskeysErrors),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -107,13 +121,40 @@ pub(crate) async fn list_of(
     rows.into_iter().map(view).collect()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rename {
+    /// 1 to 64 printable characters, trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
 }
 
-/// `PATCH /t/{tenant}/v1/passkeys/{id}` `{"name"}`.
+errors!(
+    RenamePasskeyErrors = [
+        BEARER,
+        JSON_BODY,
+        &[
+            (404, &["passkey_not_found"]),
+            (422, &["passkey_name_invalid"])
+        ],
+    ]
+);
+
+/// Renames one of the caller's passkeys.
+#[utoipa::path(
+    patch,
+    path = "/t/{tenant}/v1/passkeys/{passkey_id}",
+    operation_id = "rename_my_passkey",
+    tag = tags::PASSKEYS,
+    params(TenantPath, ("passkey_id" = String, Path, description = "The passkey's id")),
+    request_body = Rename,
+    security(("access_token" = [])),
+    responses((status = 200, description = "Renamed", body = PasskeyView), RenamePasskeyErrors),
+)]
 pub async fn rename(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -157,20 +198,41 @@ pub(crate) async fn rename_of(
     view_of(&mut conn, tenant_id, user_id, id).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteQuery {
     /// `true` to delete the account's last way to sign in (no password, no other passkey).
     #[serde(default)]
     confirm_last: bool,
 }
 
-/// `DELETE /t/{tenant}/v1/passkeys/{id}[?confirm_last=true]`: 204; 409 `last_sign_in_method` when
-/// it is the account's last way to sign in and that was not confirmed.
+errors!(
+    DeletePasskeyErrors = [
+        BEARER,
+        &[
+            (404, &["passkey_not_found"]),
+            (409, &["last_sign_in_method"]),
+            (422, &["query_invalid"]),
+        ],
+    ]
+);
+
+/// Deletes one of the caller's passkeys; 409 `last_sign_in_method` when it is the account's last way
+/// to sign in and `confirm_last` was not given.
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/passkeys/{passkey_id}",
+    operation_id = "delete_my_passkey",
+    tag = tags::PASSKEYS,
+    params(TenantPath, ("passkey_id" = String, Path, description = "The passkey's id"), DeleteQuery),
+    security(("access_token" = [])),
+    responses((status = 204, description = "Deleted"), DeletePasskeyErrors),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiPath((_slug, raw_id)): ApiPath<(String, String)>,
-    Query(query): Query<DeleteQuery>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ApiError> {
     delete_of(
         state.db(),

@@ -3,7 +3,9 @@
 use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::ApiJson;
+use crate::openapi::{tags, TenantPath, BEARER};
 use crate::revocation::{self, EdgeOutcome, Target};
 use crate::state::AppState;
 use anyhow::Context as _;
@@ -13,17 +15,18 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Sessions listed at most, most recently used first.
 pub const MAX_LISTED_SESSIONS: i64 = 100;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionList {
     sessions: Vec<SessionView>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
     pub(crate) id: Uuid,
     /// RFC 3339, like every instant below.
@@ -42,7 +45,16 @@ pub(crate) fn rfc3339(at: OffsetDateTime) -> Result<String, ApiError> {
     Ok(at.format(&Rfc3339).context("formatting an instant")?)
 }
 
-/// `GET /t/{tenant}/v1/sessions`: the caller's live sessions.
+/// The caller's live sessions, most recently used first (at most 100).
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/sessions",
+    operation_id = "list_my_sessions",
+    tag = tags::SESSIONS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The sessions", body = SessionList), BearerErrors),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -86,24 +98,72 @@ pub(crate) async fn list_of(
         .collect()
 }
 
+errors!(BearerErrors = [BEARER]);
+
 /// What a bulk revocation answers: 200 once the edge has every notice (or pushes are off), 202 with
-/// `"edge": "pending"` when some are left to the outbox retry.
-pub(crate) fn bulk_answer(
-    outcome: EdgeOutcome,
-    mut body: serde_json::Map<String, serde_json::Value>,
-) -> Response {
+/// `"edge": "pending"` when some are left to the outbox retry. `body`'s own `edge` (there for its
+/// schema) is left `None`: this sets it.
+pub(crate) fn bulk_answer(outcome: EdgeOutcome, body: impl Serialize) -> Response {
+    #[derive(Serialize)]
+    struct Answer<T> {
+        #[serde(flatten)]
+        body: T,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        edge: Option<&'static str>,
+    }
     match outcome {
         EdgeOutcome::Disabled | EdgeOutcome::Delivered => {
-            (StatusCode::OK, ApiJson(body)).into_response()
+            (StatusCode::OK, ApiJson(Answer { body, edge: None })).into_response()
         }
-        EdgeOutcome::Pending => {
-            body.insert("edge".to_owned(), "pending".into());
-            (StatusCode::ACCEPTED, ApiJson(body)).into_response()
-        }
+        EdgeOutcome::Pending => (
+            StatusCode::ACCEPTED,
+            ApiJson(Answer {
+                body,
+                edge: Some("pending"),
+            }),
+        )
+            .into_response(),
     }
 }
 
-/// `DELETE /t/{tenant}/v1/sessions/others`: signs out every session of the caller but this one.
+/// What signing out other sessions answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Revoked {
+    /// Sessions revoked.
+    pub revoked: usize,
+    /// `pending` (202 only): the edge has not acknowledged every notice yet; the outbox retries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^pending$")]
+    pub edge: Option<&'static str>,
+}
+
+/// What signing out everywhere answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedOutEverywhere {
+    /// Sessions revoked.
+    pub revoked: usize,
+    /// RFC 3339: every token of the user issued before it is refused, here and at the edge.
+    pub not_before: String,
+    /// `pending` (202 only), as in [`Revoked`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^pending$")]
+    pub edge: Option<&'static str>,
+}
+
+/// Signs out every session of the caller but this one.
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/sessions/others",
+    operation_id = "revoke_my_other_sessions",
+    tag = tags::SESSIONS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "Revoked, and the edge has every notice (or pushes are off)", body = Revoked),
+        (status = 202, description = "Revoked; some notices are left to the outbox retry", body = Revoked),
+        BearerErrors,
+    ),
+)]
 pub async fn revoke_others(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -136,9 +196,13 @@ pub async fn revoke_others(
     let count = revoked.count;
     tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, sessions.revoked = count, "other sessions revoked");
     let outcome = revocation::push_committed(&state, revoked).await?;
-    let mut body = serde_json::Map::new();
-    body.insert("revoked".to_owned(), count.into());
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        Revoked {
+            revoked: count,
+            edge: None,
+        },
+    ))
 }
 
 /// Sets a user's not-before to `now` and revokes every session of theirs. Call inside a
@@ -184,8 +248,23 @@ pub(crate) async fn sign_out_everywhere_in_tx(
     Ok(Some((not_before, revoked)))
 }
 
-/// `DELETE /t/{tenant}/v1/sessions`: sign out everywhere. Every session of the caller, this one
-/// included, is revoked with its refresh tokens, and the user's not-before is set to now.
+errors!(SignOutEverywhereErrors = [BEARER]);
+
+/// Sign out everywhere: every session of the caller, this one included, is revoked with its refresh
+/// tokens, and the user's not-before is set to now.
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/sessions",
+    operation_id = "sign_out_everywhere",
+    tag = tags::SESSIONS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses(
+        (status = 200, description = "Signed out everywhere, and the edge has every notice (or pushes are off)", body = SignedOutEverywhere),
+        (status = 202, description = "Signed out everywhere; some notices are left to the outbox retry", body = SignedOutEverywhere),
+        SignOutEverywhereErrors,
+    ),
+)]
 pub async fn sign_out_everywhere(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -210,8 +289,12 @@ pub async fn sign_out_everywhere(
     let count = revoked.count;
     tracing::info!(tenant.id = %auth.tenant.id, user.id = %auth.user_id, sessions.revoked = count, "signed out everywhere");
     let outcome = revocation::push_committed(&state, revoked).await?;
-    let mut body = serde_json::Map::new();
-    body.insert("revoked".to_owned(), count.into());
-    body.insert("not_before".to_owned(), rfc3339(not_before)?.into());
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        SignedOutEverywhere {
+            revoked: count,
+            not_before: rfc3339(not_before)?,
+            edge: None,
+        },
+    ))
 }

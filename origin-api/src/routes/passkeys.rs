@@ -12,12 +12,17 @@ use crate::auth::Authenticated;
 use crate::client_ip::ClientIp;
 use crate::domain::Email;
 use crate::error::{is_unique_violation, ApiError};
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, Codes, TenantPath, BEARER, DISABLED, JSON_BODY, TENANT, THROTTLED};
 use crate::passkeys::ceremonies::{self, Ceremony, Kind};
 use crate::passkeys::credentials::{self, BackupFlags};
+use crate::passkeys::schema::{
+    AuthenticationCredential, CreationOptions, RegistrationCredential, RequestOptions,
+};
 use crate::passkeys::{self, why_refused};
 use crate::routes::my_passkeys::PasskeyView;
-use crate::routes::sessions;
+use crate::routes::sessions::{self, TokenResponse};
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use crate::throttle::{self, Key};
@@ -27,6 +32,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
     CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication,
@@ -44,34 +50,65 @@ pub struct Started<T> {
     options: T,
 }
 
-#[derive(Debug, Deserialize)]
+/// The start of a registration or sign-up (`Cache-Control: no-store`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents `Started<CreationChallengeResponse>`.
+pub struct RegistrationStarted {
+    /// Opaque; single use, short-lived.
+    ceremony_id: String,
+    options: CreationOptions,
+}
+
+/// The start of a passkey sign-in (`Cache-Control: no-store`).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents `Started<RequestChallengeResponse>`.
+pub struct AuthenticationStarted {
+    /// Opaque; single use, short-lived.
+    ceremony_id: String,
+    options: RequestOptions,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRegistration {
     pub(crate) ceremony_id: String,
+    #[schema(value_type = RegistrationCredential)]
     pub(crate) credential: RegisterPublicKeyCredential,
-    /// Defaults to the browser and system, e.g. "Chrome on Linux".
+    /// Defaults to the browser and system, e.g. "Chrome on Linux"; 1 to 64 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub(crate) name: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartSignUp {
+    #[schema(format = Email, max_length = 254)]
     pub(crate) email: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartAuthentication {
     /// Omitted: the username-less (discoverable) flow.
     pub(crate) email: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishAuthentication {
     pub(crate) ceremony_id: String,
+    #[schema(value_type = AuthenticationCredential)]
     pub(crate) credential: PublicKeyCredential,
 }
+
+/// Every ceremony needs the tenant's passkey settings.
+const CONFIGURED: Codes = &[(409, &["passkeys_not_configured"])];
+/// What a finish refuses about its ceremony.
+const CEREMONY: Codes = &[(400, &["ceremony_invalid", "ceremony_expired"])];
 
 /// Asks for a discoverable credential (so it can sign in without a username, and autofill) with
 /// user verification. webauthn-rs leaves resident keys "discouraged" by default.
@@ -124,7 +161,18 @@ fn flags_of(credential: &RegisterPublicKeyCredential) -> Result<BackupFlags, Api
     ))
 }
 
-/// `POST /t/{tenant}/v1/passkeys/registrations` (access token): start adding a passkey.
+errors!(StartRegistrationErrors = [BEARER, CONFIGURED]);
+
+/// Start adding a passkey to the caller's account.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/passkeys/registrations",
+    operation_id = "start_passkey_registration",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The ceremony", body = RegistrationStarted), StartRegistrationErrors),
+)]
 pub async fn start_registration(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -184,7 +232,31 @@ fn started<T: Serialize>(ceremony_id: String, options: T) -> Response {
         .into_response()
 }
 
-/// `POST /t/{tenant}/v1/passkeys/registrations/finish` (access token): store the new passkey.
+errors!(
+    FinishRegistrationErrors = [
+        BEARER,
+        JSON_BODY,
+        CONFIGURED,
+        CEREMONY,
+        &[
+            (400, &["passkey_rejected"]),
+            (409, &["passkey_exists"]),
+            (422, &["passkey_name_invalid"]),
+        ],
+    ]
+);
+
+/// Finish adding a passkey: verify the browser's credential and store it.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/passkeys/registrations/finish",
+    operation_id = "finish_passkey_registration",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    request_body = FinishRegistration,
+    security(("access_token" = [])),
+    responses((status = 201, description = "The new passkey", body = PasskeyView), FinishRegistrationErrors),
+)]
 pub async fn finish_registration(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -227,7 +299,26 @@ pub(crate) async fn complete_registration(
     crate::routes::my_passkeys::view_of(&mut conn, tenant.id, user_id, id).await
 }
 
-/// `POST /t/{tenant}/v1/passkeys/sign-ups`: start creating an account with a passkey, no password.
+errors!(
+    StartSignUpErrors = [
+        JSON_BODY,
+        TENANT,
+        CONFIGURED,
+        THROTTLED,
+        &[(422, &["email_invalid"])],
+    ]
+);
+
+/// Start creating an account with a passkey, no password.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/passkeys/sign-ups",
+    operation_id = "start_passkey_sign_up",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    request_body = StartSignUp,
+    responses((status = 200, description = "The ceremony", body = RegistrationStarted), StartSignUpErrors),
+)]
 pub async fn start_sign_up(
     State(state): State<AppState>,
     client: ClientIp,
@@ -262,9 +353,32 @@ pub async fn start_sign_up(
     Ok(started(ceremony_id, request_passkey(options)))
 }
 
-/// `POST /t/{tenant}/v1/passkeys/sign-ups/finish`: create the account and its passkey in one
-/// transaction (409 `email_taken` when the e-mail was taken meanwhile: the unique index decides),
-/// then sign it in.
+errors!(
+    FinishSignUpErrors = [
+        JSON_BODY,
+        TENANT,
+        CONFIGURED,
+        CEREMONY,
+        THROTTLED,
+        &[
+            (400, &["passkey_rejected"]),
+            (409, &["passkey_exists", "email_taken"]),
+            (422, &["passkey_name_invalid"]),
+        ],
+    ]
+);
+
+/// Finish a passkey sign-up: create the account and its passkey in one transaction (409
+/// `email_taken` when the e-mail was taken meanwhile), then sign it in.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/passkeys/sign-ups/finish",
+    operation_id = "finish_passkey_sign_up",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    request_body = FinishRegistration,
+    responses((status = 201, description = "The account exists and is signed in", body = TokenResponse), FinishSignUpErrors),
+)]
 pub async fn finish_sign_up(
     State(state): State<AppState>,
     client: ClientIp,
@@ -342,9 +456,20 @@ pub(crate) async fn complete_sign_up(
     Ok(user_id)
 }
 
-/// `POST /t/{tenant}/v1/passkeys/authentications`: start a passkey sign-in. With an e-mail, the
-/// account's passkeys are allowed; without one (or for an e-mail with no passkey, so that the answer
-/// does not depend on it) any discoverable passkey of the tenant is, which is what autofill uses.
+errors!(StartAuthenticationErrors = [JSON_BODY, TENANT, CONFIGURED, THROTTLED]);
+
+/// Start a passkey sign-in. With an e-mail, the account's passkeys are allowed; without one (or for
+/// an e-mail with no passkey, so that the answer does not depend on it) any discoverable passkey of
+/// the tenant is, which is what autofill uses.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/passkeys/authentications",
+    operation_id = "start_passkey_sign_in",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    request_body = StartAuthentication,
+    responses((status = 200, description = "The ceremony", body = AuthenticationStarted), StartAuthenticationErrors),
+)]
 pub async fn start_authentication(
     State(state): State<AppState>,
     client: ClientIp,
@@ -413,8 +538,29 @@ pub async fn start_authentication(
     Ok(started(ceremony_id, options))
 }
 
-/// `POST /t/{tenant}/v1/passkeys/authentications/finish`: verify the assertion, record the
-/// credential's new counter and backup flags, and sign in.
+errors!(
+    FinishAuthenticationErrors = [
+        DISABLED,
+        JSON_BODY,
+        TENANT,
+        CONFIGURED,
+        CEREMONY,
+        THROTTLED,
+        &[(401, &["passkey_invalid", "passkey_unknown"])],
+    ]
+);
+
+/// Finish a passkey sign-in: verify the assertion, record the credential's new counter and backup
+/// flags, and sign in.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/passkeys/authentications/finish",
+    operation_id = "finish_passkey_sign_in",
+    tag = tags::PASSKEYS,
+    params(TenantPath),
+    request_body = FinishAuthentication,
+    responses((status = 201, description = "A new session", body = TokenResponse), FinishAuthenticationErrors),
+)]
 pub async fn finish_authentication(
     State(state): State<AppState>,
     client: ClientIp,

@@ -9,8 +9,10 @@ use crate::auth::Authenticated;
 use crate::client_ip::ClientIp;
 use crate::domain::Email;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
 use crate::keys::{self, CurrentKey};
+use crate::openapi::{tags, TenantPath, BEARER, DISABLED, HASHING, JSON_BODY, TENANT, THROTTLED};
 use crate::orgs::{self, OrgClaims};
 use crate::revocation::{self, EdgeOutcome, Target};
 use crate::state::AppState;
@@ -24,33 +26,51 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Absolute session lifetime. Invariant: rotation never extends it; after it, every refresh token of
 /// the session is refused and the user signs in again.
 pub const SESSION_LIFETIME: time::Duration = time::Duration::days(30);
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "password": "correct horse battery staple"}))]
 pub struct Credentials {
     email: String,
+    #[schema(value_type = String)]
     password: SecretString,
     /// The organization the session acts for; omitted: the one the user joined first, if any.
     org_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct RefreshRequest {
+    #[schema(value_type = String)]
     pub(crate) refresh_token: SecretString,
 }
 
-/// The token response of sign-in and refresh.
-#[derive(Serialize)]
+/// The token response of sign-in and refresh (`Cache-Control: no-store`).
+#[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
+    /// An `at+jwt` signed by the tenant's current key.
     access_token: String,
+    #[schema(value_type = String, pattern = "^Bearer$")]
     token_type: &'static str,
+    /// Seconds the access token lives.
     expires_in: i64,
+    /// Single use: each refresh answers a new one.
     refresh_token: String,
     session_id: Uuid,
+}
+
+/// What a revocation answers when the edge has not acknowledged it yet (the outbox retries).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevocationPending {
+    pub session_id: Uuid,
+    pub revoked: bool,
+    /// `pending`.
+    #[schema(value_type = String, pattern = "^pending$")]
+    pub edge: &'static str,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -128,7 +148,33 @@ async fn insert_refresh_token(
     Ok(())
 }
 
-/// `POST /t/{tenant}/v1/sessions`: sign in with email and password.
+errors!(
+    SignInErrors = [
+        JSON_BODY,
+        TENANT,
+        THROTTLED,
+        HASHING,
+        DISABLED,
+        &[(401, &["invalid_credentials"])],
+    ]
+);
+
+/// Sign in with an e-mail address and a password.
+///
+/// An unknown address and a wrong password get the same answer. Failed attempts count against the
+/// account and the client address.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/sessions",
+    operation_id = "sign_in",
+    tag = tags::SESSIONS,
+    params(TenantPath),
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "A new session", body = TokenResponse),
+        SignInErrors,
+    ),
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     client: ClientIp,
@@ -368,10 +414,40 @@ struct PresentedRefreshToken {
     oauth_scope: Option<String>,
 }
 
-/// `POST /t/{tenant}/v1/sessions/refresh`: trade a refresh token for new tokens of the same session.
+errors!(
+    RefreshErrors = [
+        JSON_BODY,
+        TENANT,
+        THROTTLED,
+        DISABLED,
+        &[(
+            401,
+            &[
+                "refresh_token_invalid",
+                "refresh_token_reused",
+                "session_revoked"
+            ]
+        )],
+    ]
+);
+
+/// Trade a refresh token for new tokens of the same session.
 ///
+/// Presenting a refresh token that was already used revokes its session (`refresh_token_reused`).
 /// Refresh tokens are 256 random bits, so guessing one is hopeless; the per-address limit still
 /// caps how fast anyone may try, and every refusal counts against it.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/sessions/refresh",
+    operation_id = "refresh_session",
+    tag = tags::SESSIONS,
+    params(TenantPath),
+    request_body = RefreshRequest,
+    responses(
+        (status = 200, description = "New tokens of the same session", body = TokenResponse),
+        RefreshErrors,
+    ),
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientIp,
@@ -487,10 +563,25 @@ pub(crate) async fn rotate(
     token_response(state, tenant, &key, grant, StatusCode::OK)
 }
 
-/// `DELETE /t/{tenant}/v1/sessions/{session_id}`: sign out one of the caller's sessions.
+errors!(RevokeSessionErrors = [BEARER, &[(404, &["session_not_found"])]]);
+
+/// Sign out one of the caller's own sessions.
 ///
 /// 204 once the edge has acknowledged (or when pushes are disabled); 202 when the revocation is
 /// committed but the edge has not acknowledged it yet (the outbox retries).
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/sessions/{session_id}",
+    operation_id = "revoke_session",
+    tag = tags::SESSIONS,
+    params(TenantPath, ("session_id" = String, Path, description = "The session's id")),
+    security(("access_token" = [])),
+    responses(
+        (status = 204, description = "Revoked, and the edge has acknowledged it (or pushes are disabled)"),
+        (status = 202, description = "Revoked; the edge has not acknowledged it yet", body = RevocationPending),
+        RevokeSessionErrors,
+    ),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -530,9 +621,11 @@ pub async fn revoke(
         EdgeOutcome::Disabled | EdgeOutcome::Delivered => StatusCode::NO_CONTENT.into_response(),
         EdgeOutcome::Pending => (
             StatusCode::ACCEPTED,
-            ApiJson(
-                serde_json::json!({ "session_id": session_id, "revoked": true, "edge": "pending" }),
-            ),
+            ApiJson(RevocationPending {
+                session_id,
+                revoked: true,
+                edge: "pending",
+            }),
         )
             .into_response(),
     })

@@ -15,6 +15,8 @@ use crate::oauth::clients::{self, Client};
 use crate::oauth::codes;
 use crate::oauth::error::OAuthError;
 use crate::oauth::id_token::{mint_id_token, IdTokenRequest};
+use crate::oauth_errors;
+use crate::openapi::{tags, TenantPath};
 use crate::revocation::{self, Target};
 use crate::routes::sessions::{self, OAuthGrant, RefreshRequest};
 use crate::state::AppState;
@@ -30,6 +32,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 use std::collections::HashMap;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The form of a token request; no parameter may appear twice (RFC 6749 §3.2).
@@ -78,17 +81,73 @@ impl Form {
     }
 }
 
-#[derive(Serialize)]
+/// A token request (RFC 6749 §4.1.3 and §6), form-encoded; no parameter may appear twice.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents what `Form` reads.
+pub struct TokenRequest {
+    #[schema(value_type = String, pattern = "^(authorization_code|refresh_token)$")]
+    grant_type: String,
+    /// A registered client of the tenant (public: no secret, no `Authorization` header).
+    client_id: String,
+    /// `authorization_code`: the code `/authorize` sent to the redirect URI.
+    code: Option<String>,
+    /// `authorization_code`: exactly the authorization request's.
+    redirect_uri: Option<String>,
+    /// `authorization_code`: the PKCE verifier (RFC 7636), 43 to 128 characters.
+    #[schema(
+        min_length = 43,
+        max_length = 128,
+        pattern = "^[A-Za-z0-9._~-]{43,128}$"
+    )]
+    code_verifier: Option<String>,
+    /// `refresh_token`: a refresh token this client was issued.
+    refresh_token: Option<String>,
+}
+
+/// The token response (`Cache-Control: no-store`). The refresh grant answers without `id_token`
+/// and `scope`.
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
     access_token: String,
+    #[schema(value_type = String, pattern = "^Bearer$")]
     token_type: &'static str,
     expires_in: i64,
     refresh_token: String,
-    id_token: String,
-    scope: String,
+    /// `authorization_code` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    /// `authorization_code` only: what was granted, e.g. `openid email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
     session_id: Uuid,
 }
 
+oauth_errors!(
+    TokenErrors = [&[
+        (
+            400,
+            &["invalid_request", "invalid_grant", "unsupported_grant_type"]
+        ),
+        (401, &["invalid_client"]),
+        (403, &["invalid_request"]),
+        (404, &["invalid_request"]),
+        (429, &["too_many_attempts"]),
+    ]]
+);
+
+/// The token endpoint (RFC 6749 §3.2, OAuth 2.1, OpenID Connect Core §3.1.3) for public clients.
+///
+/// `authorization_code` trades a code and its PKCE verifier for an access token, a refresh token
+/// and an ID token; `refresh_token` rotates like `/v1/sessions/refresh`. Errors are RFC 6749 JSON.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/token",
+    operation_id = "token",
+    tag = tags::OAUTH,
+    params(TenantPath),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Tokens", body = TokenResponse), TokenErrors),
+)]
 pub async fn token(
     State(state): State<AppState>,
     client_ip: ClientIp,
@@ -276,8 +335,8 @@ async fn redeem_code(
         token_type: "Bearer",
         expires_in: ttl,
         refresh_token: grant.refresh_token.value,
-        id_token,
-        scope: stored.scope,
+        id_token: Some(id_token),
+        scope: Some(stored.scope),
         session_id: grant.session_id,
     };
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
@@ -331,3 +390,5 @@ async fn refresh(
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     Ok(response)
 }
+
+crate::cors_preflight!(preflight, "/t/{tenant}/token", "token_preflight");

@@ -3,15 +3,18 @@
 
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::ApiJson;
 use crate::oauth::scope::Scope;
+use crate::openapi::{tags, TenantPath, BEARER};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserInfo {
     sub: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -21,10 +24,40 @@ pub struct UserInfo {
     email_verified: Option<bool>,
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    auth: Authenticated,
-) -> Result<Response, ApiError> {
+errors!(UserInfoErrors = [BEARER]);
+
+/// The signed-in user's claims (OpenID Connect Core §5.3); `email` only when the session's scope
+/// grants it.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/userinfo",
+    operation_id = "userinfo",
+    tag = tags::OAUTH,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The claims", body = UserInfo), UserInfoErrors),
+)]
+pub async fn show(state: State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+    claims(state, auth).await
+}
+
+/// [`show`] by `POST` (OpenID Connect Core §5.3.1 allows both).
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/userinfo",
+    operation_id = "userinfo_post",
+    tag = tags::OAUTH,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The claims", body = UserInfo), UserInfoErrors),
+)]
+pub async fn show_post(state: State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
+    claims(state, auth).await
+}
+
+crate::cors_preflight!(preflight, "/t/{tenant}/userinfo", "userinfo_preflight");
+
+async fn claims(State(state): State<AppState>, auth: Authenticated) -> Result<Response, ApiError> {
     let (email, scope): (String, Option<String>) = sqlx::query_as(
         "SELECT u.email, s.oauth_scope FROM users u JOIN sessions s ON s.user_id = u.id
          WHERE u.id = $1 AND u.tenant_id = $2 AND s.id = $3",

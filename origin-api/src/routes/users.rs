@@ -4,7 +4,9 @@ use crate::audit::{self, Actor, Event, EventType};
 use crate::client_ip::ClientIp;
 use crate::domain::{Email, Password, PasswordError};
 use crate::error::{is_unique_violation, ApiError};
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, TenantPath, HASHING, JSON_BODY, TENANT, THROTTLED};
 use crate::state::AppState;
 use crate::tenants::{self, Tenant};
 use crate::throttle::{self, Key};
@@ -12,20 +14,52 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"email": "grace@example.com", "password": "correct horse battery staple"}))]
 pub struct NewUser {
+    /// An e-mail address, at most 254 bytes.
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 8 characters at least, 1024 bytes at most.
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
     password: SecretString,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserCreated {
     id: Uuid,
     email: String,
 }
 
+errors!(
+    SignUpErrors = [
+        JSON_BODY,
+        TENANT,
+        THROTTLED,
+        HASHING,
+        &[
+            (409, &["email_taken"]),
+            (
+                422,
+                &["email_invalid", "password_too_short", "password_too_long"]
+            ),
+        ],
+    ]
+);
+
+/// Sign up with an e-mail address and a password.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/users",
+    operation_id = "sign_up",
+    tag = tags::ACCOUNTS,
+    params(TenantPath),
+    request_body = NewUser,
+    responses((status = 201, description = "The account exists", body = UserCreated), SignUpErrors),
+)]
 pub async fn create(
     State(state): State<AppState>,
     client: ClientIp,

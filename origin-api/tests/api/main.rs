@@ -21,6 +21,7 @@ mod me;
 mod my_sessions;
 mod oauth;
 mod oidc_client;
+mod openapi;
 mod orgs;
 mod outbox;
 mod pages;
