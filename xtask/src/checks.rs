@@ -96,16 +96,6 @@ pub fn run_all(root: &Path) -> Result<()> {
             },
         )?
     };
-    // schemathesis, for the contract step at the end.
-    let schemathesis = {
-        let root = root.to_owned();
-        Background::spawn(
-            "schemathesis (PyPI, pinned) in its virtual environment",
-            "pip, ~30 s once",
-            root.join(".dev/logs/schemathesis.log"),
-            move |log| tools::ensure_schemathesis(&root, Some(log)),
-        )?
-    };
     tools::ensure_node_packages(root)?;
     // The system tests' Worker bundle, built beside the checks below (its release build and LTO
     // leave a core free most of the time).
@@ -169,9 +159,6 @@ pub fn run_all(root: &Path) -> Result<()> {
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
 
     system_tests(root, &postgres, system_build, &[])?;
-
-    let schemathesis = schemathesis.wait()?;
-    crate::contract::run(root, &postgres, &schemathesis)?;
     xtask::print_summary("all checks and tests passed", started.elapsed());
     Ok(())
 }

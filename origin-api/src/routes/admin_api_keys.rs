@@ -32,7 +32,12 @@ const DEFAULT_PERMISSIONS: [Permission; 2] = [Permission::Read, Permission::Writ
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
-    /// What the key is for ("CI deploys", "SIEM export").
+    /// What the key is for ("CI deploys", "SIEM export"): 1 to 100 printable characters, trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
     /// Some of `read`, `write`, `manage_keys`; omitted: `read` and `write`.
     permissions: Option<Vec<String>>,

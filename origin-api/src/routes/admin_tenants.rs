@@ -477,7 +477,8 @@ errors!(
                     "audience_invalid",
                     "brute_force_invalid",
                     "access_token_ttl_invalid",
-                    "passkeys_invalid"
+                    "passkeys_invalid",
+                    "update_empty"
                 ]
             ),
         ],
