@@ -1,5 +1,7 @@
-//! Revocation notices pushed by the origin to the edge (a session's, [`RevocationNotice`]; a signing
-//! key's, [`KeyRevocationNotice`]), and their authentication.
+//! Notices pushed by the origin to the edge (a session's revocation, [`RevocationNotice`]; a user's or
+//! tenant's not-before, [`NotBeforeNotice`]; a session opened or refreshed, [`SessionNotice`]; a
+//! signing key's revocation, [`KeyRevocationNotice`]), the origin's query of a user's sessions at the
+//! edge ([`SessionsQuery`]), and their authentication.
 //!
 //! The origin signs `"{timestamp}.{body}"` with HMAC-SHA256 under a shared secret; the edge accepts a
 //! notice only inside a window around its own clock. A replay inside the window re-applies the same
@@ -36,8 +38,50 @@ impl RevocationNotice {
     /// Seconds the deny entry must live, from `now`: until `expires_at`, and never under KV's
     /// minimum.
     pub fn deny_ttl(&self, now: i64) -> i64 {
-        (self.expires_at - now).max(MIN_DENY_TTL_SECS)
+        kv_ttl(self.expires_at, now)
     }
+}
+
+/// Seconds a KV record must live from `now` to last until `expires_at`, never under KV's minimum.
+pub fn kv_ttl(expires_at: i64, now: i64) -> i64 {
+    expires_at.saturating_sub(now).max(MIN_DENY_TTL_SECS)
+}
+
+/// "Every token of this user (or, with no `user_id`, of the whole tenant) issued before
+/// `not_before` is refused; the edge may forget this after `expires_at`."
+///
+/// `user_id` is the tokens' `sub`. Invariant (issue 10 §1.1): `expires_at` lies past the last
+/// instant any token issued before `not_before` can pass validation (the latest expiry of such a
+/// token + the largest leeway + a skew margin), so the edge keeps the KV value and the tenant
+/// object's record until then. Both only move forward: an older notice arriving late changes
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotBeforeNotice {
+    pub tenant_id: String,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub not_before: i64,
+    pub expires_at: i64,
+}
+
+/// "The origin opened or refreshed this session": what the tenant's object lists. It protects
+/// nothing; a notice that never arrives costs only the listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionNotice {
+    pub tenant_id: String,
+    pub session_id: String,
+    pub session: crate::sessions::LiveSession,
+}
+
+/// "Which sessions of this user does the tenant's object hold?" (the origin's or an operator's
+/// view of the edge's state).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsQuery {
+    pub tenant_id: String,
+    pub user_id: String,
 }
 
 /// "This issuer's signing key `kid` is compromised: accept nothing it signed, cached or not."

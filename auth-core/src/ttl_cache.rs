@@ -85,6 +85,12 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlCache<K, V> {
         self.entries.remove(key);
     }
 
+    /// Forgets every entry.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

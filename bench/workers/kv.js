@@ -1,6 +1,7 @@
 // A Workers KV namespace for plain workerd, which has no store of its own: a `kvNamespace` binding
 // turns `get`/`put`/`delete` into HTTP requests to this service (`GET /<key>?urlencoded=true`,
-// 404 for a missing key). Values live in memory for the life of the process. SEED (JSON object) is
+// 404 for a missing key; a bulk `get([...])` is `POST /bulk/get` with `{"keys": [...]}`, answered
+// with an object of key to value or null). Values live in memory for the life of the process. SEED (JSON object) is
 // loaded first; the harness seeds one deny entry so its smoke check can prove the lookup is real.
 
 const store = new Map();
@@ -20,6 +21,20 @@ export default {
       seeded = true;
     }
     const url = new URL(request.url);
+    if (request.method === "POST" && url.pathname.endsWith("/bulk/get")) {
+      const { keys } = await request.json();
+      const values = {};
+      for (const key of keys) {
+        const entry = store.get(key);
+        values[key] =
+          entry === undefined || entry.expiresAt <= Date.now() / 1000
+            ? null
+            : typeof entry.value === "string"
+              ? entry.value
+              : new TextDecoder().decode(entry.value);
+      }
+      return Response.json(values);
+    }
     const key = keyOf(url);
     switch (request.method) {
       case "GET": {

@@ -17,7 +17,7 @@ pub use rate_limiter::client::RateLimiterClient;
 pub use rate_limiter::RateLimiter;
 
 pub use tenant_sessions::client::TenantSessionsClient;
-pub use tenant_sessions::protocol::{Command, SessionStatus};
+pub use tenant_sessions::protocol::{Command, ListedSession, SessionList, SessionStatus};
 pub use tenant_sessions::TenantSessions;
 
 /// An object's JSON answer, its body read by the runtime in one call (`new Response(body).text()`).

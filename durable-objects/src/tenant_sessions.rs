@@ -1,16 +1,20 @@
-//! `TenantSessions`: one object per tenant, the strongly consistent record of revoked sessions.
+//! `TenantSessions`: one object per tenant, the strongly consistent record of its sessions: the live
+//! ones the origin reported (opened or refreshed), the revoked ones, and the user and tenant
+//! not-befores.
 //!
 //! Called only by the Worker through its binding, never by clients, with the commands of
 //! [`protocol`] (sent by [`client::TenantSessionsClient`]). The rules are `auth_core::sessions`'
-//! [`SessionLedger`]; this shell loads it from SQLite storage, runs commands through
-//! [`protocol::handle`] and writes back what changed. Its one alarm is set to the ledger's next purge,
-//! so revocations are forgotten once they can no longer matter (issue 10 §1.1) whether or not more
-//! commands come; alarms may fire twice or late, and a purge is idempotent.
+//! [`TenantLedger`] (its bounds are stated there); this shell loads it from SQLite storage, runs
+//! commands through [`protocol::handle`] and writes back what changed. Its one alarm is set to the
+//! ledger's next purge, so entries are forgotten once they can no longer matter (issue 10 §1.1)
+//! whether or not more commands come; alarms may fire twice or late, and a purge is idempotent.
 
 pub mod client;
 pub mod protocol;
 
-use auth_core::sessions::{SessionLedger, StorageChange};
+use auth_core::sessions::{
+    LiveSession, NotBefore, NotBeforeScope, SessionEntry, StorageChange, TenantLedger,
+};
 use protocol::{Command, Reply};
 use serde::Deserialize;
 use std::cell::RefCell;
@@ -19,10 +23,74 @@ use worker::{
     SqlStorageValue, State,
 };
 
+/// A `sessions` row: the live columns are all set or all null (only a revocation is known).
 #[derive(Debug, Deserialize)]
-struct Row {
+struct SessionRow {
     session_id: String,
+    user_id: Option<String>,
+    created_at: Option<i64>,
+    last_refreshed_at: Option<i64>,
+    expires_at: Option<i64>,
+    client: Option<String>,
+    revoked_until: Option<i64>,
+}
+
+impl SessionRow {
+    fn into_entry(self) -> (String, SessionEntry) {
+        let live = match (
+            self.user_id,
+            self.created_at,
+            self.last_refreshed_at,
+            self.expires_at,
+            self.client,
+        ) {
+            (
+                Some(user_id),
+                Some(created_at),
+                Some(last_refreshed_at),
+                Some(expires_at),
+                Some(client),
+            ) => Some(LiveSession {
+                user_id,
+                created_at,
+                last_refreshed_at,
+                expires_at,
+                client,
+            }),
+            _ => None,
+        };
+        (
+            self.session_id,
+            SessionEntry {
+                live,
+                revoked_until: self.revoked_until,
+            },
+        )
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct NotBeforeRow {
+    scope: String,
+    not_before: i64,
     expires_at: i64,
+}
+
+/// How a not-before's scope is stored: `tenant`, or `user:{id}`.
+fn scope_column(scope: &NotBeforeScope) -> String {
+    match scope {
+        NotBeforeScope::Tenant => "tenant".to_owned(),
+        NotBeforeScope::User(user) => format!("user:{user}"),
+    }
+}
+
+fn scope_of(column: &str) -> Option<NotBeforeScope> {
+    match column {
+        "tenant" => Some(NotBeforeScope::Tenant),
+        other => other
+            .strip_prefix("user:")
+            .map(|user| NotBeforeScope::User(user.to_owned())),
+    }
 }
 
 #[durable_object]
@@ -33,7 +101,7 @@ pub struct TenantSessions {
     /// `None` while the stored state could not be loaded: every command then answers 503 (and the
     /// next one tries to load again), because an empty ledger would answer "not revoked" for
     /// sessions that are.
-    ledger: RefCell<Option<SessionLedger>>,
+    ledger: RefCell<Option<TenantLedger>>,
 }
 
 impl DurableObject for TenantSessions {
@@ -68,7 +136,7 @@ impl DurableObject for TenantSessions {
                 ledger
                     .as_ref()
                     .filter(|_| changed)
-                    .map(SessionLedger::next_purge),
+                    .map(TenantLedger::next_purge),
             )
         };
         if let Some(next_purge) = next_purge {
@@ -87,7 +155,7 @@ impl DurableObject for TenantSessions {
             let Some(ledger) = ledger.as_mut() else {
                 return Err(worker::Error::RustError("session state unavailable".into()));
             };
-            if let Some(change) = ledger.purge(now_unix()) {
+            for change in ledger.purge(now_unix()) {
                 apply(&self.sql, change)?;
             }
             ledger.next_purge()
@@ -118,51 +186,119 @@ impl TenantSessions {
 fn answer(reply: Reply) -> Result<Response> {
     match reply {
         Reply::Status(status) => Response::from_json(&status),
-        Reply::Revoked => Ok(Response::empty()?.with_status(reply.status())),
+        Reply::NotBefore(in_force) => Response::from_json(&in_force),
+        Reply::Sessions(list) => Response::from_json(&list),
+        Reply::Done => Ok(Response::empty()?.with_status(reply.status())),
         Reply::Malformed => Response::error("not a tenant sessions command", reply.status()),
         Reply::Unavailable => Response::error("session state unavailable", reply.status()),
     }
 }
 
-fn load_logged(sql: &SqlStorage) -> Option<SessionLedger> {
+fn load_logged(sql: &SqlStorage) -> Option<TenantLedger> {
     load(sql)
         .map_err(|e| worker::console_error!("tenant_sessions.load_failed error={e}"))
         .ok()
 }
 
-fn load(sql: &SqlStorage) -> Result<SessionLedger> {
+fn load(sql: &SqlStorage) -> Result<TenantLedger> {
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS sessions (session_id TEXT PRIMARY KEY, user_id TEXT, \
+         created_at INTEGER, last_refreshed_at INTEGER, expires_at INTEGER, client TEXT, \
+         revoked_until INTEGER)",
+        None,
+    )?;
+    sql.exec(
+        "CREATE TABLE IF NOT EXISTS not_befores (scope TEXT PRIMARY KEY, \
+         not_before INTEGER NOT NULL, expires_at INTEGER NOT NULL)",
+        None,
+    )?;
+    // The first schema held revoked session ids only: carry them over once.
     sql.exec(
         "CREATE TABLE IF NOT EXISTS revoked_sessions (session_id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)",
         None,
     )?;
-    let rows: Vec<Row> = sql
-        .exec("SELECT session_id, expires_at FROM revoked_sessions", None)?
+    sql.exec(
+        "INSERT OR IGNORE INTO sessions (session_id, revoked_until) \
+         SELECT session_id, expires_at FROM revoked_sessions",
+        None,
+    )?;
+    sql.exec("DROP TABLE revoked_sessions", None)?;
+    let sessions: Vec<SessionRow> = sql
+        .exec(
+            "SELECT session_id, user_id, created_at, last_refreshed_at, expires_at, client, \
+             revoked_until FROM sessions",
+            None,
+        )?
         .to_array()?;
-    Ok(SessionLedger::from_entries(
-        rows.into_iter().map(|r| (r.session_id, r.expires_at)),
+    let not_befores: Vec<NotBeforeRow> = sql
+        .exec(
+            "SELECT scope, not_before, expires_at FROM not_befores",
+            None,
+        )?
+        .to_array()?;
+    Ok(TenantLedger::from_stored(
+        sessions.into_iter().map(SessionRow::into_entry),
+        not_befores.into_iter().filter_map(|row| {
+            Some((
+                scope_of(&row.scope)?,
+                NotBefore {
+                    not_before: row.not_before,
+                    expires_at: row.expires_at,
+                },
+            ))
+        }),
     ))
+}
+
+fn optional_i64(value: Option<i64>) -> Result<SqlStorageValue> {
+    value.map_or(Ok(SqlStorageValue::Null), SqlStorageValue::try_from_i64)
 }
 
 fn apply(sql: &SqlStorage, change: StorageChange) -> Result<()> {
     match change {
-        StorageChange::Upsert {
-            session_id,
-            expires_at,
-        } => {
+        StorageChange::PutSession { session_id, entry } => {
+            let live = entry.live.as_ref();
             sql.exec(
-                "INSERT INTO revoked_sessions (session_id, expires_at) VALUES (?, ?) \
-                 ON CONFLICT(session_id) DO UPDATE SET expires_at = excluded.expires_at",
+                "INSERT OR REPLACE INTO sessions (session_id, user_id, created_at, \
+                 last_refreshed_at, expires_at, client, revoked_until) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 vec![
                     SqlStorageValue::String(session_id),
-                    SqlStorageValue::try_from_i64(expires_at)?,
+                    live.map_or(SqlStorageValue::Null, |l| {
+                        SqlStorageValue::String(l.user_id.clone())
+                    }),
+                    optional_i64(live.map(|l| l.created_at))?,
+                    optional_i64(live.map(|l| l.last_refreshed_at))?,
+                    optional_i64(live.map(|l| l.expires_at))?,
+                    live.map_or(SqlStorageValue::Null, |l| {
+                        SqlStorageValue::String(l.client.clone())
+                    }),
+                    optional_i64(entry.revoked_until)?,
                 ],
             )?;
         }
-        StorageChange::Delete { session_ids } => {
-            for sid in session_ids {
+        StorageChange::DeleteSessions { session_ids } => {
+            for id in session_ids {
                 sql.exec(
-                    "DELETE FROM revoked_sessions WHERE session_id = ?",
-                    vec![SqlStorageValue::String(sid)],
+                    "DELETE FROM sessions WHERE session_id = ?",
+                    vec![SqlStorageValue::String(id)],
+                )?;
+            }
+        }
+        StorageChange::PutNotBefore { scope, not_before } => {
+            sql.exec(
+                "INSERT OR REPLACE INTO not_befores (scope, not_before, expires_at) VALUES (?, ?, ?)",
+                vec![
+                    SqlStorageValue::String(scope_column(&scope)),
+                    SqlStorageValue::try_from_i64(not_before.not_before)?,
+                    SqlStorageValue::try_from_i64(not_before.expires_at)?,
+                ],
+            )?;
+        }
+        StorageChange::DeleteNotBefores { scopes } => {
+            for scope in scopes {
+                sql.exec(
+                    "DELETE FROM not_befores WHERE scope = ?",
+                    vec![SqlStorageValue::String(scope_column(&scope))],
                 )?;
             }
         }

@@ -221,8 +221,8 @@ async fn authenticate(
     Ok(claims)
 }
 
-/// `Err(Token(Revoked))` when the verified token's session is revoked; `Err` with a 503 when a
-/// store could not answer.
+/// `Err(Token(Revoked))` when the verified token is revoked at any level (its session, its user's
+/// not-before, its tenant's); `Err` with a 503 when a store could not answer.
 async fn check_revocation(
     edge: &Edge,
     claims: &VerifiedClaims,
@@ -232,10 +232,10 @@ async fn check_revocation(
     let unavailable = |e: worker::Error| EdgeError::RevocationUnavailable(e.to_string());
     let denied = match revocation_check(mode, claims)? {
         RevocationCheck::Nothing => false,
-        RevocationCheck::Ledger(session) => revocation::revoked_in_object(edge, &session)
+        RevocationCheck::Ledger(subject) => revocation::refused_by_object(edge, &subject)
             .await
             .map_err(unavailable)?,
-        RevocationCheck::DenyList(session) => revocation::denied_in_kv(edge, &session, now)
+        RevocationCheck::DenyList(subject) => revocation::refused_by_kv(edge, &subject, now)
             .await
             .map_err(unavailable)?,
     };

@@ -18,7 +18,7 @@ use crate::kv::Kv;
 use crate::ratelimit::IsolateLimits;
 use crate::token_cache::TokenCache;
 use crate::webcrypto::WebCrypto;
-use auth_core::sessions::DenyListMemo;
+use auth_core::sessions::RevocationMemo;
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 use worker::{Env, ObjectNamespace};
@@ -31,8 +31,8 @@ pub const JWKS_BINDING: &str = "JWKS";
 pub const TENANT_SESSIONS_BINDING: &str = "TENANT_SESSIONS";
 /// Durable Object namespace of the rate limits' per-key objects.
 pub const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
-/// Sessions whose KV answer an isolate remembers.
-const DENY_MEMO_CAPACITY: usize = 4096;
+/// Sessions whose KV answer (all three revocation levels) an isolate remembers.
+const REVOCATION_MEMO_CAPACITY: usize = 4096;
 
 thread_local! {
     static ISOLATE: Isolate = Isolate::default();
@@ -75,8 +75,8 @@ pub struct Edge {
     pub issuer_keys: RefCell<IssuerKeyCaches>,
     /// Verified tokens, by hash.
     pub tokens: RefCell<TokenCache>,
-    /// Recent KV answers per session (`REVOCATION_CACHE_SECONDS`).
-    pub deny_memo: RefCell<DenyListMemo>,
+    /// Recent KV answers per session, the three levels together (`REVOCATION_CACHE_SECONDS`).
+    pub revocation_memo: RefCell<RevocationMemo>,
     /// Recent KV answers per signing key: emergency key revocations (`key_revocation`).
     pub key_revocations: RefCell<KeyRevocations>,
     pub crypto: WebCrypto,
@@ -103,8 +103,8 @@ impl Edge {
             limits: RefCell::default(),
             issuer_keys: RefCell::default(),
             tokens: RefCell::new(TokenCache::new(config.token_cache_entries)),
-            deny_memo: RefCell::new(DenyListMemo::new(
-                DENY_MEMO_CAPACITY,
+            revocation_memo: RefCell::new(RevocationMemo::new(
+                REVOCATION_MEMO_CAPACITY,
                 config.revocation_cache_secs,
             )),
             key_revocations: RefCell::new(KeyRevocations::new(config.revocation_cache_secs)),
@@ -129,9 +129,9 @@ impl Edge {
 /// The calls into storage and the network that a request can make the edge pay for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterCall {
-    /// A deny-entry read.
+    /// A read of a session's revocation levels (its deny entry and both not-befores: one bulk read).
     DenyEntryRead,
-    /// A deny-entry write (a pushed revocation).
+    /// A deny-entry or not-before write (a pushed revocation).
     DenyEntryWrite,
     /// A read of a signing key's revocation entry (`key_revocation`).
     KeyRevocationRead,

@@ -13,6 +13,9 @@ extern "C" {
     type KvNamespace;
     #[wasm_bindgen(method, catch, js_name = get)]
     fn get(this: &KvNamespace, key: &str) -> Result<js_sys::Promise, JsValue>;
+    /// The bulk form: an array of keys in, a `Map` of key to value (or `null`) out.
+    #[wasm_bindgen(method, catch, js_name = get)]
+    fn get_bulk(this: &KvNamespace, keys: &js_sys::Array) -> Result<js_sys::Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = put)]
     fn put(
         this: &KvNamespace,
@@ -45,6 +48,21 @@ impl Kv {
     pub async fn get(&self, key: &str) -> Result<Option<String>, JsValue> {
         let value = JsFuture::from(self.binding.get(key)?).await?;
         Ok(value.as_string())
+    }
+
+    /// The values stored under `keys`, in their order, in one read (KV's bulk get: one round trip,
+    /// one operation against the request's limit).
+    pub async fn get_many<const N: usize>(
+        &self,
+        keys: &[String; N],
+    ) -> Result<[Option<String>; N], JsValue> {
+        let array: js_sys::Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+        let found: js_sys::Map = JsFuture::from(self.binding.get_bulk(&array)?)
+            .await?
+            .dyn_into()?;
+        Ok(keys
+            .each_ref()
+            .map(|k| found.get(&JsValue::from_str(k)).as_string()))
     }
 
     /// Stores `value` under `key` for `ttl_secs` (KV's minimum is 60 s).

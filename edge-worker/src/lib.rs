@@ -5,8 +5,9 @@
 //! `auth-core`; this crate must not grow decisions of its own. What it keeps between requests is in [`isolate`]; every answer
 //! it gives in place of the upstream's is an [`error::EdgeError`].
 //!
-//! Routes: `/__auth/*` is the edge's own administrative surface (the origin's revocation pushes, of
-//! sessions and of signing keys);
+//! Routes: `/__auth/*` is the edge's own administrative surface (the origin's pushes: revoked
+//! sessions, user and tenant not-befores, sessions opened or refreshed, revoked signing keys; and its
+//! query of the sessions a tenant's object holds);
 //! everything else goes through the gate.
 //!
 //! Features: `conformance` adds the test-only endpoints of `cargo xtask conformance`;

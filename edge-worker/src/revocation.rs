@@ -1,42 +1,57 @@
-//! Revocation checks and writes: KV deny entries for `eventual` routes, the tenant's Durable Object
-//! for routes that ask for strict revocation.
+//! Revocation checks and writes, at the three levels of `auth_core::sessions` (a session, a user's
+//! not-before, the tenant's not-before): KV for `eventual` routes, the tenant's Durable Object for
+//! routes that ask for strict revocation.
 //!
 //! Bound: a KV write can take 60 s or more to be seen at another location (and a missing key is cached
 //! there too), so `eventual` routes may accept a revoked session for about a minute, plus the
-//! `REVOCATION_CACHE_SECONDS` for which an isolate reuses a KV answer (`DenyListMemo`); `strict`
+//! `REVOCATION_CACHE_SECONDS` for which an isolate reuses a KV answer (`RevocationMemo`); `strict`
 //! routes ask the tenant's Durable Object on every request, which is strongly consistent, and see a
 //! revocation as soon as the origin's push has returned.
+//!
+//! An `eventual` route reads the session's deny entry and both not-befores in one bulk KV read, and
+//! the isolate remembers the three together per session: a hit costs one lookup, as it did when
+//! there was one level.
 //!
 //! Only a verified token's session is ever looked up: a token whose signature has not been checked
 //! costs no read here.
 
 use crate::isolate::{AdapterCall, Edge};
-use auth_core::notice::RevocationNotice;
-use auth_core::sessions::SessionKey;
+use auth_core::notice::{kv_ttl, NotBeforeNotice, RevocationNotice, SessionNotice};
+use auth_core::sessions::{
+    tenant_not_before_key, user_not_before_key, NotBefore, RevocationSubject, SessionKey, Standing,
+};
 use durable_objects::TenantSessionsClient;
-use worker::Result;
+use worker::{Error, Result};
 
-/// Whether a KV deny entry exists for the session, as KV answered at most
-/// `REVOCATION_CACHE_SECONDS` ago.
-pub async fn denied_in_kv(edge: &Edge, session: &SessionKey<'_>, now: i64) -> Result<bool> {
-    if let Some(denied) = edge.deny_memo.borrow_mut().answer(session, now) {
-        return Ok(denied);
-    }
-    edge.count(AdapterCall::DenyEntryRead);
-    let denied = edge
-        .revocations
-        .get(&session.deny_entry_key())
-        .await?
-        .is_some();
-    edge.deny_memo.borrow_mut().record(session, denied, now);
-    Ok(denied)
+/// Whether KV (as it answered at most `REVOCATION_CACHE_SECONDS` ago) refuses the token at any
+/// level.
+pub async fn refused_by_kv(edge: &Edge, subject: &RevocationSubject<'_>, now: i64) -> Result<bool> {
+    let cached = edge.revocation_memo.borrow_mut().answer(&subject.key, now);
+    let standing = match cached {
+        Some(standing) => standing,
+        None => {
+            edge.count(AdapterCall::DenyEntryRead);
+            let [deny, user, tenant] = edge
+                .revocations
+                .get_many(&subject.key.kv_keys(subject.user))
+                .await
+                .map_err(Error::from)?;
+            let standing = Standing::from_kv(deny.as_deref(), user.as_deref(), tenant.as_deref())
+                .map_err(|e| Error::RustError(e.to_string()))?;
+            edge.revocation_memo
+                .borrow_mut()
+                .record(&subject.key, standing, now);
+            standing
+        }
+    };
+    Ok(standing.refuses(subject.issued_at))
 }
 
-/// Whether the tenant's Durable Object has the session revoked.
-pub async fn revoked_in_object(edge: &Edge, session: &SessionKey<'_>) -> Result<bool> {
+/// Whether the tenant's Durable Object refuses the token at any level.
+pub async fn refused_by_object(edge: &Edge, subject: &RevocationSubject<'_>) -> Result<bool> {
     edge.count(AdapterCall::TenantObject);
-    TenantSessionsClient::for_tenant(&edge.tenant_sessions, session.tenant)?
-        .is_revoked(session.session)
+    TenantSessionsClient::for_tenant(&edge.tenant_sessions, subject.key.tenant)?
+        .is_revoked(subject.key.session, subject.user, subject.issued_at)
         .await
 }
 
@@ -51,11 +66,45 @@ pub async fn record(edge: &Edge, notice: &RevocationNotice, now: i64) -> Result<
     TenantSessionsClient::for_tenant(&edge.tenant_sessions, session.tenant)?
         .revoke(session.session, notice.expires_at)
         .await?;
-    edge.deny_memo.borrow_mut().forget(&session);
+    edge.revocation_memo.borrow_mut().forget(&session);
     let ttl = u64::try_from(notice.deny_ttl(now)).unwrap_or(60);
     edge.count(AdapterCall::DenyEntryWrite);
     edge.revocations
         .put(&session.deny_entry_key(), "1", ttl)
         .await?;
     Ok(())
+}
+
+/// Records a pushed not-before in both tiers: the object first, which answers the not-before in
+/// force (never earlier than one it has: a late, older notice cannot pull KV's value back), then KV.
+pub async fn record_not_before(edge: &Edge, notice: &NotBeforeNotice, now: i64) -> Result<()> {
+    edge.count(AdapterCall::TenantObject);
+    let in_force = TenantSessionsClient::for_tenant(&edge.tenant_sessions, &notice.tenant_id)?
+        .set_not_before(
+            notice.user_id.as_deref(),
+            NotBefore {
+                not_before: notice.not_before,
+                expires_at: notice.expires_at,
+            },
+        )
+        .await?;
+    edge.revocation_memo.borrow_mut().forget_all();
+    let key = match &notice.user_id {
+        Some(user) => user_not_before_key(&notice.tenant_id, user),
+        None => tenant_not_before_key(&notice.tenant_id),
+    };
+    let ttl = u64::try_from(kv_ttl(in_force.expires_at, now)).unwrap_or(60);
+    edge.count(AdapterCall::DenyEntryWrite);
+    edge.revocations
+        .put(&key, &in_force.not_before.to_string(), ttl)
+        .await?;
+    Ok(())
+}
+
+/// Records a session the origin opened or refreshed, in the tenant's object (KV has no use for it).
+pub async fn record_session(edge: &Edge, notice: &SessionNotice) -> Result<()> {
+    edge.count(AdapterCall::TenantObject);
+    TenantSessionsClient::for_tenant(&edge.tenant_sessions, &notice.tenant_id)?
+        .seen(&notice.session_id, notice.session.clone())
+        .await
 }

@@ -11,7 +11,10 @@
 use crate::clock::now_unix;
 use crate::config::EdgePushConfig;
 use anyhow::Context as _;
-use auth_core::notice::{self, KeyRevocationNotice, RevocationNotice};
+use auth_core::notice::{
+    self, KeyRevocationNotice, NotBeforeNotice, RevocationNotice, SessionNotice,
+};
+use auth_core::sessions::LiveSession;
 use futures_util::stream::{self, StreamExt as _};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::Value;
@@ -90,10 +93,13 @@ impl EdgePusher {
     }
 
     /// Where a kind of notice goes: session revocations to `EDGE_PUSH_URL` (the edge's
-    /// `/__auth/revocations`), key revocations to its sibling `key-revocations`.
+    /// `/__auth/revocations`), the others to its siblings `not-before`, `sessions` and
+    /// `key-revocations`.
     fn url_for(&self, kind: NoticeKind) -> String {
         match kind {
             NoticeKind::SessionRevoked => self.url.clone(),
+            NoticeKind::NotBefore => sibling(&self.url, "not-before"),
+            NoticeKind::SessionSeen => sibling(&self.url, "sessions"),
             NoticeKind::KeyRevoked => sibling(&self.url, "key-revocations"),
         }
     }
@@ -112,6 +118,10 @@ fn sibling(url: &str, segment: &str) -> String {
 pub enum NoticeKind {
     /// A [`RevocationNotice`]: one session is revoked.
     SessionRevoked,
+    /// A [`NotBeforeNotice`]: a user's or the tenant's tokens issued before an instant are refused.
+    NotBefore,
+    /// A [`SessionNotice`]: a session was opened or refreshed (the tenant object's listing).
+    SessionSeen,
     /// A [`KeyRevocationNotice`]: a signing key is compromised.
     KeyRevoked,
 }
@@ -120,6 +130,8 @@ impl NoticeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             NoticeKind::SessionRevoked => "session_revoked",
+            NoticeKind::NotBefore => "not_before",
+            NoticeKind::SessionSeen => "session_seen",
             NoticeKind::KeyRevoked => "key_revoked",
         }
     }
@@ -127,11 +139,18 @@ impl NoticeKind {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "session_revoked" => Some(NoticeKind::SessionRevoked),
+            "not_before" => Some(NoticeKind::NotBefore),
+            "session_seen" => Some(NoticeKind::SessionSeen),
             "key_revoked" => Some(NoticeKind::KeyRevoked),
             _ => None,
         }
     }
 }
+
+/// How long an undelivered session notice stays worth pushing. It protects nothing (the listing
+/// only), and the session's next refresh reports it again: an edge that was down for longer misses
+/// the listing of sessions nobody used meanwhile, rather than being sent a backlog.
+pub const SESSION_NOTICE_RETENTION_SECS: i64 = 600;
 
 /// A notice for the edge, before it is queued.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,6 +172,48 @@ impl Notice {
         };
         Notice {
             kind: NoticeKind::SessionRevoked,
+            tenant_id,
+            payload: serde_json::json!(body),
+            expires_at,
+        }
+    }
+}
+
+impl Notice {
+    /// Tokens of `user_id` (or, with `None`, of the whole tenant) issued before `not_before` (Unix
+    /// s) are refused; the edge may forget it after `expires_at`.
+    pub fn not_before(
+        tenant_id: Uuid,
+        user_id: Option<Uuid>,
+        not_before: i64,
+        expires_at: i64,
+    ) -> Self {
+        let body = NotBeforeNotice {
+            tenant_id: tenant_id.to_string(),
+            user_id: user_id.map(|u| u.to_string()),
+            not_before,
+            expires_at,
+        };
+        Notice {
+            kind: NoticeKind::NotBefore,
+            tenant_id,
+            payload: serde_json::json!(body),
+            expires_at,
+        }
+    }
+
+    /// The session was opened or refreshed at `now`.
+    pub fn session_seen(tenant_id: Uuid, session_id: Uuid, session: LiveSession, now: i64) -> Self {
+        let expires_at = session
+            .expires_at
+            .min(now.saturating_add(SESSION_NOTICE_RETENTION_SECS));
+        let body = SessionNotice {
+            tenant_id: tenant_id.to_string(),
+            session_id: session_id.to_string(),
+            session,
+        };
+        Notice {
+            kind: NoticeKind::SessionSeen,
             tenant_id,
             payload: serde_json::json!(body),
             expires_at,
@@ -458,5 +519,13 @@ mod tests {
             super::sibling("http://edge:8787", "key-revocations"),
             "http://edge:8787/key-revocations"
         );
+    }
+
+    #[test]
+    fn every_kind_survives_its_column() {
+        use super::NoticeKind::*;
+        for kind in [SessionRevoked, NotBefore, SessionSeen, KeyRevoked] {
+            assert_eq!(super::NoticeKind::parse(kind.as_str()), Some(kind));
+        }
     }
 }

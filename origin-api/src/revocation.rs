@@ -4,9 +4,11 @@
 //! all of a tenant's before an instant, all acting for an organization — marks the sessions and
 //! their refresh tokens revoked and queues one edge notice per session that may still hold a valid
 //! access token, in one transaction.
-//! The edge understands per-session notices only (today), so that is what it gets even for the
-//! bulk revocations; the not-before instants are recorded on the user and the tenant for the day the
-//! edge learns a not-before notice (a new `kind` in the outbox).
+//! Sign out everywhere and the tenant's not-before also queue a not-before notice
+//! ([`queue_not_before`]): the edge then refuses every token of the user (or tenant) issued before
+//! that second, whether or not it knows the token's session. The per-session notices still go: a
+//! token minted earlier in the not-before's own second has an `iat` equal to it, and is refused by
+//! its session's entry.
 
 use crate::edge_push::{self, Notice, OutboxEntry};
 use crate::state::AppState;
@@ -52,6 +54,8 @@ pub(crate) struct Revoked {
     pub count: usize,
     /// Empty when pushes are disabled or no token of them can pass any more.
     pub pending: Vec<OutboxEntry>,
+    /// The latest [`notice_expiry`] of the sessions revoked, when any token of them may still pass.
+    pub latest_notice_expiry: Option<i64>,
 }
 
 /// Revokes `target`'s sessions and their refresh tokens and queues their edge notices. Call inside
@@ -138,21 +142,76 @@ async fn revoke_rows(
     .execute(&mut *conn)
     .await?;
     let count = sessions.len();
+    // A session none of whose tokens can pass any more needs no notice.
+    let live: Vec<(Uuid, i64)> = sessions
+        .into_iter()
+        .map(|(id, access_expires_at)| (id, notice_expiry(access_expires_at)))
+        .filter(|(_, expires_at)| *expires_at > now.unix_timestamp())
+        .collect();
+    let latest_notice_expiry = live.iter().map(|(_, expires_at)| *expires_at).max();
     if state.edge().is_none() {
         return Ok(Revoked {
             count,
             pending: vec![],
+            latest_notice_expiry,
         });
     }
-    // A session none of whose tokens can pass any more needs no notice.
-    let notices: Vec<Notice> = sessions
+    let notices: Vec<Notice> = live
         .into_iter()
-        .map(|(id, access_expires_at)| (id, notice_expiry(access_expires_at)))
-        .filter(|(_, expires_at)| *expires_at > now.unix_timestamp())
         .map(|(id, expires_at)| Notice::session_revoked(tenant_id, id, expires_at))
         .collect();
     let pending = edge_push::enqueue(conn, Uuid::new_v4(), notices).await?;
-    Ok(Revoked { count, pending })
+    Ok(Revoked {
+        count,
+        pending,
+        latest_notice_expiry,
+    })
+}
+
+/// Queues the not-before notice of a sweep that has just revoked `revoked` in this transaction:
+/// every token of `user_id` (or, with `None`, of the tenant) issued before `not_before`'s second is
+/// refused at the edge.
+///
+/// Invariant (issue 10 §1.1): the notice lives as long as the latest per-session notice of the
+/// sweep, so until no token issued before the not-before can pass validation: every such token
+/// belongs to a session swept now (its expiry is in `latest_notice_expiry`) or revoked earlier (its
+/// own notice covers it). When no swept session has a token left that can pass, none is queued.
+pub(crate) async fn queue_not_before(
+    conn: &mut PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    user_id: Option<Uuid>,
+    not_before: OffsetDateTime,
+    revoked: &mut Revoked,
+) -> Result<(), sqlx::Error> {
+    let Some(expires_at) = revoked.latest_notice_expiry else {
+        return Ok(());
+    };
+    if state.edge().is_none() {
+        return Ok(());
+    }
+    let notice = Notice::not_before(tenant_id, user_id, not_before.unix_timestamp(), expires_at);
+    let queued = edge_push::enqueue(conn, Uuid::new_v4(), vec![notice]).await?;
+    revoked.pending.extend(queued);
+    Ok(())
+}
+
+/// Pushes notices queued by a committed transaction without making the request wait: for notices
+/// whose answer says nothing about the edge (a session opened or refreshed). What fails stays in
+/// the outbox for the retry task, as for every push.
+pub(crate) fn push_in_background(state: &AppState, pending: Vec<OutboxEntry>) {
+    let Some(pusher) = state.edge().cloned() else {
+        return;
+    };
+    if pending.is_empty() {
+        return;
+    }
+    let db = state.db().clone();
+    tokio::spawn(async move {
+        if let Err(e) = edge_push::deliver_all(&db, &pusher, pending).await {
+            tracing::warn!(error.cause = %e, "settling a background edge push failed; the outbox retries it");
+        }
+    });
 }
 
 /// Where the edge stands after a revocation.

@@ -99,18 +99,31 @@ pub async fn push_revocation(
     tenant_id: &str,
     session_id: &str,
 ) -> reqwest::StatusCode {
+    let notice = auth_core::notice::RevocationNotice {
+        tenant_id: tenant_id.to_owned(),
+        session_id: session_id.to_owned(),
+        expires_at: now_unix() + 300,
+    };
+    let body = serde_json::to_value(notice).expect("notice json");
+    push_signed(stack, "/__auth/revocations", &body)
+        .await
+        .status()
+}
+
+/// Posts `body` to the edge's `path`, signed with the stack's push secret as the origin signs its
+/// notices.
+pub async fn push_signed(
+    stack: &crate::support::Stack,
+    path: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
     let secret = std::env::var("SYSTEM_EDGE_PUSH_SECRET")
         .expect("SYSTEM_EDGE_PUSH_SECRET: run the system tests with `cargo xtask test`");
     let now = now_unix();
-    let body = serde_json::to_vec(&auth_core::notice::RevocationNotice {
-        tenant_id: tenant_id.to_owned(),
-        session_id: session_id.to_owned(),
-        expires_at: now + 300,
-    })
-    .expect("notice json");
+    let body = serde_json::to_vec(body).expect("notice json");
     stack
         .http
-        .post(format!("{}/__auth/revocations", stack.edge))
+        .post(format!("{}{path}", stack.edge))
         .header(auth_core::notice::TIMESTAMP_HEADER, now.to_string())
         .header(
             auth_core::notice::SIGNATURE_HEADER,
@@ -120,7 +133,6 @@ pub async fn push_revocation(
         .send()
         .await
         .expect("push to the edge")
-        .status()
 }
 
 pub fn now_unix() -> i64 {

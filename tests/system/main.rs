@@ -10,6 +10,7 @@ mod cors;
 mod forwarding;
 mod issuer;
 mod keys;
+mod not_before;
 mod ratelimit;
 mod refusals;
 mod revocation;

@@ -4,19 +4,24 @@
 //! propagation, which locally is nothing: the test allows one second for it. Each test primes both
 //! routes first, so that every isolate holds a fresh "not revoked" answer: the worst case.
 
-use crate::support::{assert_refused, Stack};
+use crate::support::{assert_refused, claims_of, Stack};
+use auth_core::sessions::SessionKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 /// The edge's `REVOCATION_CACHE_SECONDS` under `cargo xtask test` (the default).
-const REVOCATION_CACHE_SECONDS: u64 = 5;
+pub(crate) const REVOCATION_CACHE_SECONDS: u64 = 5;
 const KV_PROPAGATION_ALLOWANCE: Duration = Duration::from_secs(1);
 
 /// After the origin answered at `answered`: asserts that every token is refused on the strict
 /// route at once and on the eventual route within the bound; answers the eventual route's delay
 /// for the slowest token.
-async fn assert_within_bounds(stack: &Stack, tokens: &[String], answered: Instant) -> Duration {
+pub(crate) async fn assert_within_bounds(
+    stack: &Stack,
+    tokens: &[String],
+    answered: Instant,
+) -> Duration {
     for token in tokens {
         assert_refused(
             stack.edge_get("/api/strict/orders", Some(token), &[]).await,
@@ -47,7 +52,7 @@ async fn assert_within_bounds(stack: &Stack, tokens: &[String], answered: Instan
     slowest
 }
 
-async fn prime(stack: &Stack, tokens: &[String]) {
+pub(crate) async fn prime(stack: &Stack, tokens: &[String]) {
     for token in tokens {
         for path in ["/api/orders", "/api/strict/orders"] {
             let response = stack.edge_get(path, Some(token), &[]).await;
@@ -113,7 +118,31 @@ async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_mod
     let delay = assert_within_bounds(&stack, &tokens, answered).await;
     println!("tenant not-before: eventual route refused after {delay:?}; strict at once");
 
-    // A session opened after the not-before works.
+    // A session opened after the not-before works at once, on both route modes.
     let later = stack.signed_in_user(&tenant).await;
+    prime(&stack, &[later.session.access_token]).await;
+
+    // With the sessions' deny entries gone from KV (as at a location they have not reached), the
+    // eventual route still refuses the old tokens once its isolate reads KV again: the tenant's
+    // not-before alone covers them.
+    for token in &tokens {
+        let claims = claims_of(token);
+        let key = SessionKey {
+            tenant: claims["tid"].as_str().expect("tid"),
+            session: claims["sid"].as_str().expect("sid"),
+        };
+        stack.forget_in_kv("REVOCATIONS", &key.deny_entry_key());
+    }
+    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
+    for token in &tokens {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            assert_refused(
+                stack.edge_get(path, Some(token), &[]).await,
+                StatusCode::UNAUTHORIZED,
+                "token_revoked",
+            )
+            .await;
+        }
+    }
     prime(&stack, &[later.session.access_token]).await;
 }

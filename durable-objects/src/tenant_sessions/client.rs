@@ -1,7 +1,8 @@
 //! The client of `TenantSessions`, used by the edge Worker: one method per command of
 //! [`protocol`](super::protocol), each checking the answer it expects.
 
-use super::protocol::{Command, Reply, SessionStatus, URL};
+use super::protocol::{Command, Reply, SessionList, SessionStatus, URL};
+use auth_core::sessions::{LiveSession, NotBefore};
 use worker::{
     Error, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result, Stub,
 };
@@ -26,15 +27,50 @@ impl TenantSessionsClient {
             session_id: session_id.to_owned(),
             expires_at,
         };
-        self.send(&command, Reply::Revoked.status()).await?;
+        self.send(&command, Reply::Done.status()).await?;
         Ok(())
     }
 
-    /// Whether `session_id` is revoked. `Err` when the object cannot say (strict routes then
-    /// answer 503: they fail closed).
-    pub async fn is_revoked(&self, session_id: &str) -> Result<bool> {
+    /// Records a not-before of `user_id` (`None`: of the whole tenant); answers the one now in
+    /// force, which may be later than this one (a later notice arrived first).
+    pub async fn set_not_before(
+        &self,
+        user_id: Option<&str>,
+        not_before: NotBefore,
+    ) -> Result<NotBefore> {
+        let command = Command::NotBefore {
+            user_id: user_id.map(str::to_owned),
+            not_before: not_before.not_before,
+            expires_at: not_before.expires_at,
+        };
+        let mut response = self
+            .send(&command, Reply::NotBefore(not_before).status())
+            .await?;
+        response.json::<NotBefore>().await
+    }
+
+    /// Records that the origin opened or refreshed `session_id`.
+    pub async fn seen(&self, session_id: &str, session: LiveSession) -> Result<()> {
+        let command = Command::Seen {
+            session_id: session_id.to_owned(),
+            session,
+        };
+        self.send(&command, Reply::Done.status()).await?;
+        Ok(())
+    }
+
+    /// Whether a token of `session_id` and `user_id` issued at `issued_at` is revoked at any level.
+    /// `Err` when the object cannot say (strict routes then answer 503: they fail closed).
+    pub async fn is_revoked(
+        &self,
+        session_id: &str,
+        user_id: &str,
+        issued_at: Option<i64>,
+    ) -> Result<bool> {
         let command = Command::Status {
             session_id: session_id.to_owned(),
+            user_id: user_id.to_owned(),
+            issued_at,
         };
         let response = self
             .send(
@@ -45,6 +81,15 @@ impl TenantSessionsClient {
         Ok(crate::json_answer::<SessionStatus>(&response)
             .await?
             .revoked)
+    }
+
+    /// The sessions the object knows of `user_id`.
+    pub async fn sessions_of(&self, user_id: &str) -> Result<SessionList> {
+        let command = Command::Sessions {
+            user_id: user_id.to_owned(),
+        };
+        let mut response = self.send(&command, 200).await?;
+        response.json::<SessionList>().await
     }
 
     async fn send(&self, command: &Command, expected_status: u16) -> Result<Response> {

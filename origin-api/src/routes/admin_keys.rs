@@ -199,7 +199,12 @@ pub async fn revoke(
     };
     tx.commit().await?;
     tracing::warn!(tenant.id = %tenant.id, token.kid = %kid, key.status = was.as_str(), "signing key revoked");
-    let outcome = revocation::push_committed(&state, Revoked { count: 1, pending }).await?;
+    let revoked = Revoked {
+        count: 1,
+        pending,
+        latest_notice_expiry: None,
+    };
+    let outcome = revocation::push_committed(&state, revoked).await?;
     let keys = key_rotation::list(state.db(), tenant.id).await?;
     Ok(bulk_answer(
         outcome,

@@ -139,7 +139,7 @@ pub async fn set_tenant_not_before(
     .bind(requested)
     .fetch_one(&mut *tx)
     .await?;
-    let revoked = revocation::revoke_in_tx(
+    let mut revoked = revocation::revoke_in_tx(
         &mut tx,
         &state,
         tenant.id,
@@ -147,6 +147,8 @@ pub async fn set_tenant_not_before(
         now,
     )
     .await?;
+    revocation::queue_not_before(&mut tx, &state, tenant.id, None, not_before, &mut revoked)
+        .await?;
     audit::record(
         &mut tx,
         Event::new(tenant.id, admin.actor(), EventType::TenantNotBeforeSet)

@@ -205,8 +205,15 @@ pub async fn revoke_others(
     ))
 }
 
-/// Sets a user's not-before to `now` and revokes every session of theirs. Call inside a
-/// transaction; returns `None` when the user does not exist.
+/// Signs a user out everywhere: sets their not-before to `now`, revokes every session and refresh
+/// token of theirs and queues the edge's notices (one per session with a live token, and the
+/// user's not-before: the edge then refuses every token of theirs issued before `now`, on both
+/// route modes). Call inside the caller's transaction (record its audit event there too), then
+/// [`revocation::push_committed`] after commit and answer with [`bulk_answer`]. Returns `None` when
+/// the user does not exist.
+///
+/// This is the one way to end all of a user's access: sign out everywhere, the admin's revocation
+/// of a user's sessions, and anything else that must cut a user off (disabling them, say) call it.
 pub(crate) async fn sign_out_everywhere_in_tx(
     conn: &mut sqlx::PgConnection,
     state: &AppState,
@@ -234,7 +241,7 @@ pub(crate) async fn sign_out_everywhere_in_tx(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
-    let revoked = revocation::revoke_in_tx(
+    let mut revoked = revocation::revoke_in_tx(
         conn,
         state,
         tenant_id,
@@ -243,6 +250,15 @@ pub(crate) async fn sign_out_everywhere_in_tx(
             except: None,
         },
         now,
+    )
+    .await?;
+    revocation::queue_not_before(
+        conn,
+        state,
+        tenant_id,
+        Some(user_id),
+        not_before,
+        &mut revoked,
     )
     .await?;
     Ok(Some((not_before, revoked)))

@@ -8,6 +8,7 @@ use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Authenticated;
 use crate::client_ip::ClientIp;
 use crate::domain::Email;
+use crate::edge_push::{self, Notice, OutboxEntry};
 use crate::error::ApiError;
 use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
@@ -95,6 +96,10 @@ pub(crate) struct Grant {
     pub org: Option<OrgClaims>,
     /// What an OAuth client was granted, for a session opened through the code flow.
     pub oauth_scope: Option<String>,
+    /// The session's notice for the tenant's object, queued in the grant's transaction: push it
+    /// ([`revocation::push_in_background`]) once that commits (else the outbox retry does, once
+    /// its claim lapses).
+    pub edge: Vec<OutboxEntry>,
 }
 
 /// Mints an access token and answers with both tokens, uncacheable (RFC 6749 §5.1).
@@ -289,7 +294,7 @@ pub(crate) async fn open_session_with_cookie(
     cookie_hash: Option<&[u8; 32]>,
 ) -> Result<Grant, ApiError> {
     let mut tx = state.db().begin().await?;
-    let grant = open_session_in_tx(
+    let mut grant = open_session_in_tx(
         &mut tx,
         state,
         tenant,
@@ -302,6 +307,7 @@ pub(crate) async fn open_session_with_cookie(
     .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %grant.session_id, "signed in");
+    revocation::push_in_background(state, std::mem::take(&mut grant.edge));
     Ok(grant)
 }
 
@@ -392,6 +398,20 @@ pub(crate) async fn open_session_in_tx(
             .detail("via", via),
     )
     .await?;
+    let edge = queue_session_seen(
+        tx,
+        state,
+        tenant.id,
+        session_id,
+        SeenSession {
+            user_id,
+            created_at: now,
+            last_refreshed_at: now,
+            expires_at: now + SESSION_LIFETIME,
+            client: &client,
+        },
+    )
+    .await?;
     Ok(Grant {
         user_id,
         session_id,
@@ -399,7 +419,45 @@ pub(crate) async fn open_session_in_tx(
         now,
         org,
         oauth_scope: oauth.map(|o| o.scope.to_owned()),
+        edge,
     })
+}
+
+/// A session as the tenant's object lists it.
+struct SeenSession<'a> {
+    user_id: Uuid,
+    created_at: OffsetDateTime,
+    last_refreshed_at: OffsetDateTime,
+    expires_at: OffsetDateTime,
+    client: &'a str,
+}
+
+/// Queues the notice that tells the tenant's object about a session opened or refreshed in this
+/// transaction (nothing when pushes are disabled).
+async fn queue_session_seen(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    tenant_id: Uuid,
+    session_id: Uuid,
+    seen: SeenSession<'_>,
+) -> Result<Vec<OutboxEntry>, sqlx::Error> {
+    if state.edge().is_none() {
+        return Ok(Vec::new());
+    }
+    let now = seen.last_refreshed_at.unix_timestamp();
+    let notice = Notice::session_seen(
+        tenant_id,
+        session_id,
+        auth_core::sessions::LiveSession {
+            user_id: seen.user_id.to_string(),
+            created_at: seen.created_at.unix_timestamp(),
+            last_refreshed_at: now,
+            expires_at: seen.expires_at.unix_timestamp(),
+            client: seen.client.to_owned(),
+        },
+        now,
+    );
+    edge_push::enqueue(tx, Uuid::new_v4(), vec![notice]).await
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -409,9 +467,11 @@ struct PresentedRefreshToken {
     session_id: Uuid,
     user_id: Uuid,
     session_revoked: bool,
+    session_created_at: OffsetDateTime,
     session_expires_at: OffsetDateTime,
     user_disabled: bool,
     oauth_scope: Option<String>,
+    client: String,
 }
 
 errors!(
@@ -475,7 +535,8 @@ pub(crate) async fn rotate(
     // a refresh racing a revocation.
     let presented: Option<PresentedRefreshToken> = sqlx::query_as(
         "SELECT rt.id, rt.used_at IS NOT NULL AS used, s.id AS session_id, s.user_id,
-                s.revoked_at IS NOT NULL AS session_revoked, s.expires_at AS session_expires_at,
+                s.revoked_at IS NOT NULL AS session_revoked, s.created_at AS session_created_at,
+                s.expires_at AS session_expires_at, s.client,
                 u.disabled_at IS NOT NULL AS user_disabled,
                 s.oauth_scope
          FROM refresh_tokens rt JOIN sessions s ON s.id = rt.session_id
@@ -549,9 +610,24 @@ pub(crate) async fn rotate(
     // Read under the session's lock: a switch or a membership change committed before this refresh
     // is in its token.
     let org = orgs::claims_for_session(&mut tx, tenant.id, presented.session_id).await?;
+    let edge = queue_session_seen(
+        &mut tx,
+        state,
+        tenant.id,
+        presented.session_id,
+        SeenSession {
+            user_id: presented.user_id,
+            created_at: presented.session_created_at,
+            last_refreshed_at: now,
+            expires_at: presented.session_expires_at,
+            client: &presented.client,
+        },
+    )
+    .await?;
     tx.commit().await?;
 
     tracing::info!(tenant.id = %tenant.id, session.id = %presented.session_id, "session refreshed");
+    revocation::push_in_background(state, edge);
     let grant = Grant {
         user_id: presented.user_id,
         session_id: presented.session_id,
@@ -559,6 +635,7 @@ pub(crate) async fn rotate(
         now,
         org,
         oauth_scope: presented.oauth_scope,
+        edge: Vec::new(),
     };
     token_response(state, tenant, &key, grant, StatusCode::OK)
 }

@@ -279,7 +279,7 @@ async fn redeem_code(
         ));
     }
 
-    let grant = sessions::open_session_in_tx(
+    let mut grant = sessions::open_session_in_tx(
         &mut tx,
         state,
         tenant,
@@ -298,6 +298,7 @@ async fn redeem_code(
     let key = keys::current(&mut *tx, state.kek(), tenant.id).await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, client.id = %client.client_id, user.id = %grant.user_id, session.id = %grant.session_id, "authorization code redeemed");
+    crate::revocation::push_in_background(state, std::mem::take(&mut grant.edge));
 
     let ttl = state.access_token_ttl_for(tenant);
     let issuer = state.issuer(&tenant.slug);

@@ -67,6 +67,17 @@ async fn the_admin_signs_a_user_out_everywhere(db: PgPool) {
     )
     .await;
     assert_eq!(edge.notices().len(), 2);
+    let user_nbf = edge.not_before_notices();
+    assert_eq!(user_nbf.len(), 1, "the user's not-before reaches the edge");
+    assert_eq!(user_nbf[0].user_id.as_deref(), Some(s.user_id.as_str()));
+    let audited: Vec<(String,)> = sqlx::query_as(
+        "SELECT event_type FROM audit_events WHERE subject_user_id = $1::uuid AND event_type LIKE 'admin.%'",
+    )
+    .bind(&s.user_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(audited, vec![("admin.user_sessions_revoked".to_owned(),)]);
     assert_eq!(
         app.me("acme", mallory["access_token"].as_str().unwrap())
             .await
@@ -142,6 +153,21 @@ async fn a_tenant_not_before_revokes_every_session_created_before_it(db: PgPool)
     let recent_token = recent["access_token"].as_str().unwrap();
     assert_eq!(app.me("acme", recent_token).await.status(), 200);
     assert_eq!(edge.notices().len(), 1);
+    // The tenant's not-before, for as long as the swept session's notice.
+    let tenant_nbf = edge.not_before_notices();
+    assert_eq!(tenant_nbf.len(), 1);
+    assert_eq!(tenant_nbf[0].tenant_id, old.tenant["id"].as_str().unwrap());
+    assert_eq!(tenant_nbf[0].user_id, None);
+    assert_eq!(
+        tenant_nbf[0].not_before,
+        time::OffsetDateTime::parse(
+            body["not_before"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .unwrap()
+        .unix_timestamp()
+    );
+    assert_eq!(tenant_nbf[0].expires_at, edge.notices()[0].expires_at);
 
     // It only moves forward; "now" catches the recent session too.
     let response = app

@@ -1,6 +1,8 @@
 //! Spawning the real app on a random port, and a stand-in for the edge's revocation endpoint.
 
-use auth_core::notice::{self, KeyRevocationNotice, RevocationNotice};
+use auth_core::notice::{
+    self, KeyRevocationNotice, NotBeforeNotice, RevocationNotice, SessionNotice,
+};
 use auth_core::KeySet;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -234,15 +236,38 @@ impl TestApp {
         KeySet::from_jwks_json(&response.bytes().await.unwrap()).unwrap()
     }
 
-    /// `(tenant_id, session_id, expires_at, attempts, last_error)` of every outbox row, oldest first.
+    /// `(tenant_id, session_id, expires_at, attempts, last_error)` of every session revocation in
+    /// the outbox, oldest first.
     pub async fn outbox_rows(&self) -> Vec<(String, String, i64, i32, Option<String>)> {
         sqlx::query_as(
             "SELECT tenant_id::text, payload->>'session_id', expires_at, attempts, last_error
-             FROM revocation_outbox ORDER BY id",
+             FROM revocation_outbox WHERE kind = 'session_revoked' ORDER BY id",
         )
         .fetch_all(&self.db)
         .await
         .unwrap()
+    }
+
+    /// `(kind, payload)` of every outbox row, oldest first.
+    pub async fn outbox(&self) -> Vec<(String, Value)> {
+        sqlx::query_as::<_, (String, sqlx::types::Json<Value>)>(
+            "SELECT kind, payload FROM revocation_outbox ORDER BY id",
+        )
+        .fetch_all(&self.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(kind, payload)| (kind, payload.0))
+        .collect()
+    }
+
+    /// Drops the notices that only feed the edge's session listing (each sign-in and refresh
+    /// queues one), for tests that count what a retry pass pushes of the revocations.
+    pub async fn drop_session_notices(&self) {
+        sqlx::query("DELETE FROM revocation_outbox WHERE kind = 'session_seen'")
+            .execute(&self.db)
+            .await
+            .unwrap();
     }
 }
 
@@ -297,6 +322,10 @@ pub struct EdgeReceiver {
     overlaps: Arc<Mutex<usize>>,
     /// Key revocations (`/__auth/key-revocations`) that passed authentication.
     key_notices: Arc<Mutex<Vec<KeyRevocationNotice>>>,
+    /// Not-befores (`/__auth/not-before`) that passed authentication.
+    not_before_notices: Arc<Mutex<Vec<NotBeforeNotice>>>,
+    /// Sessions opened or refreshed (`/__auth/sessions`) that passed authentication.
+    session_notices: Arc<Mutex<Vec<SessionNotice>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -323,10 +352,28 @@ impl EdgeReceiver {
             in_flight: Arc::default(),
             overlaps: Arc::default(),
             key_notices: Arc::default(),
+            not_before_notices: Arc::default(),
+            session_notices: Arc::default(),
         };
         let app = axum::Router::new()
             .route("/__auth/revocations", axum::routing::post(receive))
             .route("/__auth/key-revocations", axum::routing::post(receive_key))
+            .route(
+                "/__auth/not-before",
+                axum::routing::post(
+                    |State(r): State<EdgeReceiver>, headers: HeaderMap, body: Bytes| async move {
+                        receive_as(&r.not_before_notices, &headers, &body)
+                    },
+                ),
+            )
+            .route(
+                "/__auth/sessions",
+                axum::routing::post(
+                    |State(r): State<EdgeReceiver>, headers: HeaderMap, body: Bytes| async move {
+                        receive_as(&r.session_notices, &headers, &body)
+                    },
+                ),
+            )
             .with_state(receiver.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         receiver
@@ -345,6 +392,29 @@ impl EdgeReceiver {
     /// Key revocations that passed authentication.
     pub fn key_notices(&self) -> Vec<KeyRevocationNotice> {
         self.key_notices.lock().unwrap().clone()
+    }
+
+    /// Not-befores that passed authentication.
+    pub fn not_before_notices(&self) -> Vec<NotBeforeNotice> {
+        self.not_before_notices.lock().unwrap().clone()
+    }
+
+    /// Session notices that passed authentication.
+    pub fn session_notices(&self) -> Vec<SessionNotice> {
+        self.session_notices.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until at least `n` session notices have arrived (they are pushed in the
+    /// background).
+    pub async fn wait_for_session_notices(&self, n: usize) -> Vec<SessionNotice> {
+        for _ in 0..1000 {
+            let notices = self.session_notices();
+            if notices.len() >= n {
+                return notices;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{n} session notices never arrived");
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -431,6 +501,28 @@ async fn receive_key(
     ) {
         Ok(notice) => {
             receiver.key_notices.lock().unwrap().push(notice);
+            StatusCode::NO_CONTENT
+        }
+        Err(_) => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// Records a notice of type `T` that passes authentication.
+fn receive_as<T: serde::de::DeserializeOwned>(
+    into: &Mutex<Vec<T>>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> StatusCode {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match notice::open_as::<T>(
+        EDGE_SECRET.as_bytes(),
+        header(notice::TIMESTAMP_HEADER),
+        header(notice::SIGNATURE_HEADER),
+        body,
+        now_unix(),
+    ) {
+        Ok(notice) => {
+            into.lock().unwrap().push(notice);
             StatusCode::NO_CONTENT
         }
         Err(_) => StatusCode::UNAUTHORIZED,

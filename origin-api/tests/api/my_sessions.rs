@@ -227,8 +227,28 @@ async fn signing_out_everywhere_kills_every_session_and_refresh_token_and_tells_
         )
         .await;
     }
-    assert_eq!(edge.notices().len(), 3);
+    let notices = edge.notices();
+    assert_eq!(notices.len(), 3);
     assert!(app.outbox_rows().await.is_empty());
+    // And one not-before for the user, kept as long as the longest-lived session notice: the edge
+    // refuses every token of theirs issued before that second, whatever their session.
+    let latest = notices.iter().map(|n| n.expires_at).max().unwrap();
+    assert_eq!(
+        edge.not_before_notices(),
+        vec![auth_core::notice::NotBeforeNotice {
+            tenant_id: s.tenant["id"].as_str().unwrap().to_owned(),
+            user_id: Some(s.user_id.clone()),
+            not_before: not_before.unix_timestamp(),
+            expires_at: latest,
+        }]
+    );
+    assert!(
+        app.outbox()
+            .await
+            .iter()
+            .all(|(kind, _)| kind != "not_before"),
+        "delivered, so not left in the outbox"
+    );
     assert_eq!(
         app.me("acme", token(&mallory)).await.status(),
         200,
@@ -254,6 +274,76 @@ async fn with_the_edge_down_signing_out_everywhere_answers_202_and_queues_every_
     assert_eq!(body["revoked"], 2);
     assert_eq!(body["edge"], "pending");
     assert_eq!(app.outbox_rows().await.len(), 2);
+    let not_befores: Vec<Value> = app
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|(kind, _)| kind == "not_before")
+        .map(|(_, payload)| payload)
+        .collect();
+    assert_eq!(not_befores.len(), 1, "the user's not-before waits too");
+    assert_eq!(not_befores[0]["user_id"], s.user_id.as_str());
+}
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_sign_out_everywhere_with_no_token_left_that_can_pass_sends_no_not_before(db: PgPool) {
+    let edge = EdgeReceiver::start().await;
+    let app = spawn_app_with_edge(db, &edge.url).await;
+    let s = app.signed_in("acme", "ursula@example.com").await;
+    sqlx::query("UPDATE sessions SET access_expires_at = now() - interval '1 hour'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let response = app
+        .delete_with_token("/t/acme/v1/sessions", &s.access_token)
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(edge.notices().is_empty());
+    assert!(edge.not_before_notices().is_empty());
+}
+
+#[sqlx::test(migrator = "origin_api::MIGRATOR")]
+async fn a_sign_in_and_each_refresh_tell_the_tenants_object_about_the_session(db: PgPool) {
+    let edge = EdgeReceiver::start().await;
+    let app = spawn_app_with_edge(db, &edge.url).await;
+    app.create_tenant("acme").await;
+    app.create_user("acme", "ursula@example.com").await;
+    let signed_in = app.sign_in_as("acme", "ursula@example.com", FIREFOX).await;
+    let opened = edge.wait_for_session_notices(1).await.remove(0);
+    assert_eq!(opened.session_id, signed_in["session_id"].as_str().unwrap());
+    let session = &opened.session;
+    assert_eq!(session.client, "Firefox on Linux");
+    assert_eq!(session.created_at, session.last_refreshed_at);
+    assert_eq!(
+        session.expires_at - session.created_at,
+        30 * 86_400,
+        "the session's absolute end"
+    );
+    let iat = jwt_part(token(&signed_in), 1)["iat"].as_i64().unwrap();
+    assert_eq!(session.created_at, iat);
+    assert_eq!(
+        session.user_id,
+        jwt_part(token(&signed_in), 1)["sub"].as_str().unwrap()
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let refreshed: Value = app
+        .refresh("acme", signed_in["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seen = edge.wait_for_session_notices(2).await.remove(1);
+    assert_eq!(seen.session_id, opened.session_id);
+    assert_eq!(seen.session.created_at, session.created_at);
+    assert_eq!(seen.session.expires_at, session.expires_at);
+    assert_eq!(seen.session.client, "Firefox on Linux");
+    assert_eq!(
+        seen.session.last_refreshed_at,
+        jwt_part(token(&refreshed), 1)["iat"].as_i64().unwrap()
+    );
+    assert!(seen.session.last_refreshed_at > session.last_refreshed_at);
+    assert!(app.outbox().await.is_empty(), "both delivered");
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]

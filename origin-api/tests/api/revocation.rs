@@ -100,6 +100,7 @@ async fn the_retry_pass_delivers_pending_revocations_once_the_edge_is_up(db: PgP
     let edge_addr = unused_addr().await;
     let app = spawn_app_with_edge(db, &format!("http://{edge_addr}/__auth/revocations")).await;
     let s = app.signed_in("acme", "ursula@example.com").await;
+    app.drop_session_notices().await;
     assert_eq!(
         app.delete_session("acme", &s.session_id, &s.access_token)
             .await
@@ -150,6 +151,7 @@ async fn the_retry_pass_drops_revocations_whose_tokens_have_all_lapsed(db: PgPoo
     let edge_addr = unused_addr().await;
     let app = spawn_app_with_edge(db, &format!("http://{edge_addr}/__auth/revocations")).await;
     let s = app.signed_in("acme", "ursula@example.com").await;
+    app.drop_session_notices().await;
     assert_eq!(
         app.delete_session("acme", &s.session_id, &s.access_token)
             .await

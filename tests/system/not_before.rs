@@ -1,0 +1,185 @@
+//! Issue 10 §2: the not-before levels at the edge, each shown to work alone, and the tenant object's
+//! record of live sessions.
+//!
+//! The test issuer's tokens name sessions the origin never revoked one by one, so when they are
+//! refused it is the not-before that refuses them, in KV (eventual routes) and in the tenant's object
+//! (strict routes). The origin's own sign-out everywhere is shown to hold with the per-session deny
+//! entries gone from KV.
+
+use crate::issuer::{now_unix, push_signed, test_issuer};
+use crate::revocation_bounds::{assert_within_bounds, prime, REVOCATION_CACHE_SECONDS};
+use crate::support::{assert_refused, claims_of, Stack};
+use auth_core::notice::NotBeforeNotice;
+use auth_core::sessions::SessionKey;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn a_users_not_before_alone_refuses_their_older_tokens_on_both_route_modes_and_no_newer_one()
+{
+    let stack = Stack::from_env();
+    let issuer = test_issuer();
+    // A subject of its own: other tests share the issuer.
+    let user = format!("third-party-user-{}", uuid::Uuid::new_v4());
+    let now = now_unix();
+    let older: Vec<String> = (0..2)
+        .map(|_| {
+            issuer.token(json!({"sub": user, "sid": uuid::Uuid::new_v4().to_string(),
+                "iat": now - 5}))
+        })
+        .collect();
+    let someone_else = issuer.token(
+        json!({"sid": uuid::Uuid::new_v4().to_string(), "iat": now - 5,
+            "sub": format!("bystander-{}", uuid::Uuid::new_v4())}),
+    );
+    prime(&stack, &older).await;
+
+    let notice = NotBeforeNotice {
+        tenant_id: issuer.issuer.clone(),
+        user_id: Some(user.clone()),
+        not_before: now,
+        expires_at: now + 600,
+    };
+    let pushed = push_signed(
+        &stack,
+        "/__auth/not-before",
+        &serde_json::to_value(&notice).unwrap(),
+    )
+    .await;
+    let answered = Instant::now();
+    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
+    let delay = assert_within_bounds(&stack, &older, answered).await;
+    println!("user not-before alone: eventual route refused after {delay:?}; strict at once");
+
+    // Issued at the not-before's second or later: accepted, and so is another user's older token.
+    let newer = issuer.token(json!({"sub": user, "sid": uuid::Uuid::new_v4().to_string(),
+        "iat": now}));
+    prime(&stack, &[newer, someone_else]).await;
+
+    // A late, older notice cannot pull the not-before back.
+    let older_notice = NotBeforeNotice {
+        not_before: now - 60,
+        ..notice
+    };
+    let pushed = push_signed(
+        &stack,
+        "/__auth/not-before",
+        &serde_json::to_value(&older_notice).unwrap(),
+    )
+    .await;
+    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
+    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
+    for token in &older {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            assert_refused(
+                stack.edge_get(path, Some(token), &[]).await,
+                StatusCode::UNAUTHORIZED,
+                "token_revoked",
+            )
+            .await;
+        }
+    }
+}
+
+/// The tenant object's sessions of `user_id`, as the edge's signed query answers them.
+async fn sessions_at_the_edge(stack: &Stack, tenant_id: &str, user_id: &str) -> Vec<Value> {
+    let response = push_signed(
+        stack,
+        "/__auth/sessions/query",
+        &json!({"tenant_id": tenant_id, "user_id": user_id}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("json body");
+    body["sessions"].as_array().expect("sessions").clone()
+}
+
+#[tokio::test]
+async fn the_tenants_object_lists_sessions_as_the_origin_opens_and_signs_them_out_everywhere() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let second = stack
+        .sign_in(&user.tenant, &user.email, &user.password)
+        .await;
+    let tenant_id = claims_of(&second.access_token)["tid"]
+        .as_str()
+        .expect("tid")
+        .to_owned();
+    let tokens = [
+        user.session.access_token.clone(),
+        second.access_token.clone(),
+    ];
+    prime(&stack, &tokens).await;
+
+    // Sign-ins are reported to the object in the background: give them a moment.
+    let mut listed = Vec::new();
+    for _ in 0..50 {
+        listed = sessions_at_the_edge(&stack, &tenant_id, &user.id).await;
+        if listed.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let origin_list: Value = stack
+        .http
+        .get(stack.tenant_url(&user.tenant, "/v1/sessions"))
+        .bearer_auth(&second.access_token)
+        .send()
+        .await
+        .expect("list my sessions")
+        .json()
+        .await
+        .expect("json body");
+    for session in &listed {
+        assert_eq!(session["user_id"], user.id.as_str());
+        assert_eq!(session["revoked"], false);
+        let at_origin = origin_list["sessions"]
+            .as_array()
+            .expect("sessions")
+            .iter()
+            .find(|s| s["id"] == session["session_id"])
+            .unwrap_or_else(|| panic!("{session} is not one of the origin's"));
+        assert_eq!(session["client"], at_origin["client"]);
+    }
+
+    let response = stack
+        .http
+        .delete(stack.tenant_url(&user.tenant, "/v1/sessions"))
+        .bearer_auth(&second.access_token)
+        .send()
+        .await
+        .expect("sign out everywhere");
+    assert_eq!(response.status(), StatusCode::OK, "the edge acknowledged");
+    for session in sessions_at_the_edge(&stack, &tenant_id, &user.id).await {
+        assert_eq!(session["revoked"], true, "{session}");
+    }
+
+    // With the sessions' deny entries gone from KV, the user's not-before alone refuses them on
+    // the eventual route once the isolate reads KV again.
+    for session in [&user.session, &second] {
+        let key = SessionKey {
+            tenant: &tenant_id,
+            session: &session.session_id,
+        };
+        stack.forget_in_kv("REVOCATIONS", &key.deny_entry_key());
+    }
+    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
+    for token in &tokens {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            assert_refused(
+                stack.edge_get(path, Some(token), &[]).await,
+                StatusCode::UNAUTHORIZED,
+                "token_revoked",
+            )
+            .await;
+        }
+    }
+
+    // Signing in again works.
+    let again = stack
+        .sign_in(&user.tenant, &user.email, &user.password)
+        .await;
+    prime(&stack, &[again.access_token]).await;
+}
