@@ -99,6 +99,9 @@ async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_mod
         tokens.push(stack.signed_in_user(&tenant).await.session.access_token);
     }
     prime(&stack, &tokens).await;
+    // Issued in an earlier second than the not-before, so that the not-before alone covers them
+    // (a token of its own second is covered by its session's entry: checked below without those).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let response = stack
         .http
@@ -120,7 +123,7 @@ async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_mod
 
     // A session opened after the not-before works at once, on both route modes.
     let later = stack.signed_in_user(&tenant).await;
-    prime(&stack, &[later.session.access_token]).await;
+    prime(&stack, &[later.session.access_token.clone()]).await;
 
     // With the sessions' deny entries gone from KV (as at a location they have not reached), the
     // eventual route still refuses the old tokens once its isolate reads KV again: the tenant's
