@@ -123,7 +123,7 @@ async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_mod
 
     // A session opened after the not-before works at once, on both route modes.
     let later = stack.signed_in_user(&tenant).await;
-    prime(&stack, &[later.session.access_token.clone()]).await;
+    prime(&stack, std::slice::from_ref(&later.session.access_token)).await;
 
     // With the sessions' deny entries gone from KV (as at a location they have not reached), the
     // eventual route still refuses the old tokens once its isolate reads KV again: the tenant's
