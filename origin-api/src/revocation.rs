@@ -207,11 +207,16 @@ pub(crate) fn push_in_background(state: &AppState, pending: Vec<OutboxEntry>) {
         return;
     }
     let db = state.db().clone();
-    tokio::spawn(async move {
-        if let Err(e) = edge_push::deliver_all(&db, &pusher, pending).await {
-            tracing::warn!(error.cause = %e, "settling a background edge push failed; the outbox retries it");
-        }
-    });
+    // A spawned task inherits no tenant scope: under row-level security it would see none of the
+    // outbox rows it settles. The rows are named by id, so settling them across tenants is narrow.
+    tokio::spawn(crate::db::cross_tenant(
+        "background edge push",
+        async move {
+            if let Err(e) = edge_push::deliver_all(&db, &pusher, pending).await {
+                tracing::warn!(error.cause = %e, "settling a background edge push failed; the outbox retries it");
+            }
+        },
+    ));
 }
 
 /// Where the edge stands after a revocation.
