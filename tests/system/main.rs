@@ -11,6 +11,7 @@ mod forwarding;
 mod issuer;
 mod keys;
 mod not_before;
+mod orgs;
 mod ratelimit;
 mod refusals;
 mod revocation;
