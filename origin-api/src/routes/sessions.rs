@@ -190,7 +190,7 @@ pub async fn sign_in(
     let tenant = tenants::find(state.db(), &slug).await?;
     let user_id = check_password(&state, &tenant, client, &body.email, body.password).await?;
     let mut tx = state.db().begin().await?;
-    let grant = open_session_in_tx(
+    let mut grant = open_session_in_tx(
         &mut tx,
         &state,
         &tenant,
@@ -203,6 +203,7 @@ pub async fn sign_in(
     .await?;
     tx.commit().await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, session.id = %grant.session_id, "signed in");
+    revocation::push_in_background(&state, std::mem::take(&mut grant.edge));
     token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
 }
 
