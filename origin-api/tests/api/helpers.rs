@@ -261,6 +261,18 @@ impl TestApp {
         .collect()
     }
 
+    /// Waits (up to 10 s) until the outbox is empty: a background push settles its row only after
+    /// the edge has answered, so a test that saw the notice arrive can still see its row.
+    pub async fn wait_for_empty_outbox(&self) {
+        for _ in 0..1000 {
+            if self.outbox().await.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the outbox never emptied: {:?}", self.outbox().await);
+    }
+
     /// Drops the notices that only feed the edge's session listing (each sign-in and refresh
     /// queues one), for tests that count what a retry pass pushes of the revocations.
     pub async fn drop_session_notices(&self) {

@@ -343,7 +343,7 @@ async fn a_sign_in_and_each_refresh_tell_the_tenants_object_about_the_session(db
         jwt_part(token(&refreshed), 1)["iat"].as_i64().unwrap()
     );
     assert!(seen.session.last_refreshed_at > session.last_refreshed_at);
-    assert!(app.outbox().await.is_empty(), "both delivered");
+    app.wait_for_empty_outbox().await; // both delivered
 }
 
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
