@@ -169,7 +169,7 @@ pub const HASHING: Codes = &[(503, &["server_busy"])];
 /// Declares a type whose `utoipa::IntoResponses` are the error answers of one operation: the union of
 /// the [`Codes`] sets given, each status once with all its codes.
 ///
-/// ```ignore
+/// ```text
 /// errors!(SignUpErrors = [JSON_BODY, TENANT, THROTTLED, &[(409, &["email_taken"])]]);
 /// #[utoipa::path(post, path = "/t/{tenant}/v1/users", responses((status = 201, body = UserCreated), SignUpErrors))]
 /// ```
