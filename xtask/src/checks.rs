@@ -135,7 +135,8 @@ pub fn run_all(root: &Path) -> Result<()> {
 
     step("unit and integration tests (native; origin against real Postgres)");
     run(Command::new("cargo")
-        .args(["test", "--workspace", "--exclude", "tests"])
+        // An ignored test runs anyway: a skipped test is a failing test.
+        .args(["test", "--workspace", "--exclude", "tests", "--", "--include-ignored"])
         .env("DATABASE_URL", postgres.server_url()))?;
 
     let runner = test_tools.wait()?;
@@ -260,7 +261,7 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
     let result = (|| -> Result<()> {
         let stack = Stack::start(root, &cfg)?;
         run(Command::new("cargo")
-            .args(["test", "-p", "tests", "--"])
+            .args(["test", "-p", "tests", "--", "--include-ignored"])
             .args(filters)
             .env("EDGE_URL", &stack.edge_url)
             .env("ORIGIN_URL", &stack.origin_url)
