@@ -538,10 +538,6 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         println!("a profiled run slows what it measures: docs/benchmarks.md is left as it was");
         return Ok(());
     }
-    if options.only.is_some() {
-        println!("--only ran some scenarios: docs/benchmarks.md is left as it was");
-        return Ok(());
-    }
     drop(runtime);
 
     let rows = scenarios
@@ -559,6 +555,16 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         other_cores,
         rows,
     };
+    if options.only.is_some() {
+        // The targets whose scenarios all ran are still worth reading (`invalid`: a side did not run).
+        println!("{}", report.summary_for_terminal());
+        println!(
+            "load average when the rounds ended: {}; other processes used {:.2} cores meanwhile",
+            report.facts.load, other_cores
+        );
+        println!("--only ran some scenarios: docs/benchmarks.md is left as it was");
+        return Ok(());
+    }
     let text = report.markdown();
     let out = root.join("docs/benchmarks.md");
     std::fs::create_dir_all(root.join("docs"))?;

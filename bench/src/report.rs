@@ -670,7 +670,7 @@ fn method(fresh_tokens: usize) -> String {
   ours twice (`edge-worker/entry.mjs` and `edge-worker/build`, as wrangler.toml's `main` loads
   them: the default configuration, and \"cache off\": both in-isolate
   caches off, `TOKEN_CACHE_ENTRIES` and `REVOCATION_CACHE_SECONDS` `\"0\"`, so that every request
-  verifies its signature and reads its session's KV entry, as the baseline does; the signing key's
+  verifies its signature and reads its session's KV entries, as the baseline does; the signing key's
   revocation entry, which jose has no counterpart of, is read at most once a second), the limits bundle (built with
   `bench/routes.toml` by the edge-worker feature `bench-policy`, see its section),
   the baseline (`bench/workers/jose-baseline.js`, bundled with the pinned `jose` by esbuild), a
@@ -678,12 +678,13 @@ fn method(fresh_tokens: usize) -> String {
   the JWKS and a KV stub.
 - **Same work on every path.** Ours and jose read the same `AUTH_ISSUERS` (one issuer, ES256 and
   EdDSA, `typ` `at+jwt`, audience, 30 s leeway), fetch the same JWKS over the network once and
-  cache it, verify through WebCrypto, look up the same KV deny entry
-  (`deny:{{len(tid)}}:{{tid}}:{{sid}}`, a miss) once the signature has been verified, and forward the
+  cache it, verify through WebCrypto, read the same three revocation levels from KV once the
+  signature has been verified (the session's deny entry `deny:{{len(tid)}}:{{tid}}:{{sid}}`, the
+  user's and the tenant's not-before: one bulk read, three misses), and forward the
   same way (bench/workers/forward.js does what edge-worker/js/forward.js does for ours)
   over the network to the same upstream Worker, which answers 200 with 3 bytes. The pass-through
-  does only the forward; \"pass-through + KV lookup\" adds the KV get, the floor under any verifier
-  that checks revocation. No `UPSTREAM_SIGNING_SECRET` is set, so ours forwards the identity
+  does only the forward; \"pass-through + KV lookup\" adds a bulk read of three keys, the floor
+  under any verifier that checks revocation. No `UPSTREAM_SIGNING_SECRET` is set, so ours forwards the identity
   unsigned, like the baseline.
 - **Checked before measuring**: every verifier answers 200 with the identity forwarded and the token
   not, and 401 to a tampered signature, a missing token and a revoked session (a deny entry seeded

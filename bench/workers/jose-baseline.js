@@ -1,8 +1,9 @@
 // The baseline: the same job as the edge Worker written the usual way, with `jose` (WebCrypto).
 // It reads the same AUTH_ISSUERS var, fetches the same JWKS over the network (createRemoteJWKSet,
 // cached for the hour the JWKS allows), checks signature, algorithm, `typ`, issuer, audience, exp
-// and nbf with the same leeway, requires `sub`, looks up the same KV deny entry, and forwards like
-// ours. It trusts one issuer (the first), which is all the benchmark configures.
+// and nbf with the same leeway, requires `sub`, reads the same three revocation levels from KV
+// (the session's deny entry, the user's and the tenant's not-before, in one bulk read), and
+// forwards like ours. It trusts one issuer (the first), which is all the benchmark configures.
 import { createRemoteJWKSet, jwtVerify } from "jose";
 import { forward, trimmedUpstream } from "./forward.js";
 
@@ -37,6 +38,14 @@ function bearer(request) {
   return header.slice(space + 1).trim() || null;
 }
 
+/** As `auth_core::sessions::Standing::refuses`: a deny entry, or issued before a not-before. */
+function revoked([deny, userNotBefore, tenantNotBefore], iat) {
+  if (deny !== null) return true;
+  if (userNotBefore === null && tenantNotBefore === null) return false;
+  const notBefore = Math.max(Number(userNotBefore ?? -Infinity), Number(tenantNotBefore ?? -Infinity));
+  return !(typeof iat === "number" && iat >= notBefore);
+}
+
 export default {
   async fetch(request, env) {
     config ??= configure(env);
@@ -53,16 +62,25 @@ export default {
     }
     if (typeof claims.sid === "string") {
       const tenant = typeof claims.tid === "string" ? claims.tid : claims.iss;
-      let denied;
+      let standing;
       try {
-        // The edge's key layout (auth_core::sessions::SessionKey::deny_entry_key): the tenant's
-        // length in bytes, which `.length` is for the benchmark's ASCII tenant.
-        denied = await env.REVOCATIONS.get(`deny:${tenant.length}:${tenant}:${claims.sid}`);
+        // The edge's three revocation levels in one bulk read, keys as auth_core::sessions lays
+        // them out (the tenant's length in bytes, which `.length` is for the benchmark's ASCII
+        // tenant): the session's deny entry, the user's and the tenant's not-before.
+        const keys = [
+          `deny:${tenant.length}:${tenant}:${claims.sid}`,
+          `nbf:user:${tenant.length}:${tenant}:${claims.sub}`,
+          `nbf:tenant:${tenant}`,
+        ];
+        const found = await env.REVOCATIONS.get(keys);
+        standing = keys.map((key) => found.get(key) ?? null);
       } catch (e) {
         console.error(`revocation.check_failed error=${e}`);
         return refuse(503, "revocation_unavailable", "revocation status could not be checked");
       }
-      if (denied !== null) return refuse(401, "token_revoked", "the session was revoked");
+      if (revoked(standing, claims.iat)) {
+        return refuse(401, "token_revoked", "the session was revoked");
+      }
     }
     const identity = [
       ["x-auth-subject", claims.sub],
