@@ -231,7 +231,6 @@ async fn check_revocation(
 ) -> Result<(), EdgeError> {
     let unavailable = |e: worker::Error| EdgeError::RevocationUnavailable(e.to_string());
     let denied = match revocation_check(mode, claims)? {
-        RevocationCheck::Nothing => false,
         RevocationCheck::Ledger(subject) => revocation::refused_by_object(edge, &subject)
             .await
             .map_err(unavailable)?,

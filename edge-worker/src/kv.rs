@@ -50,19 +50,22 @@ impl Kv {
         Ok(value.as_string())
     }
 
-    /// The values stored under `keys`, in their order, in one read (KV's bulk get: one round trip,
-    /// one operation against the request's limit).
-    pub async fn get_many<const N: usize>(
+    /// The values stored under `keys`, in one call: a plain read for one key, KV's bulk get (one
+    /// round trip, one operation against the request's limit) for more.
+    pub async fn get_each<'k>(
         &self,
-        keys: &[String; N],
-    ) -> Result<[Option<String>; N], JsValue> {
-        let array: js_sys::Array = keys.iter().map(|k| JsValue::from_str(k)).collect();
+        mut keys: impl ExactSizeIterator<Item = &'k str>,
+    ) -> Result<Found, JsValue> {
+        if keys.len() == 1 {
+            let key = keys.next().unwrap_or_default();
+            let value = self.get(key).await?;
+            return Ok(Found::One(key.to_owned(), value));
+        }
+        let array: js_sys::Array = keys.map(JsValue::from_str).collect();
         let found: js_sys::Map = JsFuture::from(self.binding.get_bulk(&array)?)
             .await?
             .dyn_into()?;
-        Ok(keys
-            .each_ref()
-            .map(|k| found.get(&JsValue::from_str(k)).as_string()))
+        Ok(Found::Many(found))
     }
 
     /// Stores `value` under `key` for `ttl_secs` (KV's minimum is 60 s).
@@ -75,5 +78,22 @@ impl Kv {
         )?;
         JsFuture::from(self.binding.put(key, value, &options)?).await?;
         Ok(())
+    }
+}
+
+/// What [`Kv::get_each`] found.
+pub enum Found {
+    One(String, Option<String>),
+    /// The bulk get's `Map` of key to value (or `null`).
+    Many(js_sys::Map),
+}
+
+impl Found {
+    /// The value stored under `key`, `None` when there is none (or `key` was not asked for).
+    pub fn value_of(&self, key: &str) -> Option<String> {
+        match self {
+            Found::One(asked, value) => (asked == key).then(|| value.clone()).flatten(),
+            Found::Many(map) => map.get(&JsValue::from_str(key)).as_string(),
+        }
     }
 }

@@ -8,9 +8,11 @@
 //! routes ask the tenant's Durable Object on every request, which is strongly consistent, and see a
 //! revocation as soon as the origin's push has returned.
 //!
-//! An `eventual` route reads the session's deny entry and both not-befores in one bulk KV read, and
-//! the isolate remembers the three together per session: a hit costs one lookup, as it did when
-//! there was one level.
+//! An `eventual` route reads the session's deny entry and both not-befores from KV, and the isolate
+//! remembers each of them on its own (`RevocationMemo`): a tenant's not-before serves every token
+//! of the tenant and a user's every token of the user, so a request reads only the levels it does
+//! not hold, in one KV call. A token without `sid` has no deny entry to read: its user's and its
+//! tenant's not-befores are (`auth_core::sessions::revocation_check` says why).
 //!
 //! Only a verified token's session is ever looked up: a token whose signature has not been checked
 //! costs no read here.
@@ -18,7 +20,7 @@
 use crate::isolate::{AdapterCall, Edge};
 use auth_core::notice::{kv_ttl, NotBeforeNotice, RevocationNotice, SessionNotice};
 use auth_core::sessions::{
-    tenant_not_before_key, user_not_before_key, NotBefore, RevocationSubject, SessionKey, Standing,
+    tenant_not_before_key, user_not_before_key, NotBefore, RevocationSubject, SessionKey,
 };
 use durable_objects::TenantSessionsClient;
 use worker::{Error, Result};
@@ -26,22 +28,20 @@ use worker::{Error, Result};
 /// Whether KV (as it answered at most `REVOCATION_CACHE_SECONDS` ago) refuses the token at any
 /// level.
 pub async fn refused_by_kv(edge: &Edge, subject: &RevocationSubject<'_>, now: i64) -> Result<bool> {
-    let cached = edge.revocation_memo.borrow_mut().answer(&subject.key, now);
+    let cached = edge.revocation_memo.borrow_mut().standing(subject, now);
     let standing = match cached {
-        Some(standing) => standing,
-        None => {
+        Ok(standing) => standing,
+        Err(read) => {
             edge.count(AdapterCall::DenyEntryRead);
-            let [deny, user, tenant] = edge
+            let found = edge
                 .revocations
-                .get_many(&subject.key.kv_keys(subject.user))
+                .get_each(read.keys())
                 .await
                 .map_err(Error::from)?;
-            let standing = Standing::from_kv(deny.as_deref(), user.as_deref(), tenant.as_deref())
-                .map_err(|e| Error::RustError(e.to_string()))?;
             edge.revocation_memo
                 .borrow_mut()
-                .record(&subject.key, standing, now);
-            standing
+                .complete(read, |key| found.value_of(key), now)
+                .map_err(|e| Error::RustError(e.to_string()))?
         }
     };
     Ok(standing.refuses(subject.issued_at))
@@ -49,9 +49,13 @@ pub async fn refused_by_kv(edge: &Edge, subject: &RevocationSubject<'_>, now: i6
 
 /// Whether the tenant's Durable Object refuses the token at any level.
 pub async fn refused_by_object(edge: &Edge, subject: &RevocationSubject<'_>) -> Result<bool> {
+    let Some(session) = subject.session_key() else {
+        // `revocation_check` sends only tokens with a session here; refuse rather than guess.
+        return Ok(true);
+    };
     edge.count(AdapterCall::TenantObject);
-    TenantSessionsClient::for_tenant(&edge.tenant_sessions, subject.key.tenant)?
-        .is_revoked(subject.key.session, subject.user, subject.issued_at)
+    TenantSessionsClient::for_tenant(&edge.tenant_sessions, session.tenant)?
+        .is_revoked(session.session, subject.user, subject.issued_at)
         .await
 }
 
@@ -66,7 +70,7 @@ pub async fn record(edge: &Edge, notice: &RevocationNotice, now: i64) -> Result<
     TenantSessionsClient::for_tenant(&edge.tenant_sessions, session.tenant)?
         .revoke(session.session, notice.expires_at)
         .await?;
-    edge.revocation_memo.borrow_mut().forget(&session);
+    edge.revocation_memo.borrow_mut().forget_session(&session);
     let ttl = u64::try_from(notice.deny_ttl(now)).unwrap_or(60);
     edge.count(AdapterCall::DenyEntryWrite);
     edge.revocations
@@ -88,7 +92,9 @@ pub async fn record_not_before(edge: &Edge, notice: &NotBeforeNotice, now: i64) 
             },
         )
         .await?;
-    edge.revocation_memo.borrow_mut().forget_all();
+    edge.revocation_memo
+        .borrow_mut()
+        .forget_not_before(&notice.tenant_id, notice.user_id.as_deref());
     let key = match &notice.user_id {
         Some(user) => user_not_before_key(&notice.tenant_id, user),
         None => tenant_not_before_key(&notice.tenant_id),

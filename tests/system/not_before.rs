@@ -7,7 +7,9 @@
 //! entries gone from KV.
 
 use crate::issuer::{now_unix, push_signed, test_issuer};
-use crate::revocation_bounds::{assert_within_bounds, prime, REVOCATION_CACHE_SECONDS};
+use crate::revocation_bounds::{
+    assert_eventual_within_bound, assert_within_bounds, prime, REVOCATION_CACHE_SECONDS,
+};
 use crate::support::{assert_refused, claims_of, Stack};
 use auth_core::notice::NotBeforeNotice;
 use auth_core::sessions::SessionKey;
@@ -79,6 +81,55 @@ async fn a_users_not_before_alone_refuses_their_older_tokens_on_both_route_modes
             )
             .await;
         }
+    }
+}
+
+#[tokio::test]
+async fn a_token_without_a_session_older_than_its_users_not_before_is_refused_on_the_eventual_route(
+) {
+    let stack = Stack::from_env();
+    let issuer = test_issuer();
+    // Third-party access tokens mostly carry no `sid`: only the user's not-before can refuse them.
+    let user = format!("sessionless-user-{}", uuid::Uuid::new_v4());
+    let now = now_unix();
+    let older = issuer.token(json!({"sub": user, "iat": now - 5}));
+    let someone_else = issuer.token(
+        json!({"sub": format!("sessionless-bystander-{}", uuid::Uuid::new_v4()), "iat": now - 5}),
+    );
+    for token in [&older, &someone_else] {
+        let response = stack.edge_get("/api/orders", Some(token), &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "eventual route before");
+        // A strict route promises that a revoked session is refused at once: no session, no entry.
+        assert_refused(
+            stack.edge_get("/api/strict/orders", Some(token), &[]).await,
+            StatusCode::UNAUTHORIZED,
+            "claims_invalid",
+        )
+        .await;
+    }
+
+    let notice = NotBeforeNotice {
+        tenant_id: issuer.issuer.clone(),
+        user_id: Some(user.clone()),
+        not_before: now,
+        expires_at: now + 600,
+    };
+    let pushed = push_signed(
+        &stack,
+        "/__auth/not-before",
+        &serde_json::to_value(&notice).unwrap(),
+    )
+    .await;
+    let answered = Instant::now();
+    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
+    let delay = assert_eventual_within_bound(&stack, std::slice::from_ref(&older), answered).await;
+    println!("user not-before, token without sid: eventual route refused after {delay:?}");
+
+    // Issued at the not-before's second: accepted, and so is another user's older token.
+    let newer = issuer.token(json!({"sub": user, "iat": now}));
+    for token in [&newer, &someone_else] {
+        let response = stack.edge_get("/api/orders", Some(token), &[]).await;
+        assert_eq!(response.status(), StatusCode::OK, "eventual route after");
     }
 }
 

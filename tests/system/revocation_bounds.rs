@@ -30,6 +30,16 @@ pub(crate) async fn assert_within_bounds(
         )
         .await;
     }
+    assert_eventual_within_bound(stack, tokens, answered).await
+}
+
+/// After the origin answered at `answered`: asserts that the eventual route refuses every token
+/// within the bound; answers the delay for the slowest token.
+pub(crate) async fn assert_eventual_within_bound(
+    stack: &Stack,
+    tokens: &[String],
+    answered: Instant,
+) -> Duration {
     let bound = Duration::from_secs(REVOCATION_CACHE_SECONDS) + KV_PROPAGATION_ALLOWANCE;
     let mut slowest = Duration::ZERO;
     for token in tokens {

@@ -12,9 +12,11 @@
 //! transaction, each with its own notice: a token minted earlier in that same second is refused by
 //! its session's entry, and a session opened after the sweep keeps working from its first token.
 //!
-//! `eventual` routes read all three from Workers KV in one bulk read (deny entry, user not-before,
-//! tenant not-before: [`SessionKey::kv_keys`]) and an isolate reuses the answer
-//! ([`RevocationMemo`]); `strict` routes ask the tenant's object, which holds all three.
+//! `eventual` routes read all three from Workers KV (deny entry, user not-before, tenant
+//! not-before), and an isolate reuses each answer for `REVOCATION_CACHE_SECONDS`
+//! ([`RevocationMemo`]: a request reads only the levels it does not hold); `strict` routes ask the
+//! tenant's object, which holds all three. A token without `sid` is checked against its user's and
+//! tenant's not-befores on `eventual` routes and refused on `strict` ones ([`revocation_check`]).
 
 mod ledger;
 mod memo;
@@ -23,7 +25,7 @@ pub use ledger::{
     LiveSession, NotBefore, NotBeforeScope, SessionEntry, StorageChange, TenantLedger,
     MAX_CLIENT_CHARS, MAX_LIVE_SESSIONS,
 };
-pub use memo::RevocationMemo;
+pub use memo::{KvRead, RevocationMemo};
 
 use crate::claims::VerifiedClaims;
 use crate::policy::Revocation;
@@ -39,15 +41,6 @@ pub struct SessionKey<'c> {
 }
 
 impl<'c> SessionKey<'c> {
-    /// The session `sid` of a token bound to `tenant`, from `issuer`: an issuer bound to no
-    /// tenant is its own.
-    pub fn of(tenant: Option<&'c str>, issuer: &'c str, sid: &'c str) -> Self {
-        SessionKey {
-            tenant: tenant.unwrap_or(issuer),
-            session: sid,
-        }
-    }
-
     /// The session's deny-entry key in the revocation store (Workers KV):
     /// `deny:{byte length of tenant}:{tenant}:{session}`.
     ///
@@ -61,16 +54,6 @@ impl<'c> SessionKey<'c> {
             self.tenant,
             self.session
         )
-    }
-
-    /// The three KV keys an `eventual` route reads together for a token of this session and `user`:
-    /// the deny entry, the user's not-before, the tenant's not-before.
-    pub fn kv_keys(&self, user: &str) -> [String; 3] {
-        [
-            self.deny_entry_key(),
-            user_not_before_key(self.tenant, user),
-            tenant_not_before_key(self.tenant),
-        ]
     }
 }
 
@@ -86,14 +69,29 @@ pub fn tenant_not_before_key(tenant: &str) -> String {
     format!("nbf:tenant:{tenant}")
 }
 
-/// What the revocation check knows about a verified token: its session, its user (`sub`) and when
-/// it was issued.
+/// What the revocation check knows about a verified token: its tenant, its session if it names
+/// one, its user (`sub`) and when it was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RevocationSubject<'c> {
-    pub key: SessionKey<'c>,
+    /// The tenant the token is bound to (`claims::TenantBinding`), else its issuer (a third-party
+    /// issuer bound to none of our tenants is its own).
+    pub tenant: &'c str,
+    /// `sid`. Our origin puts one in every access token; most third-party access tokens carry none
+    /// ([`revocation_check`]).
+    pub session: Option<&'c str>,
     pub user: &'c str,
     /// `iat`; a token without one cannot show it was issued after a not-before.
     pub issued_at: Option<i64>,
+}
+
+impl<'c> RevocationSubject<'c> {
+    /// The token's session, when it names one.
+    pub fn session_key(&self) -> Option<SessionKey<'c>> {
+        self.session.map(|session| SessionKey {
+            tenant: self.tenant,
+            session,
+        })
+    }
 }
 
 /// What the stores say about a session, its user and its tenant: the three levels of revocation.
@@ -127,63 +125,49 @@ impl Standing {
             _ => true,
         }
     }
-
-    /// The standing read from KV's values of [`SessionKey::kv_keys`], in that order (`None`: no
-    /// such key).
-    pub fn from_kv(
-        deny_entry: Option<&str>,
-        user_not_before: Option<&str>,
-        tenant_not_before: Option<&str>,
-    ) -> Result<Standing, MalformedNotBefore> {
-        let parse = |value: Option<&str>| {
-            value
-                .map(|v| v.trim().parse::<i64>().map_err(|_| MalformedNotBefore))
-                .transpose()
-        };
-        Ok(Standing {
-            session_revoked: deny_entry.is_some(),
-            user_not_before: parse(user_not_before)?,
-            tenant_not_before: parse(tenant_not_before)?,
-        })
-    }
 }
 
-/// Which revocation stores a request must consult.
+/// Which revocation store a request must consult.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RevocationCheck<'c> {
-    /// The token has no session: nothing can revoke it before it expires.
-    Nothing,
-    /// KV: the deny entry and both not-befores, in one read (eventual routes).
+    /// KV (eventual routes): the session's deny entry when the token names a session, and the
+    /// not-befores of its user and its tenant, each remembered by the isolate for a while
+    /// ([`RevocationMemo`]).
     DenyList(RevocationSubject<'c>),
-    /// The tenant's Durable Object alone (strict routes). It holds every revocation KV does (a push
-    /// records it there first, and keeps it longer), so reading KV too would only cost a read, and
-    /// would let a broken ledger hide behind KV's answer.
+    /// The tenant's Durable Object alone (strict routes), for a token that names its session. It
+    /// holds every revocation KV does (a push records it there first, and keeps it longer), so
+    /// reading KV too would only cost a read, and would let a broken ledger hide behind KV's answer.
     Ledger(RevocationSubject<'c>),
 }
 
-/// The revocation check a verified token needs on a route with `mode`. A token without `sid` cannot
-/// be revoked, so strict routes refuse it rather than let it through unchecked.
+/// The revocation check a verified token needs on a route with `mode`.
+///
+/// A token without `sid`: strict routes refuse it (`claims_invalid`), since a strict route promises
+/// that a revoked session is refused on its next request and such a token names no session.
+/// Eventual routes check it against its user's and its tenant's not-befores, by `sub`, rather than
+/// refuse it: third-party IdPs mostly issue access tokens without `sid` (Auth0, Okta, Entra ID,
+/// Google, Cognito; Keycloak sends one), so refusing would lock them out of every eventual route,
+/// and the not-befores are the revocation that reaches them. Our origin puts a `sid` in every
+/// access token, so for its issuers the branch costs nothing, and a token without one (which the
+/// origin never mints) is still refused by a sign out everywhere or a tenant not-before, as every
+/// older token of the user must be.
 pub fn revocation_check(
     mode: Revocation,
     claims: &VerifiedClaims,
 ) -> Result<RevocationCheck<'_>, Rejection> {
-    let Some(session) = claims.session() else {
-        return match mode {
-            Revocation::Strict => Err(Rejection::ClaimsInvalid(
-                "strict revocation needs a sid claim",
-            )),
-            Revocation::Eventual => Ok(RevocationCheck::Nothing),
-        };
-    };
     let subject = RevocationSubject {
-        key: SessionKey::of(claims.tenant(), claims.issuer(), session),
+        tenant: claims.tenant().unwrap_or(claims.issuer()),
+        session: claims.session(),
         user: claims.subject(),
         issued_at: claims.issued_at(),
     };
-    Ok(match mode {
-        Revocation::Strict => RevocationCheck::Ledger(subject),
-        Revocation::Eventual => RevocationCheck::DenyList(subject),
-    })
+    match (mode, subject.session) {
+        (Revocation::Eventual, _) => Ok(RevocationCheck::DenyList(subject)),
+        (Revocation::Strict, Some(_)) => Ok(RevocationCheck::Ledger(subject)),
+        (Revocation::Strict, None) => Err(Rejection::ClaimsInvalid(
+            "strict revocation needs a sid claim",
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -226,14 +210,6 @@ mod tests {
                 .is_none());
         }
         assert_eq!(seen.len(), 85 * 85 * 2 + 85);
-        assert_eq!(
-            SessionKey {
-                tenant: "t1",
-                session: "s:1"
-            }
-            .kv_keys("u1"),
-            ["deny:2:t1:s:1", "nbf:user:2:t1:u1", "nbf:tenant:t1"]
-        );
     }
 
     #[test]
@@ -273,23 +249,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn kv_values_make_a_standing_and_a_garbled_not_before_is_an_error_not_a_pass() {
-        assert_eq!(
-            Standing::from_kv(Some("1"), Some("100"), None),
-            Ok(Standing {
-                session_revoked: true,
-                user_not_before: Some(100),
-                tenant_not_before: None,
-            })
-        );
-        assert_eq!(Standing::from_kv(None, None, None), Ok(Standing::default()));
-        assert_eq!(
-            Standing::from_kv(None, None, Some("soon")),
-            Err(MalformedNotBefore)
-        );
-    }
-
     /// Claims of `https://id.test` bound by `binding`, verified by a key of `key_tenant`'s set.
     fn bound_claims(
         extra: serde_json::Value,
@@ -313,9 +272,10 @@ mod tests {
         bound_claims(extra, serde_json::json!("none"), None)
     }
 
-    fn subject<'c>(tenant: &'c str, session: &'c str) -> RevocationSubject<'c> {
+    fn subject<'c>(tenant: &'c str, session: Option<&'c str>) -> RevocationSubject<'c> {
         RevocationSubject {
-            key: SessionKey { tenant, session },
+            tenant,
+            session,
             user: "u",
             issued_at: Some(900),
         }
@@ -325,10 +285,6 @@ mod tests {
     fn strict_routes_refuse_tokens_without_a_session_and_name_the_ledger() {
         use crate::policy::Revocation::{Eventual, Strict};
         let none = claims(serde_json::json!({}));
-        assert_eq!(
-            revocation_check(Eventual, &none),
-            Ok(RevocationCheck::Nothing)
-        );
         assert_eq!(
             revocation_check(Strict, &none).unwrap_err().code(),
             "claims_invalid"
@@ -340,18 +296,21 @@ mod tests {
         );
         assert_eq!(
             revocation_check(Eventual, &ours),
-            Ok(RevocationCheck::DenyList(subject("t1", "s1")))
+            Ok(RevocationCheck::DenyList(subject("t1", Some("s1"))))
         );
         assert_eq!(
             revocation_check(Strict, &ours),
-            Ok(RevocationCheck::Ledger(subject("t1", "s1")))
+            Ok(RevocationCheck::Ledger(subject("t1", Some("s1"))))
         );
         // Issue 10 §1.5: a third-party token naming one of our tenants in `tid` is looked up under
         // its issuer, or under the tenant its configuration assigns, never under its `tid`.
         let third_party = claims(serde_json::json!({"sid": "s2", "tid": "t1"}));
         assert_eq!(
             revocation_check(Eventual, &third_party),
-            Ok(RevocationCheck::DenyList(subject("https://id.test", "s2")))
+            Ok(RevocationCheck::DenyList(subject(
+                "https://id.test",
+                Some("s2")
+            )))
         );
         let assigned = bound_claims(
             serde_json::json!({"sid": "s2", "tid": "t1"}),
@@ -360,7 +319,73 @@ mod tests {
         );
         assert_eq!(
             revocation_check(Strict, &assigned),
-            Ok(RevocationCheck::Ledger(subject("partner", "s2")))
+            Ok(RevocationCheck::Ledger(subject("partner", Some("s2"))))
         );
+    }
+
+    #[test]
+    fn eventual_routes_check_a_token_without_a_session_against_its_users_and_tenants_not_befores() {
+        use crate::policy::Revocation::Eventual;
+        // A third-party access token without `sid` (Auth0's, Okta's, Entra ID's): looked up by
+        // `sub` under its issuer, or under the tenant its configuration assigns.
+        let third_party = claims(serde_json::json!({}));
+        assert_eq!(
+            revocation_check(Eventual, &third_party),
+            Ok(RevocationCheck::DenyList(subject("https://id.test", None)))
+        );
+        let assigned = bound_claims(
+            serde_json::json!({"tid": "t1"}),
+            serde_json::json!({"assigned": "partner"}),
+            None,
+        );
+        assert_eq!(
+            revocation_check(Eventual, &assigned),
+            Ok(RevocationCheck::DenyList(subject("partner", None)))
+        );
+        // One of our origin's issuers (its tokens always carry `sid`): a token without one is
+        // looked up under the tenant the issuer belongs to, like its other tokens.
+        let ours = bound_claims(
+            serde_json::json!({"tid": "t1"}),
+            serde_json::json!("origin"),
+            Some("t1"),
+        );
+        let RevocationCheck::DenyList(found) = revocation_check(Eventual, &ours).unwrap() else {
+            panic!("an eventual route reads KV");
+        };
+        assert_eq!(found, subject("t1", None));
+
+        // What KV says of its user and tenant then decides, as for a token with a session.
+        let mut memo = RevocationMemo::new(16, 5);
+        let read = memo.standing(&found, 1_000).unwrap_err();
+        assert_eq!(
+            read.keys().collect::<Vec<_>>(),
+            ["nbf:user:2:t1:u", "nbf:tenant:t1"],
+            "no deny entry: the token names no session"
+        );
+        for (user_nbf, tenant_nbf, refused) in [
+            (None, None, false),
+            (Some("901"), None, true),
+            (Some("900"), None, false),
+            (None, Some("901"), true),
+            (Some("800"), Some("950"), true),
+        ] {
+            let mut memo = RevocationMemo::new(16, 5);
+            let read = memo.standing(&found, 1_000).unwrap_err();
+            let standing = memo
+                .complete(
+                    read,
+                    |key| match key {
+                        "nbf:user:2:t1:u" => user_nbf.map(str::to_owned),
+                        _ => tenant_nbf.map(str::to_owned),
+                    },
+                    1_000,
+                )
+                .unwrap();
+            assert_eq!(
+                standing.refuses(found.issued_at),
+                refused,
+                "iat 900, user not-before {user_nbf:?}, tenant not-before {tenant_nbf:?}"
+            );
+        }
     }
 }
