@@ -163,9 +163,10 @@ async fn the_tenants_object_lists_sessions_as_the_origin_opens_and_signs_them_ou
     ];
     prime(&stack, &tokens).await;
 
-    // Sign-ins are reported to the object in the background: give them a moment.
+    // Sign-ins are reported to the object in the background: wait for both, up to 30 s (a loaded
+    // machine can take seconds; a push that failed waits for the origin's retry pass, every 5 s).
     let mut listed = Vec::new();
-    for _ in 0..50 {
+    for _ in 0..300 {
         listed = sessions_at_the_edge(&stack, &tenant_id, &user.id).await;
         if listed.len() == 2 {
             break;

@@ -66,7 +66,17 @@ async fn the_admin_signs_a_user_out_everywhere(db: PgPool) {
         "session_revoked",
     )
     .await;
-    assert_eq!(edge.notices().len(), 2);
+    let mut pushed: Vec<String> = edge.notices().into_iter().map(|n| n.session_id).collect();
+    pushed.sort();
+    let mut expected = vec![
+        s.session_id.clone(),
+        second["session_id"].as_str().unwrap().to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(
+        pushed, expected,
+        "one notice for each of the user's sessions"
+    );
     let user_nbf = edge.not_before_notices();
     assert_eq!(user_nbf.len(), 1, "the user's not-before reaches the edge");
     assert_eq!(user_nbf[0].user_id.as_deref(), Some(s.user_id.as_str()));

@@ -351,8 +351,9 @@ impl EdgeReceiver {
         Self::start_on("127.0.0.1:0".parse().unwrap()).await
     }
 
+    /// Listens on `addr`, which may be one [`unused_addr`] gave out (an edge that comes up).
     pub async fn start_on(addr: SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let listener = listen_on(addr).await;
         let url = format!(
             "http://{}/__auth/revocations",
             listener.local_addr().unwrap()
@@ -541,8 +542,33 @@ fn receive_as<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// An address nothing listens on (bound, then released), for an unreachable edge.
+/// Ports handed out by [`unused_addr`], each held by a socket that is bound but never listens.
+/// Released instead, a port could be bound again at once by another test running beside this one
+/// (an edge receiver or an app), and the pushes meant to fail would reach it.
+static RESERVED: Mutex<Vec<tokio::net::TcpSocket>> = Mutex::new(Vec::new());
+
+/// An address nothing listens on, for an unreachable edge: connecting to it is refused, and it
+/// stays reserved for the whole run (without `SO_REUSEADDR`, so nothing else can bind it), unless
+/// [`EdgeReceiver::start_on`] takes it over.
 pub async fn unused_addr() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    RESERVED.lock().unwrap().push(socket);
+    addr
+}
+
+/// A listener on `addr`: the reserved socket of [`unused_addr`] if it is one, else a fresh bind.
+async fn listen_on(addr: SocketAddr) -> tokio::net::TcpListener {
+    let reserved = {
+        let mut reserved = RESERVED.lock().unwrap();
+        let index = reserved
+            .iter()
+            .position(|s| s.local_addr().ok() == Some(addr));
+        index.map(|i| reserved.swap_remove(i))
+    };
+    match reserved {
+        Some(socket) => socket.listen(1024).unwrap(),
+        None => tokio::net::TcpListener::bind(addr).await.unwrap(),
+    }
 }
