@@ -10,16 +10,19 @@
 //! `openapi` fails when the two differ, and `UPDATE_OPENAPI=1 cargo test -p origin-api --test api
 //! openapi` rewrites the committed file.
 
+use crate::pagination;
 use axum::body::Bytes;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use std::collections::BTreeMap;
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{
     AuthorizationCode, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme,
 };
+use utoipa::openapi::Required;
 use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
 
 /// Security scheme of a signed-in user: one of the tenant's own access tokens.
@@ -376,19 +379,57 @@ pub struct TenantPath {
     pub tenant: String,
 }
 
-/// The admin lists' paging (`pagination`): 422 for a repeated or unknown parameter, a cursor this
-/// list did not give, a limit outside 1 to 200.
+/// The admin lists' paging (`pagination`): 422 for a repeated or unknown parameter, a cursor not of
+/// the list's form, a limit outside 1 to 200.
 pub const PAGE: Codes = &[(422, &["query_invalid", "cursor_invalid", "limit_invalid"])];
 
-/// `?cursor=&limit=` of the admin lists.
-#[derive(Debug, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Rows per page, 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
+/// `?cursor=&limit=` of a list in (instant, id) order: a `{micros}.{uuid}` cursor.
+#[derive(Debug)]
+pub struct PageQuery;
+
+impl utoipa::IntoParams for PageQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        page_params(pagination::TIME_CURSOR_PATTERN)
+    }
+}
+
+/// `?cursor=&limit=` of a list in slug order: a slug cursor.
+#[derive(Debug)]
+pub struct SlugPageQuery;
+
+impl utoipa::IntoParams for SlugPageQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        page_params(pagination::SLUG_CURSOR_PATTERN)
+    }
+}
+
+fn page_params(cursor_pattern: &str) -> Vec<Parameter> {
+    let query = |name: &str, description: &str, schema: ObjectBuilder| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(description))
+            .schema(Some(schema))
+            .build()
+    };
+    vec![
+        query(
+            "cursor",
+            "The `next_cursor` of the previous page (any value of this form is a place in the order).",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(cursor_pattern)),
+        ),
+        query(
+            "limit",
+            "Rows per page, 1 to 200 (default 50).",
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(pagination::MAX_PAGE_SIZE)),
+        ),
+    ]
 }
 
 /// `{slug}`: the tenant's slug, in the operator's paths.

@@ -1,7 +1,8 @@
 //! The operator's view of a tenant's audit trail, and its retention.
 //!
 //! `GET /v1/admin/tenants/{slug}/audit-events`: newest first, in the stable order
-//! (`occurred_at`, `id`) descending, a page at a time behind an opaque cursor. Events appended while
+//! (`occurred_at`, `id`) descending, a page at a time behind a `{micros}.{uuid}` cursor
+//! (`crate::pagination`). Events appended while
 //! someone pages are newer than every cursor, so paging never skips or repeats an event.
 
 use crate::audit::{self, Event, EventType};
@@ -9,8 +10,9 @@ use crate::auth::TenantAdmin;
 use crate::error::ApiError;
 use crate::errors;
 use crate::extract::ApiJson;
+use crate::openapi::PageQuery;
 use crate::openapi::{tags, SlugPath, JSON_BODY, TENANT_ADMIN};
-use crate::pagination::{self, TimeCursor as Position, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::pagination::{Page, TimeCursor};
 use crate::routes::my_sessions::rfc3339;
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
@@ -36,8 +38,6 @@ struct Filters {
     event_type: Option<EventType>,
     from: Option<OffsetDateTime>,
     to: Option<OffsetDateTime>,
-    after: Option<Position>,
-    limit: i64,
 }
 
 fn invalid(code: &'static str, message: &'static str) -> ApiError {
@@ -54,48 +54,40 @@ fn instant(raw: &str) -> Result<OffsetDateTime, ApiError> {
 }
 
 impl Filters {
-    fn parse(query: Option<&str>) -> Result<Filters, ApiError> {
-        let mut filters = Filters {
-            limit: DEFAULT_PAGE_SIZE,
-            ..Filters::default()
-        };
-        for (name, value) in pagination::parameters(query)? {
-            match name.as_str() {
-                "user" => {
-                    filters.user = Some(
-                        Uuid::parse_str(&value)
-                            .map_err(|_| invalid("user_invalid", "user must be a user id"))?,
-                    )
-                }
-                "type" => {
-                    filters.event_type = Some(EventType::parse(&value).ok_or_else(|| {
-                        invalid(
-                            "type_invalid",
-                            "type must be one of the documented event types",
+    fn parse(query: Option<&str>) -> Result<(Filters, Page<TimeCursor>), ApiError> {
+        let mut filters = Filters::default();
+        let page = Page::parse(
+            query,
+            "known query parameters: user, type, from, to, cursor, limit",
+            |name, value| {
+                match name {
+                    "user" => {
+                        filters.user = Some(
+                            Uuid::parse_str(value)
+                                .map_err(|_| invalid("user_invalid", "user must be a user id"))?,
                         )
-                    })?)
+                    }
+                    "type" => {
+                        filters.event_type = Some(EventType::parse(value).ok_or_else(|| {
+                            invalid(
+                                "type_invalid",
+                                "type must be one of the documented event types",
+                            )
+                        })?)
+                    }
+                    "from" => filters.from = Some(instant(value)?),
+                    "to" => filters.to = Some(instant(value)?),
+                    _ => return Ok(false),
                 }
-                "from" => filters.from = Some(instant(&value)?),
-                "to" => filters.to = Some(instant(&value)?),
-                "cursor" => {
-                    filters.after =
-                        Some(Position::decode(&value).ok_or_else(pagination::cursor_invalid)?)
-                }
-                "limit" => filters.limit = pagination::parse_limit(&value)?,
-                _ => {
-                    return Err(invalid(
-                        "query_invalid",
-                        "known query parameters: user, type, from, to, cursor, limit",
-                    ))
-                }
-            }
-        }
+                Ok(true)
+            },
+        )?;
         if let (Some(from), Some(to)) = (filters.from, filters.to) {
             if from > to {
                 return Err(invalid("time_range_invalid", "from must not be after to"));
             }
         }
-        Ok(filters)
+        Ok((filters, page))
     }
 }
 
@@ -184,16 +176,10 @@ impl utoipa::IntoParams for AuditQuery {
                 "RFC 3339: events at or before it (not before `from`)",
                 string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
             ),
-            param("cursor", "the `next_cursor` of the previous page", string()),
-            param(
-                "limit",
-                "events per page, 1 to 200 (default 50)",
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1))
-                    .maximum(Some(MAX_PAGE_SIZE)),
-            ),
         ]
+        .into_iter()
+        .chain(PageQuery::into_params(|| None))
+        .collect()
     }
 }
 
@@ -229,7 +215,7 @@ pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let filters = Filters::parse(query.as_deref())?;
+    let (filters, page) = Filters::parse(query.as_deref())?;
     let tenant = &admin.tenant;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT id, occurred_at, actor_kind, actor_id, event_type, outcome, subject_user_id,
@@ -249,18 +235,14 @@ pub async fn list(
     .bind(filters.event_type.map(EventType::as_str))
     .bind(filters.from)
     .bind(filters.to)
-    .bind(filters.after.map(|p| p.at))
-    .bind(filters.after.map(|p| p.id))
-    .bind(filters.limit + 1)
+    .bind(page.after.map(|p| p.at))
+    .bind(page.after.map(|p| p.id))
+    .bind(page.fetch())
     .fetch_all(state.db())
     .await?;
-    let (rows, more) = pagination::split_page(rows, filters.limit);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|r| {
-        Position {
-            at: r.occurred_at,
-            id: r.id,
-        }
-        .encode()
+    let (rows, next_cursor) = page.finish(rows, |r| TimeCursor {
+        at: r.occurred_at,
+        id: r.id,
     });
     let events = rows
         .into_iter()

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::orgs::roles::{self, RoleSet};
 use crate::orgs::{self, OrgRow};
-use crate::pagination::{self, TimeCursor};
+use crate::pagination::{Page, TimeCursor};
 use crate::revocation;
 use crate::routes::my_sessions::rfc3339;
 use crate::routes::orgs::{member_page, no_content_or_pending};
@@ -94,7 +94,7 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let tenant = &admin.tenant;
-    let (after, limit) = crate::routes::orgs::page_query(query.as_deref())?;
+    let page = Page::<TimeCursor>::parse_plain(query.as_deref())?;
     let rows: Vec<(Uuid, String, OffsetDateTime, i64)> = sqlx::query_as(
         "SELECT o.id, o.name, o.created_at,
                 (SELECT count(*) FROM org_memberships m WHERE m.org_id = o.id)
@@ -103,16 +103,12 @@ pub async fn list(
          ORDER BY o.created_at, o.id LIMIT $4",
     )
     .bind(tenant.id)
-    .bind(after.map(|c| c.at))
-    .bind(after.map(|c| c.id))
-    .bind(limit + 1)
+    .bind(page.after.map(|c| c.at))
+    .bind(page.after.map(|c| c.id))
+    .bind(page.fetch())
     .fetch_all(state.db())
     .await?;
-    let (rows, more) = pagination::split_page(rows, limit);
-    let next_cursor = match (more, rows.last()) {
-        (true, Some((id, _, at, _))) => Some(TimeCursor { at: *at, id: *id }.encode()),
-        _ => None,
-    };
+    let (rows, next_cursor) = page.finish(rows, |(id, _, at, _)| TimeCursor { at: *at, id: *id });
     let orgs = rows
         .into_iter()
         .map(|(id, name, created_at, members)| {

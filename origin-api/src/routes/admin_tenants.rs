@@ -15,8 +15,8 @@ use crate::errors;
 use crate::extract::ApiJson;
 use crate::key_rotation;
 use crate::keys::SigningAlgorithm;
-use crate::openapi::{tags, PageQuery, SlugPath, ADMIN, JSON_BODY, PAGE, TENANT_ADMIN};
-use crate::pagination;
+use crate::openapi::{tags, SlugPageQuery, SlugPath, ADMIN, JSON_BODY, PAGE, TENANT_ADMIN};
+use crate::pagination::{Page, SlugCursor};
 use crate::state::AppState;
 use crate::tenants::{self, ThrottleSettings, ThrottleSettingsInput};
 use axum::extract::{RawQuery, State};
@@ -357,7 +357,7 @@ errors!(ListTenantsErrors = [ADMIN, PAGE]);
     path = "/v1/admin/tenants",
     operation_id = "list_tenants",
     tag = tags::ADMIN,
-    params(PageQuery),
+    params(SlugPageQuery),
     security(("admin_token" = [])),
     responses((status = 200, description = "A page of tenants", body = TenantPage), ListTenantsErrors),
 )]
@@ -366,36 +366,16 @@ pub async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
-    let mut after: Option<String> = None;
-    let mut limit = pagination::DEFAULT_PAGE_SIZE;
-    for (name, value) in pagination::parameters(query.as_deref())? {
-        match name.as_str() {
-            "cursor" => {
-                after =
-                    Some(pagination::decode_text(&value).ok_or_else(pagination::cursor_invalid)?)
-            }
-            "limit" => limit = pagination::parse_limit(&value)?,
-            _ => {
-                return Err(ApiError::FieldInvalid(
-                    "query_invalid",
-                    "known query parameters: cursor, limit",
-                ))
-            }
-        }
-    }
+    let page = Page::<SlugCursor>::parse_plain(query.as_deref())?;
     let rows: Vec<TenantRow> = sqlx::query_as(&format!(
         "SELECT {VIEW_COLUMNS} FROM tenants WHERE ($1::text IS NULL OR slug > $1)
          ORDER BY slug LIMIT $2"
     ))
-    .bind(after)
-    .bind(limit + 1)
+    .bind(page.after.as_ref().map(|c| c.0.as_str()))
+    .bind(page.fetch())
     .fetch_all(state.db())
     .await?;
-    let (rows, more) = pagination::split_page(rows, limit);
-    let next_cursor = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|r| pagination::encode_text(&r.tenant.slug));
+    let (rows, next_cursor) = page.finish(rows, |r| SlugCursor(r.tenant.slug.to_string()));
     let tenants = rows
         .into_iter()
         .map(|row| TenantView::of(&state, row))

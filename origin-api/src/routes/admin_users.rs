@@ -1,7 +1,7 @@
 //! A tenant's users through the admin API: list and search, read, disable, enable, delete.
 //!
 //! - `GET .../users?email=&status=&cursor=&limit=`: newest first in the stable order
-//!   (`created_at`, `id`) descending, behind an opaque cursor; `email` matches a part of the
+//!   (`created_at`, `id`) descending, behind a `{micros}.{uuid}` cursor (`crate::pagination`); `email` matches a part of the
 //!   address, case-insensitively; `status` is `active` or `disabled`.
 //! - `GET .../users/{user_id}`.
 //! - `POST .../users/{user_id}/disable`: the user can no longer sign in or refresh; every session is
@@ -17,7 +17,7 @@ use crate::error::ApiError;
 use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
 use crate::openapi::{tags, PageQuery, SlugPath, PAGE, TENANT_ADMIN};
-use crate::pagination::{self, TimeCursor};
+use crate::pagination::{Page, TimeCursor};
 use crate::revocation;
 use crate::routes::my_sessions::{bulk_answer, sign_out_everywhere_in_tx};
 use crate::state::AppState;
@@ -100,60 +100,54 @@ struct Filters {
     /// A `LIKE` pattern matching the lowercased address.
     email_pattern: Option<String>,
     disabled: Option<bool>,
-    after: Option<TimeCursor>,
-    limit: i64,
+    page: Page<TimeCursor>,
 }
 
 impl Filters {
     fn parse(query: Option<&str>) -> Result<Filters, ApiError> {
-        let mut filters = Filters {
-            email_pattern: None,
-            disabled: None,
-            after: None,
-            limit: pagination::DEFAULT_PAGE_SIZE,
-        };
-        for (name, value) in pagination::parameters(query)? {
-            match name.as_str() {
-                "email" => {
-                    let term = value.trim();
-                    if term.is_empty()
-                        || term.chars().count() > MAX_SEARCH_CHARS
-                        || term.chars().any(char::is_control)
-                    {
-                        return Err(ApiError::FieldInvalid(
-                            "email_search_invalid",
-                            "email must be 1 to 320 printable characters",
-                        ));
-                    }
-                    filters.email_pattern =
-                        Some(format!("%{}%", like_escape(&term.to_lowercase())));
+        let (mut email_pattern, mut disabled) = (None, None);
+        let page = Page::parse(
+            query,
+            "known query parameters: email, status, cursor, limit",
+            |name, value| {
+                match name {
+                    "email" => email_pattern = Some(email_pattern_of(value)?),
+                    "status" => disabled = Some(is_disabled(value)?),
+                    _ => return Ok(false),
                 }
-                "status" => {
-                    filters.disabled = Some(match value.as_str() {
-                        "active" => false,
-                        "disabled" => true,
-                        _ => {
-                            return Err(ApiError::FieldInvalid(
-                                "status_invalid",
-                                "status must be active or disabled",
-                            ))
-                        }
-                    })
-                }
-                "cursor" => {
-                    filters.after =
-                        Some(TimeCursor::decode(&value).ok_or_else(pagination::cursor_invalid)?)
-                }
-                "limit" => filters.limit = pagination::parse_limit(&value)?,
-                _ => {
-                    return Err(ApiError::FieldInvalid(
-                        "query_invalid",
-                        "known query parameters: email, status, cursor, limit",
-                    ))
-                }
-            }
-        }
-        Ok(filters)
+                Ok(true)
+            },
+        )?;
+        Ok(Filters {
+            email_pattern,
+            disabled,
+            page,
+        })
+    }
+}
+
+/// `email`: a `LIKE` pattern for the lowercased address, or 422 `email_search_invalid`.
+fn email_pattern_of(value: &str) -> Result<String, ApiError> {
+    let term = value.trim();
+    if term.is_empty() || term.chars().count() > MAX_SEARCH_CHARS || term.chars().any(char::is_control)
+    {
+        return Err(ApiError::FieldInvalid(
+            "email_search_invalid",
+            "email must be 1 to 320 printable characters",
+        ));
+    }
+    Ok(format!("%{}%", like_escape(&term.to_lowercase())))
+}
+
+/// `status`: whether it asks for disabled users, or 422 `status_invalid`.
+fn is_disabled(value: &str) -> Result<bool, ApiError> {
+    match value {
+        "active" => Ok(false),
+        "disabled" => Ok(true),
+        _ => Err(ApiError::FieldInvalid(
+            "status_invalid",
+            "status must be active or disabled",
+        )),
     }
 }
 
@@ -225,18 +219,14 @@ pub async fn list(
     .bind(admin.tenant.id)
     .bind(filters.email_pattern.as_deref())
     .bind(filters.disabled)
-    .bind(filters.after.map(|c| c.at))
-    .bind(filters.after.map(|c| c.id))
-    .bind(filters.limit + 1)
+    .bind(filters.page.after.map(|c| c.at))
+    .bind(filters.page.after.map(|c| c.id))
+    .bind(filters.page.fetch())
     .fetch_all(state.db())
     .await?;
-    let (rows, more) = pagination::split_page(rows, filters.limit);
-    let next_cursor = more.then(|| rows.last()).flatten().map(|u| {
-        TimeCursor {
-            at: u.created_at,
-            id: u.id,
-        }
-        .encode()
+    let (rows, next_cursor) = filters.page.finish(rows, |u| TimeCursor {
+        at: u.created_at,
+        id: u.id,
     });
     Ok((
         [(header::CACHE_CONTROL, "no-store")],

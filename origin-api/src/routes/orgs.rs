@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
 use crate::orgs::roles::{self, RoleSet};
 use crate::orgs::{self, MemberRow, OrgRow};
-use crate::pagination::{self, TimeCursor};
+use crate::pagination::{Page, TimeCursor};
 use crate::revocation::{self, EdgeOutcome};
 use crate::routes::my_sessions::rfc3339;
 use crate::state::AppState;
@@ -328,27 +328,6 @@ pub(crate) fn no_content_or_pending(outcome: EdgeOutcome) -> Response {
     }
 }
 
-/// `?cursor=&limit=` of a list (the admin API's convention, `crate::pagination`): 422
-/// `limit_invalid`, `cursor_invalid`, `query_invalid` for anything else or a repeated parameter.
-pub(crate) fn page_query(raw: Option<&str>) -> Result<(Option<TimeCursor>, i64), ApiError> {
-    let (mut cursor, mut limit) = (None, pagination::DEFAULT_PAGE_SIZE);
-    for (name, value) in pagination::parameters(raw)? {
-        match name.as_str() {
-            "cursor" => {
-                cursor = Some(TimeCursor::decode(&value).ok_or_else(pagination::cursor_invalid)?)
-            }
-            "limit" => limit = pagination::parse_limit(&value)?,
-            _ => {
-                return Err(ApiError::FieldInvalid(
-                    "query_invalid",
-                    "the query takes cursor and limit only",
-                ))
-            }
-        }
-    }
-    Ok((cursor, limit))
-}
-
 /// One page of an organization's members, by join date.
 pub(crate) async fn member_page(
     conn: &mut PgConnection,
@@ -356,19 +335,12 @@ pub(crate) async fn member_page(
     org_id: Uuid,
     query: Option<&str>,
 ) -> Result<Response, ApiError> {
-    let (after, limit) = page_query(query)?;
-    let rows = orgs::members(conn, tenant_id, org_id, after, limit + 1).await?;
-    let (rows, more) = pagination::split_page(rows, limit);
-    let next_cursor = match (more, rows.last()) {
-        (true, Some(last)) => Some(
-            TimeCursor {
-                at: last.joined_at,
-                id: last.user_id,
-            }
-            .encode(),
-        ),
-        _ => None,
-    };
+    let page = Page::<TimeCursor>::parse_plain(query)?;
+    let rows = orgs::members(conn, tenant_id, org_id, page.after, page.fetch()).await?;
+    let (rows, next_cursor) = page.finish(rows, |m| TimeCursor {
+        at: m.joined_at,
+        id: m.user_id,
+    });
     let members = rows
         .into_iter()
         .map(MemberView::try_from)

@@ -139,6 +139,15 @@ async fn users_are_searched_by_part_of_their_address_and_by_status(db: PgPool) {
         ("cursor=bad", "cursor_invalid"),
         ("order=asc", "query_invalid"),
         ("email=", "email_search_invalid"),
+        // The form is `{micros}.{uuid}`, lowercase and hyphenated.
+        (
+            "cursor=12.00000000000040008000000000000000",
+            "cursor_invalid",
+        ),
+        (
+            "cursor=12.00000000-0000-4000-8000-00000000000A",
+            "cursor_invalid",
+        ),
     ] {
         assert_error(
             app.admin_call(
@@ -152,6 +161,22 @@ async fn users_are_searched_by_part_of_their_address_and_by_status(db: PgPool) {
             code,
         )
         .await;
+    }
+    // Any cursor of the documented form is a place in the order, given by the list or not: nobody
+    // signed up before 1970, everybody before the year 2286.
+    for (cursor, users) in [
+        ("0.00000000-0000-4000-8000-000000000000", 0),
+        ("9999999999999999.00000000-0000-4000-8000-000000000000", 3),
+    ] {
+        let page = app
+            .admin_ok(
+                Method::GET,
+                &format!("/v1/admin/tenants/acme/users?cursor={cursor}"),
+                ADMIN_TOKEN,
+                None,
+            )
+            .await;
+        assert_eq!(page["users"].as_array().unwrap().len(), users, "{cursor}");
     }
 }
 
