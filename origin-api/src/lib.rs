@@ -37,7 +37,6 @@ mod state;
 pub mod tenants;
 pub mod throttle;
 pub mod tokens;
-mod unannotated;
 pub mod user_agent;
 
 pub use config::Config;
@@ -107,6 +106,25 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::admin_keys::revoke))
         .routes(routes!(routes::admin_sessions::revoke_user_sessions))
         .routes(routes!(routes::admin_sessions::set_tenant_not_before))
+        .routes(routes!(
+            routes::admin_orgs::create,
+            routes::admin_orgs::list
+        ))
+        .routes(routes!(
+            routes::admin_orgs::show,
+            routes::admin_orgs::rename,
+            routes::admin_orgs::delete
+        ))
+        .routes(routes!(routes::admin_orgs::members))
+        .routes(routes!(
+            routes::admin_orgs::put_member,
+            routes::admin_orgs::remove_member
+        ))
+        .routes(routes!(routes::admin_orgs::list_roles))
+        .routes(routes!(
+            routes::admin_orgs::put_role,
+            routes::admin_orgs::delete_role
+        ))
         // OAuth 2.1 and OpenID Connect; what browser-based clients call gets CORS.
         .routes(
             routes!(
@@ -151,6 +169,24 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(routes::passkeys::finish_sign_up))
         .routes(routes!(routes::passkeys::start_authentication))
         .routes(routes!(routes::passkeys::finish_authentication))
+        // A user's organizations.
+        .routes(routes!(routes::orgs::create, routes::orgs::list_mine))
+        .routes(routes!(routes::orgs::switch))
+        .routes(routes!(
+            routes::orgs::show,
+            routes::orgs::rename,
+            routes::orgs::delete
+        ))
+        .routes(routes!(routes::orgs::members))
+        .routes(routes!(routes::orgs::remove_member))
+        .routes(routes!(routes::orgs::set_member_roles))
+        .routes(routes!(routes::orgs::leave))
+        .routes(routes!(
+            routes::org_invitations::create,
+            routes::org_invitations::list
+        ))
+        .routes(routes!(routes::org_invitations::revoke))
+        .routes(routes!(routes::org_invitations::accept))
 }
 
 /// The document [`router`] serves at `/openapi.json` (and `docs/openapi.json` holds), rendered.
@@ -180,8 +216,7 @@ pub fn router(state: AppState) -> Router {
 
     let (api, openapi) = api().split_for_parts();
     let document = render(&openapi);
-    api.merge(unannotated::orgs())
-        .layer(Extension(document))
+    api.layer(Extension(document))
         .merge(pages::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -37,6 +37,7 @@ pub mod tags {
     pub const SESSIONS: &str = "sessions";
     pub const PASSKEYS: &str = "passkeys";
     pub const OAUTH: &str = "oauth";
+    pub const ORGS: &str = "organizations";
     pub const ADMIN: &str = "admin";
 }
 
@@ -55,7 +56,8 @@ pub mod tags {
         (name = "sessions", description = "Password sign-in, refresh-token rotation and sign-out. Every access token names its session in `sid`; revoking a session is pushed to the edge."),
         (name = "passkeys", description = "WebAuthn ceremonies (sign-up, adding a passkey, sign-in) and the user's own passkeys."),
         (name = "oauth", description = "OAuth 2.1 authorization code with PKCE and OpenID Connect for public clients: discovery, JWKS, authorize, token, userinfo. Errors of `/token` are RFC 6749 JSON, not the envelope."),
-        (name = "admin", description = "The operator's API: tenants, OAuth clients, signing keys, revocations and the audit trail."),
+        (name = "organizations", description = "A signed-in user's organizations, their members, roles and invitations, and the organization the session acts for (its access tokens carry `org_id`, `roles` and `scope` for it). What a member may do is decided by the scopes of their roles there, read from the database, not from the token."),
+        (name = "admin", description = "The operator's API: tenants, admin API keys, users, organizations and their roles, OAuth clients, signing keys, revocations and the audit trail."),
     )
 )]
 pub struct ApiDoc;

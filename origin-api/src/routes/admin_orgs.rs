@@ -7,30 +7,77 @@
 use crate::audit::{self, Event, EventType};
 use crate::auth::TenantAdmin;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, PageQuery, SlugPath, JSON_BODY, PAGE, TENANT_ADMIN};
 use crate::orgs::roles::{self, RoleSet};
 use crate::orgs::{self, OrgRow};
 use crate::pagination::{Page, TimeCursor};
 use crate::revocation;
 use crate::routes::my_sessions::rfc3339;
-use crate::routes::orgs::{member_page, no_content_or_pending};
+use crate::routes::orgs::{
+    member_page, no_content_or_pending, EdgePending, MemberPage, MemberRoles, OrgName, Roles,
+};
 use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// An organization as the admin sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminOrgView {
     id: Uuid,
     name: String,
     /// RFC 3339.
     created_at: String,
+    /// How many members it has.
     members: i64,
 }
+
+/// `{slug}/orgs/{org_id}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents what the handlers' `ApiPath` reads.
+pub struct AdminOrgPath {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    slug: String,
+    /// The organization's id (anything else names none: 404 `org_not_found`).
+    org_id: String,
+}
+
+/// `{slug}/orgs/{org_id}/members/{user_id}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents what the handlers' `ApiPath` reads.
+pub struct AdminMemberPath {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    slug: String,
+    /// The organization's id.
+    org_id: String,
+    /// The user's id.
+    user_id: String,
+}
+
+/// `{slug}/org-roles/{name}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents what the handlers' `ApiPath` reads.
+pub struct RolePath {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    slug: String,
+    /// The role's name: 1 to 32 of `a-z 0-9 _ -`, starting with a letter.
+    #[param(pattern = "^[a-z][a-z0-9_-]{0,31}$")]
+    name: String,
+}
+
+const ORG: crate::openapi::Codes = &[(404, &["org_not_found"])];
 
 fn view(org: OrgRow, members: i64) -> Result<AdminOrgView, ApiError> {
     Ok(AdminOrgView {
@@ -45,20 +92,45 @@ fn no_store(body: impl IntoResponse) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewOrg {
+#[schema(example = json!({"name": "Engines"}))]
+pub struct AdminNewOrg {
+    /// 1 to 200 printable characters, trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     name: String,
     /// A user of the tenant who becomes the owner; omitted: the organization starts without members
     /// until one is added (with the owner role).
     owner_user_id: Option<Uuid>,
 }
 
-/// `POST /v1/admin/tenants/{slug}/orgs` `{"name", "owner_user_id"?}`.
+errors!(
+    AdminCreateOrgErrors = [
+        TENANT_ADMIN,
+        JSON_BODY,
+        &[(404, &["user_not_found"]), (422, &["name_invalid"])],
+    ]
+);
+
+/// Creates an organization of the tenant, with an owner if given.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/tenants/{slug}/orgs",
+    operation_id = "admin_create_org",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    request_body = AdminNewOrg,
+    security(("admin_token" = [])),
+    responses((status = 201, description = "The organization", body = AdminOrgView), AdminCreateOrgErrors),
+)]
 pub async fn create(
     admin: TenantAdmin,
     State(state): State<AppState>,
-    ApiJson(body): ApiJson<NewOrg>,
+    ApiJson(body): ApiJson<AdminNewOrg>,
 ) -> Result<(StatusCode, ApiJson<AdminOrgView>), ApiError> {
     let tenant = &admin.tenant;
     let name = orgs::parse_name(&body.name)?;
@@ -81,13 +153,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, ApiJson(view(org, members)?)))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AdminOrgList {
     orgs: Vec<AdminOrgView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
 }
 
-/// `GET /v1/admin/tenants/{slug}/orgs[?cursor=&limit=]`: oldest first.
+errors!(AdminListOrgsErrors = [TENANT_ADMIN, PAGE]);
+
+/// The tenant's organizations, oldest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/orgs",
+    operation_id = "admin_list_orgs",
+    tag = tags::ADMIN,
+    params(SlugPath, PageQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "A page of organizations", body = AdminOrgList), AdminListOrgsErrors),
+)]
 pub async fn list(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -133,7 +217,18 @@ async fn member_count(db: &sqlx::PgPool, org_id: Uuid) -> Result<i64, sqlx::Erro
     Ok(n)
 }
 
-/// `GET /v1/admin/tenants/{slug}/orgs/{org_id}`.
+errors!(AdminOrgErrors = [TENANT_ADMIN, ORG]);
+
+/// One organization of the tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/orgs/{org_id}",
+    operation_id = "admin_show_org",
+    tag = tags::ADMIN,
+    params(AdminOrgPath),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The organization", body = AdminOrgView), AdminOrgErrors),
+)]
 pub async fn show(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -148,18 +243,24 @@ pub async fn show(
     Ok(no_store(ApiJson(view(org, members)?)))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rename {
-    name: String,
-}
+errors!(AdminRenameOrgErrors = [TENANT_ADMIN, JSON_BODY, ORG, &[(422, &["name_invalid"])]]);
 
-/// `PATCH /v1/admin/tenants/{slug}/orgs/{org_id}` `{"name"}`.
+/// Renames an organization.
+#[utoipa::path(
+    patch,
+    path = "/v1/admin/tenants/{slug}/orgs/{org_id}",
+    operation_id = "admin_rename_org",
+    tag = tags::ADMIN,
+    params(AdminOrgPath),
+    request_body = OrgName,
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The organization", body = AdminOrgView), AdminRenameOrgErrors),
+)]
 pub async fn rename(
     admin: TenantAdmin,
     State(state): State<AppState>,
     ApiPath((_, raw_org)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Rename>,
+    ApiJson(body): ApiJson<OrgName>,
 ) -> Result<ApiJson<AdminOrgView>, ApiError> {
     let tenant = &admin.tenant;
     let org_id = orgs::parse_org_id(&raw_org)?;
@@ -179,8 +280,20 @@ pub async fn rename(
     Ok(ApiJson(view(org, members)?))
 }
 
-/// `DELETE /v1/admin/tenants/{slug}/orgs/{org_id}`: every session acting for it is revoked, here
-/// and at the edge (204, or 202 `"edge": "pending"`).
+/// Deletes an organization: every session acting for it is revoked, here and at the edge.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tenants/{slug}/orgs/{org_id}",
+    operation_id = "admin_delete_org",
+    tag = tags::ADMIN,
+    params(AdminOrgPath),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "Deleted; the edge has every revocation (or pushes are off)"),
+        (status = 202, description = "Deleted; the outbox retries some revocations", body = EdgePending),
+        AdminOrgErrors,
+    ),
+)]
 pub async fn delete(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -204,7 +317,18 @@ pub async fn delete(
     Ok(no_content_or_pending(outcome))
 }
 
-/// `GET /v1/admin/tenants/{slug}/orgs/{org_id}/members[?cursor=&limit=]`.
+errors!(AdminListMembersErrors = [TENANT_ADMIN, ORG, PAGE]);
+
+/// An organization's members by join date, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/orgs/{org_id}/members",
+    operation_id = "admin_list_org_members",
+    tag = tags::ADMIN,
+    params(AdminOrgPath, PageQuery),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "A page of members", body = MemberPage), AdminListMembersErrors),
+)]
 pub async fn members(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -218,14 +342,34 @@ pub async fn members(
     member_page(&mut conn, tenant.id, org_id, query.as_deref()).await
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Roles {
-    roles: Vec<String>,
-}
+errors!(
+    PutMemberErrors = [
+        TENANT_ADMIN,
+        JSON_BODY,
+        &[
+            (404, &["org_not_found", "user_not_found"]),
+            (409, &["last_owner"]),
+            (422, &["roles_invalid", "role_unknown"]),
+        ],
+    ]
+);
 
-/// `PUT /v1/admin/tenants/{slug}/orgs/{org_id}/members/{user_id}` `{"roles"}`: adds the user with
-/// these roles (201) or replaces a member's roles (200).
+/// Adds a user of the tenant with these roles (201) or replaces a member's roles (200); the last
+/// owner stays one. The member's tokens change at their next refresh.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/tenants/{slug}/orgs/{org_id}/members/{user_id}",
+    operation_id = "admin_put_org_member",
+    tag = tags::ADMIN,
+    params(AdminMemberPath),
+    request_body = Roles,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "Added", body = MemberRoles),
+        (status = 200, description = "The member's roles replaced", body = MemberRoles),
+        PutMemberErrors,
+    ),
+)]
 pub async fn put_member(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -266,17 +410,39 @@ pub async fn put_member(
     tx.commit().await?;
     Ok((
         status,
-        ApiJson(serde_json::json!({
-            "user_id": user_id,
-            "org_id": org_id,
-            "roles": wanted.names(),
-        })),
+        ApiJson(MemberRoles {
+            user_id,
+            org_id,
+            roles: wanted.names(),
+        }),
     )
         .into_response())
 }
 
-/// `DELETE /v1/admin/tenants/{slug}/orgs/{org_id}/members/{user_id}`: the member's sessions acting
-/// for the organization are revoked, here and at the edge.
+errors!(
+    AdminRemoveMemberErrors = [
+        TENANT_ADMIN,
+        &[
+            (404, &["org_not_found", "member_not_found"]),
+            (409, &["last_owner"]),
+        ],
+    ]
+);
+
+/// Removes a member: their sessions acting for the organization are revoked, here and at the edge.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tenants/{slug}/orgs/{org_id}/members/{user_id}",
+    operation_id = "admin_remove_org_member",
+    tag = tags::ADMIN,
+    params(AdminMemberPath),
+    security(("admin_token" = [])),
+    responses(
+        (status = 204, description = "Removed; the edge has every revocation (or pushes are off)"),
+        (status = 202, description = "Removed; the outbox retries some revocations", body = EdgePending),
+        AdminRemoveMemberErrors,
+    ),
+)]
 pub async fn remove_member(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -310,18 +476,30 @@ pub async fn remove_member(
 }
 
 /// A role definition.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoleView {
     name: String,
+    /// Sorted.
     scopes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoleList {
     roles: Vec<RoleView>,
 }
 
-/// `GET /v1/admin/tenants/{slug}/org-roles`: by name.
+errors!(ListRolesErrors = [TENANT_ADMIN]);
+
+/// The tenant's role definitions, by name (new tenants start with `owner`, `admin` and `member`).
+#[utoipa::path(
+    get,
+    path = "/v1/admin/tenants/{slug}/org-roles",
+    operation_id = "list_org_roles",
+    tag = tags::ADMIN,
+    params(SlugPath),
+    security(("admin_token" = [])),
+    responses((status = 200, description = "The roles", body = RoleList), ListRolesErrors),
+)]
 pub async fn list_roles(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -339,14 +517,44 @@ pub async fn list_roles(
     Ok(no_store(ApiJson(RoleList { roles })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"scopes": ["projects:read"]}))]
 pub struct RoleDefinition {
-    scopes: Vec<String>,
+    /// At most 32 RFC 6749 scope tokens of 1 to 64 printable ASCII characters (no space, `"` or `\\`).
+    #[schema(max_items = 32, inline)]
+    scopes: Vec<ScopeToken>,
 }
 
-/// `PUT /v1/admin/tenants/{slug}/org-roles/{name}` `{"scopes"}`: defines a role (201) or replaces
-/// its scopes (200). Members' tokens change at their next refresh.
+/// An RFC 6749 scope token (§3.3).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(pattern = "^[\\x21\\x23-\\x5b\\x5d-\\x7e]{1,64}$")]
+pub struct ScopeToken(String);
+
+errors!(
+    PutRoleErrors = [
+        TENANT_ADMIN,
+        JSON_BODY,
+        &[(422, &["role_name_invalid", "scopes_invalid", "roles_limit"])],
+    ]
+);
+
+/// Defines a role (201) or replaces its scopes (200). Members' tokens change at their next refresh.
+#[utoipa::path(
+    put,
+    path = "/v1/admin/tenants/{slug}/org-roles/{name}",
+    operation_id = "put_org_role",
+    tag = tags::ADMIN,
+    params(RolePath),
+    request_body = RoleDefinition,
+    security(("admin_token" = [])),
+    responses(
+        (status = 201, description = "Defined", body = RoleView),
+        (status = 200, description = "Its scopes replaced", body = RoleView),
+        PutRoleErrors,
+    ),
+)]
 pub async fn put_role(
     admin: TenantAdmin,
     State(state): State<AppState>,
@@ -355,7 +563,8 @@ pub async fn put_role(
 ) -> Result<Response, ApiError> {
     let tenant = &admin.tenant;
     let name = roles::parse_role_name(&raw_name)?;
-    let scopes = roles::parse_scopes(&body.scopes)?;
+    let scopes: Vec<String> = body.scopes.into_iter().map(|s| s.0).collect();
+    let scopes = roles::parse_scopes(&scopes)?;
     let mut tx = state.db().begin().await?;
     // Serialises definitions of one tenant, so the count below holds.
     sqlx::query("SELECT id FROM tenants WHERE id = $1 FOR UPDATE")
@@ -407,8 +616,27 @@ pub async fn put_role(
         .into_response())
 }
 
-/// `DELETE /v1/admin/tenants/{slug}/org-roles/{name}`: 409 `role_in_use` while a member holds it
-/// or a pending invitation offers it, 409 `role_protected` for `owner`.
+errors!(
+    DeleteRoleErrors = [
+        TENANT_ADMIN,
+        &[
+            (404, &["role_not_found"]),
+            (409, &["role_in_use", "role_protected"]),
+        ],
+    ]
+);
+
+/// Deletes a role: 409 `role_in_use` while a member holds it or a pending invitation offers it, 409
+/// `role_protected` for `owner`.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/tenants/{slug}/org-roles/{name}",
+    operation_id = "delete_org_role",
+    tag = tags::ADMIN,
+    params(RolePath),
+    security(("admin_token" = [])),
+    responses((status = 204, description = "Deleted"), DeleteRoleErrors),
+)]
 pub async fn delete_role(
     admin: TenantAdmin,
     State(state): State<AppState>,

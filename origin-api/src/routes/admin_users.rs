@@ -259,6 +259,31 @@ pub async fn show(
     Ok(([(header::CACHE_CONTROL, "no-store")], ApiJson(user)).into_response())
 }
 
+/// What disabling a user answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDisabled {
+    user: UserView,
+    /// Sessions revoked.
+    revoked: usize,
+    /// `pending` (202 only): the edge has not acknowledged every notice yet; the outbox retries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^pending$")]
+    edge: Option<&'static str>,
+}
+
+/// What deleting a user answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserDeleted {
+    /// The deleted user's id.
+    deleted: Uuid,
+    /// Sessions revoked.
+    revoked: usize,
+    /// `pending` (202 only), as in [`UserDisabled`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^pending$")]
+    edge: Option<&'static str>,
+}
+
 /// `POST /v1/admin/tenants/{slug}/users/{user_id}/disable`: 200 once the edge has every revocation
 /// (or pushes are off), 202 `"edge": "pending"` when the outbox retries some. Disabling a disabled
 /// user changes nothing but is answered (and audited) the same way.
@@ -270,8 +295,8 @@ pub async fn show(
     params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "Disabled; the edge has every revocation (or pushes are off)", body = Object),
-        (status = 202, description = "Disabled; the outbox retries some revocations (`edge: pending`)", body = Object),
+        (status = 200, description = "Disabled; the edge has every revocation (or pushes are off)", body = UserDisabled),
+        (status = 202, description = "Disabled; the outbox retries some revocations (`edge: pending`)", body = UserDisabled),
         UserErrors,
     ),
 )]
@@ -317,13 +342,14 @@ pub async fn disable(
     let count = revoked.count;
     tracing::warn!(tenant.id = %tenant_id, user.id = %user_id, sessions.revoked = count, "user disabled");
     let outcome = revocation::push_committed(&state, revoked).await?;
-    let mut body = serde_json::Map::new();
-    body.insert(
-        "user".to_owned(),
-        serde_json::to_value(user).map_err(anyhow::Error::new)?,
-    );
-    body.insert("revoked".to_owned(), count.into());
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        UserDisabled {
+            user,
+            revoked: count,
+            edge: None,
+        },
+    ))
 }
 
 /// Enable a disabled user.
@@ -370,8 +396,8 @@ pub async fn enable(
     Ok(ApiJson(user))
 }
 
-/// `DELETE /v1/admin/tenants/{slug}/users/{user_id}`: 200 (or 202 `"edge": "pending"`) with
-/// `{"deleted": id, "revoked": n}`.
+/// Deletes a user: revokes everything and removes their personal data; the audit trail keeps them as
+/// an id only.
 #[utoipa::path(
     delete,
     path = "/v1/admin/tenants/{slug}/users/{user_id}",
@@ -380,8 +406,8 @@ pub async fn enable(
     params(SlugPath, ("user_id" = String, Path, description = "The user's id")),
     security(("admin_token" = [])),
     responses(
-        (status = 200, description = "`{\"deleted\": id, \"revoked\": n}`", body = Object),
-        (status = 202, description = "As 200, with `edge: pending`", body = Object),
+        (status = 200, description = "Deleted; the edge has every revocation (or pushes are off)", body = UserDeleted),
+        (status = 202, description = "Deleted; the outbox retries some revocations (`edge: pending`)", body = UserDeleted),
         UserErrors,
     ),
 )]
@@ -432,10 +458,14 @@ pub async fn delete(
     let count = revoked.count;
     tracing::warn!(tenant.id = %tenant_id, user.id = %user_id, sessions.revoked = count, "user deleted");
     let outcome = revocation::push_committed(&state, revoked).await?;
-    let mut body = serde_json::Map::new();
-    body.insert("deleted".to_owned(), user_id.to_string().into());
-    body.insert("revoked".to_owned(), count.into());
-    Ok(bulk_answer(outcome, body))
+    Ok(bulk_answer(
+        outcome,
+        UserDeleted {
+            deleted: user_id,
+            revoked: count,
+            edge: None,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -5,12 +5,14 @@ use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Authenticated;
 use crate::domain::Email;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, TenantPath, BEARER, JSON_BODY};
 use crate::orgs;
 use crate::orgs::invitations::{self, InvitationRow};
 use crate::orgs::roles::{self, RoleSet};
 use crate::routes::my_sessions::rfc3339;
-use crate::routes::orgs::{adopt_if_none, caller_with, OrgView};
+use crate::routes::orgs::{adopt_if_none, caller_with, OrgPath, OrgView};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -18,18 +20,23 @@ use axum::response::{IntoResponse, Response};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "grace@example.com", "roles": ["member"]}))]
 pub struct NewInvitation {
+    /// The address of the person invited (an account of the tenant signed in with it accepts).
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    /// Omitted: `member`.
+    /// 1 to 16 names of roles the tenant defines; omitted: `member`.
+    #[schema(min_items = 1, max_items = 16)]
     roles: Option<Vec<String>>,
 }
 
 /// An invitation as listed: never its token.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationView {
     id: Uuid,
     org_id: Uuid,
@@ -58,10 +65,11 @@ impl TryFrom<InvitationRow> for InvitationView {
 }
 
 /// A new invitation: the view and, once only, its token.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct InvitationCreated {
     #[serde(flatten)]
     invitation: InvitationView,
+    /// What the invited person presents to accept it; shown once, stored hashed.
     token: String,
 }
 
@@ -74,9 +82,31 @@ impl std::fmt::Debug for InvitationCreated {
     }
 }
 
-/// `POST /t/{tenant}/v1/orgs/{org_id}/invitations` `{"email", "roles"?}` (`members:write`, and only
-/// roles whose scopes the caller holds): 201 with the token, shown once. A pending invitation to the
-/// same address is replaced.
+errors!(
+    CreateInvitationErrors = [
+        BEARER,
+        JSON_BODY,
+        &[
+            (403, &["permission_denied", "role_not_grantable"]),
+            (404, &["org_not_found"]),
+            (409, &["already_member"]),
+            (422, &["email_invalid", "roles_invalid", "role_unknown"]),
+        ],
+    ]
+);
+
+/// Invites an address to the organization (`members:write`, and only roles whose scopes the caller
+/// holds): 201 with the token, shown once. A pending invitation to the same address is replaced.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/orgs/{org_id}/invitations",
+    operation_id = "create_org_invitation",
+    tag = tags::ORGS,
+    params(OrgPath),
+    request_body = NewInvitation,
+    security(("access_token" = [])),
+    responses((status = 201, description = "The invitation and its token", body = InvitationCreated), CreateInvitationErrors),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -145,12 +175,28 @@ pub async fn create(
         .into_response())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InvitationList {
     invitations: Vec<InvitationView>,
 }
 
-/// `GET /t/{tenant}/v1/orgs/{org_id}/invitations` (`members:write`): the pending ones.
+errors!(
+    ListInvitationsErrors = [
+        BEARER,
+        &[(403, &["permission_denied"]), (404, &["org_not_found"])],
+    ]
+);
+
+/// The organization's pending invitations (`members:write`).
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/orgs/{org_id}/invitations",
+    operation_id = "list_org_invitations",
+    tag = tags::ORGS,
+    params(OrgPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The pending invitations", body = InvitationList), ListInvitationsErrors),
+)]
 pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -171,7 +217,40 @@ pub async fn list(
         .into_response())
 }
 
-/// `DELETE /t/{tenant}/v1/orgs/{org_id}/invitations/{invitation_id}` (`members:write`).
+/// `{org_id}/invitations/{invitation_id}`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents what the handler's `ApiPath` reads.
+pub struct InvitationPath {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    tenant: String,
+    /// The organization's id.
+    org_id: String,
+    /// The invitation's id.
+    invitation_id: String,
+}
+
+errors!(
+    RevokeInvitationErrors = [
+        BEARER,
+        &[
+            (403, &["permission_denied"]),
+            (404, &["org_not_found", "invitation_not_found"]),
+        ],
+    ]
+);
+
+/// Revokes a pending invitation (`members:write`).
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/orgs/{org_id}/invitations/{invitation_id}",
+    operation_id = "revoke_org_invitation",
+    tag = tags::ORGS,
+    params(InvitationPath),
+    security(("access_token" = [])),
+    responses((status = 204, description = "Revoked"), RevokeInvitationErrors),
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -202,16 +281,39 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Acceptance {
+    /// The invitation's token.
+    #[schema(value_type = String)]
     token: SecretString,
 }
 
-/// `POST /t/{tenant}/v1/invitations/accept` `{"token"}`: the signed-in user, whose address the
-/// invitation is for, joins with its roles. 404 `invitation_not_found`, 409 `invitation_used`,
-/// 410 `invitation_expired` / `invitation_revoked`, 403 `invitation_email_mismatch`, 409
-/// `already_member`. A session acting for no organization acts for this one from its next refresh.
+errors!(
+    AcceptInvitationErrors = [
+        BEARER,
+        JSON_BODY,
+        &[
+            (403, &["invitation_email_mismatch"]),
+            (404, &["invitation_not_found", "org_not_found"]),
+            (409, &["invitation_used", "already_member"]),
+            (410, &["invitation_expired", "invitation_revoked"]),
+        ],
+    ]
+);
+
+/// The signed-in user, whose address the invitation is for, joins with its roles. A session acting
+/// for no organization acts for this one from its next refresh.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/invitations/accept",
+    operation_id = "accept_org_invitation",
+    tag = tags::ORGS,
+    params(TenantPath),
+    request_body = Acceptance,
+    security(("access_token" = [])),
+    responses((status = 200, description = "The organization joined", body = OrgView), AcceptInvitationErrors),
+)]
 pub async fn accept(
     State(state): State<AppState>,
     auth: Authenticated,

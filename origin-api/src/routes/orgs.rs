@@ -8,7 +8,9 @@
 use crate::audit::{self, Actor, Event, EventType};
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::errors;
 use crate::extract::{ApiJson, ApiPath};
+use crate::openapi::{tags, PageQuery, TenantPath, BEARER, JSON_BODY, PAGE};
 use crate::orgs::roles::{self, RoleSet};
 use crate::orgs::{self, MemberRow, OrgRow};
 use crate::pagination::{Page, TimeCursor};
@@ -21,10 +23,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// An organization as its member sees it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrgView {
     pub(crate) id: Uuid,
     pub(crate) name: String,
@@ -52,7 +55,7 @@ impl OrgView {
 }
 
 /// A member as listed.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberView {
     user_id: Uuid,
     email: String,
@@ -74,30 +77,97 @@ impl TryFrom<MemberRow> for MemberView {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberPage {
     members: Vec<MemberView>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
     next_cursor: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NewOrg {
-    name: String,
+#[schema(example = json!({"name": "Engines"}))]
+pub struct OrgName {
+    /// 1 to 200 printable characters, trimmed.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
+    pub(crate) name: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// Roles to hold: 1 to 16 names of roles the tenant defines.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"roles": ["member"]}))]
 pub struct Roles {
-    roles: Vec<String>,
+    #[schema(min_items = 1, max_items = 16)]
+    pub(crate) roles: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Switch {
     /// `null`: act for no organization.
     org_id: Option<Uuid>,
 }
+
+/// A member's roles after a change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberRoles {
+    pub(crate) user_id: Uuid,
+    pub(crate) org_id: Uuid,
+    /// Sorted.
+    pub(crate) roles: Vec<String>,
+}
+
+/// The organization a session acts for after a switch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActiveOrg {
+    session_id: Uuid,
+    /// `null`: none.
+    active_org_id: Option<Uuid>,
+}
+
+/// What a change that revokes sessions answers when the edge has not acknowledged every notice yet
+/// (the outbox retries).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EdgePending {
+    /// `pending`.
+    #[schema(value_type = String, pattern = "^pending$")]
+    edge: &'static str,
+}
+
+/// `{org_id}`: an organization of the tenant.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents what the handlers' `ApiPath` reads.
+pub struct OrgPath {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    tenant: String,
+    /// The organization's id (anything else names none: 404 `org_not_found`).
+    org_id: String,
+}
+
+/// `{org_id}/members/{user_id}`: a member of an organization.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)] // Documents what the handlers' `ApiPath` reads.
+pub struct MemberPath {
+    /// The tenant's slug.
+    #[param(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
+    tenant: String,
+    /// The organization's id.
+    org_id: String,
+    /// The member's user id.
+    user_id: String,
+}
+
+/// A caller's organization route that checks a scope of theirs there.
+const MEMBER_OF: crate::openapi::Codes =
+    &[(403, &["permission_denied"]), (404, &["org_not_found"])];
 
 /// The caller's roles in the organization, which must grant `scope`: 404 `org_not_found` for a
 /// non-member, 403 `permission_denied` naming the scope otherwise.
@@ -147,12 +217,24 @@ pub(crate) async fn adopt_if_none(
     Ok(done.rows_affected() == 1)
 }
 
-/// `POST /t/{tenant}/v1/orgs`: creates an organization; the caller becomes its owner (and, when
-/// their session acts for none, it acts for this one from the next refresh).
+errors!(CreateOrgErrors = [BEARER, JSON_BODY, &[(422, &["name_invalid"])]]);
+
+/// Creates an organization; the caller becomes its owner (and, when their session acts for none, it
+/// acts for this one from the next refresh).
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/orgs",
+    operation_id = "create_org",
+    tag = tags::ORGS,
+    params(TenantPath),
+    request_body = OrgName,
+    security(("access_token" = [])),
+    responses((status = 201, description = "The organization, the caller its owner", body = OrgView), CreateOrgErrors),
+)]
 pub async fn create(
     State(state): State<AppState>,
     auth: Authenticated,
-    ApiJson(body): ApiJson<NewOrg>,
+    ApiJson(body): ApiJson<OrgName>,
 ) -> Result<(StatusCode, ApiJson<OrgView>), ApiError> {
     let name = orgs::parse_name(&body.name)?;
     let mut tx = state.db().begin().await?;
@@ -194,12 +276,23 @@ struct MyOrgRow {
     scopes: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrgList {
     orgs: Vec<OrgView>,
 }
 
-/// `GET /t/{tenant}/v1/orgs`: the caller's organizations, in the order they joined them.
+errors!(ListMyOrgsErrors = [BEARER]);
+
+/// The caller's organizations, in the order they joined them, with their roles and scopes there.
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/orgs",
+    operation_id = "list_my_orgs",
+    tag = tags::ORGS,
+    params(TenantPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The caller's organizations", body = OrgList), ListMyOrgsErrors),
+)]
 pub async fn list_mine(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -244,7 +337,18 @@ pub(crate) fn no_store(body: impl IntoResponse) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
-/// `GET /t/{tenant}/v1/orgs/{org_id}` (`org:read`).
+errors!(ShowOrgErrors = [BEARER, MEMBER_OF]);
+
+/// One of the caller's organizations (`org:read`).
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/orgs/{org_id}",
+    operation_id = "show_org",
+    tag = tags::ORGS,
+    params(OrgPath),
+    security(("access_token" = [])),
+    responses((status = 200, description = "The organization", body = OrgView), ShowOrgErrors),
+)]
 pub async fn show(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -258,12 +362,24 @@ pub async fn show(
     Ok(no_store(ApiJson(OrgView::new(org, &held, active)?)))
 }
 
-/// `PATCH /t/{tenant}/v1/orgs/{org_id}` `{"name"}` (`org:write`).
+errors!(RenameOrgErrors = [BEARER, JSON_BODY, MEMBER_OF, &[(422, &["name_invalid"])]]);
+
+/// Renames an organization (`org:write`).
+#[utoipa::path(
+    patch,
+    path = "/t/{tenant}/v1/orgs/{org_id}",
+    operation_id = "rename_org",
+    tag = tags::ORGS,
+    params(OrgPath),
+    request_body = OrgName,
+    security(("access_token" = [])),
+    responses((status = 200, description = "The organization", body = OrgView), RenameOrgErrors),
+)]
 pub async fn rename(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiPath((_, raw_org)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<NewOrg>,
+    ApiJson(body): ApiJson<OrgName>,
 ) -> Result<ApiJson<OrgView>, ApiError> {
     let org_id = orgs::parse_org_id(&raw_org)?;
     let name = orgs::parse_name(&body.name)?;
@@ -287,7 +403,23 @@ pub async fn rename(
     Ok(ApiJson(OrgView::new(org, &held, active)?))
 }
 
-/// `DELETE /t/{tenant}/v1/orgs/{org_id}` (`org:delete`): every session acting for it is revoked.
+errors!(DeleteOrgErrors = [BEARER, MEMBER_OF]);
+
+/// Deletes an organization (`org:delete`): every session acting for it is revoked, here and at the
+/// edge.
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/orgs/{org_id}",
+    operation_id = "delete_org",
+    tag = tags::ORGS,
+    params(OrgPath),
+    security(("access_token" = [])),
+    responses(
+        (status = 204, description = "Deleted; the edge has every revocation (or pushes are off)"),
+        (status = 202, description = "Deleted; the outbox retries some revocations", body = EdgePending),
+        DeleteOrgErrors,
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -322,7 +454,7 @@ pub(crate) fn no_content_or_pending(outcome: EdgeOutcome) -> Response {
         EdgeOutcome::Disabled | EdgeOutcome::Delivered => StatusCode::NO_CONTENT.into_response(),
         EdgeOutcome::Pending => (
             StatusCode::ACCEPTED,
-            ApiJson(serde_json::json!({ "edge": "pending" })),
+            ApiJson(EdgePending { edge: "pending" }),
         )
             .into_response(),
     }
@@ -351,7 +483,18 @@ pub(crate) async fn member_page(
     })))
 }
 
-/// `GET /t/{tenant}/v1/orgs/{org_id}/members[?cursor=&limit=]` (`members:read`).
+errors!(ListMembersErrors = [BEARER, MEMBER_OF, PAGE]);
+
+/// An organization's members by join date, a page at a time (`members:read`).
+#[utoipa::path(
+    get,
+    path = "/t/{tenant}/v1/orgs/{org_id}/members",
+    operation_id = "list_org_members",
+    tag = tags::ORGS,
+    params(OrgPath, PageQuery),
+    security(("access_token" = [])),
+    responses((status = 200, description = "A page of members", body = MemberPage), ListMembersErrors),
+)]
 pub async fn members(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -368,15 +511,38 @@ fn parse_user_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::MemberNotFound)
 }
 
-/// `PUT /t/{tenant}/v1/orgs/{org_id}/members/{user_id}/roles` `{"roles"}` (`members:write`): the
-/// caller may add or take away only roles whose scopes they hold; the last owner stays one. The
-/// member's tokens change at their next refresh.
+errors!(
+    SetMemberRolesErrors = [
+        BEARER,
+        JSON_BODY,
+        MEMBER_OF,
+        &[
+            (403, &["role_not_grantable"]),
+            (404, &["member_not_found"]),
+            (409, &["last_owner"]),
+            (422, &["roles_invalid", "role_unknown"]),
+        ],
+    ]
+);
+
+/// Replaces a member's roles (`members:write`): the caller may add or take away only roles whose
+/// scopes they hold; the last owner stays one. The member's tokens change at their next refresh.
+#[utoipa::path(
+    put,
+    path = "/t/{tenant}/v1/orgs/{org_id}/members/{user_id}/roles",
+    operation_id = "set_org_member_roles",
+    tag = tags::ORGS,
+    params(MemberPath),
+    request_body = Roles,
+    security(("access_token" = [])),
+    responses((status = 200, description = "The member's roles", body = MemberRoles), SetMemberRolesErrors),
+)]
 pub async fn set_member_roles(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiPath((_, raw_org, raw_user)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<Roles>,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<MemberRoles>, ApiError> {
     let org_id = orgs::parse_org_id(&raw_org)?;
     let user_id = parse_user_id(&raw_user)?;
     let mut tx = state.db().begin().await?;
@@ -404,16 +570,40 @@ pub async fn set_member_roles(
     )
     .await?;
     tx.commit().await?;
-    Ok(ApiJson(serde_json::json!({
-        "user_id": user_id,
-        "org_id": org_id,
-        "roles": wanted.names(),
-    })))
+    Ok(ApiJson(MemberRoles {
+        user_id,
+        org_id,
+        roles: wanted.names(),
+    }))
 }
 
-/// `DELETE /t/{tenant}/v1/orgs/{org_id}/members/{user_id}` (`members:write`, and every role the
-/// member holds must be one the caller could grant): the member's sessions acting for the
-/// organization are revoked, here and at the edge.
+errors!(
+    RemoveMemberErrors = [
+        BEARER,
+        MEMBER_OF,
+        &[
+            (403, &["role_not_grantable"]),
+            (404, &["member_not_found"]),
+            (409, &["last_owner"]),
+        ],
+    ]
+);
+
+/// Removes a member (`members:write`, and every role the member holds must be one the caller could
+/// grant): the member's sessions acting for the organization are revoked, here and at the edge.
+#[utoipa::path(
+    delete,
+    path = "/t/{tenant}/v1/orgs/{org_id}/members/{user_id}",
+    operation_id = "remove_org_member",
+    tag = tags::ORGS,
+    params(MemberPath),
+    security(("access_token" = [])),
+    responses(
+        (status = 204, description = "Removed; the edge has every revocation (or pushes are off)"),
+        (status = 202, description = "Removed; the outbox retries some revocations", body = EdgePending),
+        RemoveMemberErrors,
+    ),
+)]
 pub async fn remove_member(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -461,8 +651,19 @@ pub async fn remove_member(
     Ok(no_content_or_pending(outcome))
 }
 
-/// `POST /t/{tenant}/v1/orgs/{org_id}/leave`: the caller leaves (409 `last_owner` for the last
-/// owner). Their sessions stop acting for it; tokens already issued say so until their next refresh.
+errors!(LeaveOrgErrors = [BEARER, &[(404, &["org_not_found"]), (409, &["last_owner"])]]);
+
+/// The caller leaves the organization (409 `last_owner` for the last owner). Their sessions stop
+/// acting for it; tokens already issued say so until their next refresh.
+#[utoipa::path(
+    post,
+    path = "/t/{tenant}/v1/orgs/{org_id}/leave",
+    operation_id = "leave_org",
+    tag = tags::ORGS,
+    params(OrgPath),
+    security(("access_token" = [])),
+    responses((status = 204, description = "Left"), LeaveOrgErrors),
+)]
 pub async fn leave(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -501,13 +702,25 @@ pub async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT /t/{tenant}/v1/orgs/active` `{"org_id"}`: the caller's session acts for this organization
-/// (or, with `null`, for none) from its next refresh, without signing in again.
+errors!(SwitchOrgErrors = [BEARER, JSON_BODY, &[(404, &["org_not_found"])]]);
+
+/// The caller's session acts for this organization (or, with `null`, for none) from its next
+/// refresh, without signing in again.
+#[utoipa::path(
+    put,
+    path = "/t/{tenant}/v1/orgs/active",
+    operation_id = "switch_active_org",
+    tag = tags::ORGS,
+    params(TenantPath),
+    request_body = Switch,
+    security(("access_token" = [])),
+    responses((status = 200, description = "The session's organization", body = ActiveOrg), SwitchOrgErrors),
+)]
 pub async fn switch(
     State(state): State<AppState>,
     auth: Authenticated,
     ApiJson(body): ApiJson<Switch>,
-) -> Result<ApiJson<serde_json::Value>, ApiError> {
+) -> Result<ApiJson<ActiveOrg>, ApiError> {
     let mut tx = state.db().begin().await?;
     if let Some(org_id) = body.org_id {
         if !orgs::is_member(&mut tx, auth.tenant.id, org_id, auth.user_id).await? {
@@ -533,8 +746,8 @@ pub async fn switch(
     }
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok(ApiJson(serde_json::json!({
-        "session_id": auth.session_id,
-        "active_org_id": body.org_id,
-    })))
+    Ok(ApiJson(ActiveOrg {
+        session_id: auth.session_id,
+        active_org_id: body.org_id,
+    }))
 }
