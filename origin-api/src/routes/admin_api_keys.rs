@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -39,12 +40,31 @@ pub struct NewKey {
         pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     name: String,
-    /// Some of `read`, `write`, `manage_keys`; omitted: `read` and `write`.
+    #[schema(schema_with = permissions_schema)]
     permissions: Option<Vec<String>>,
     /// 1 to 3650; omitted: the key does not expire.
     #[schema(minimum = 1, maximum = 3650)]
     #[serde(default, deserialize_with = "crate::extract::optional_integer")]
     expires_in_days: Option<i32>,
+}
+
+/// `permissions`: a set of permission names (utoipa's attributes cannot say `uniqueItems`).
+fn permissions_schema() -> Array {
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(Permission::ALL.iter().map(|p| p.as_str())))
+                .build(),
+        )
+        .min_items(Some(1))
+        .max_items(Some(Permission::ALL.len()))
+        .unique_items(true)
+        .description(Some(
+            "Distinct names among `read`, `write`, `manage_keys`; omitted: `read` and `write`.",
+        ))
+        .build()
 }
 
 /// A key as listed: never its secret.

@@ -129,7 +129,9 @@ impl Filters {
 /// `email`: a `LIKE` pattern for the lowercased address, or 422 `email_search_invalid`.
 fn email_pattern_of(value: &str) -> Result<String, ApiError> {
     let term = value.trim();
-    if term.is_empty() || term.chars().count() > MAX_SEARCH_CHARS || term.chars().any(char::is_control)
+    if term.is_empty()
+        || term.chars().count() > MAX_SEARCH_CHARS
+        || term.chars().any(char::is_control)
     {
         return Err(ApiError::FieldInvalid(
             "email_search_invalid",
@@ -175,8 +177,12 @@ pub struct UserPage {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Documents what `Filters::parse` reads.
 pub struct UserQuery {
-    /// Users whose address contains it, case-insensitively (1 to 320 characters).
-    #[param(min_length = 1, max_length = 320)]
+    /// Users whose address contains it, case-insensitively (1 to 320 printable characters, trimmed).
+    #[param(
+        min_length = 1,
+        max_length = 320,
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     email: Option<String>,
     /// `active` or `disabled`.
     #[param(pattern = "^(active|disabled)$")]

@@ -160,7 +160,7 @@ errors!(
         THROTTLED,
         HASHING,
         DISABLED,
-        &[(401, &["invalid_credentials"])],
+        &[(401, &["invalid_credentials"]), (404, &["org_not_found"])],
     ]
 );
 
