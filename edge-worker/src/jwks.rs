@@ -102,12 +102,19 @@ fn with_keys<T>(
     let mut caches = edge.issuer_keys.borrow_mut();
     match edge.config.expectations.resolve(&policy.issuer)? {
         TrustedIssuer::Exact(_) => {
+            let caches = &mut *caches;
             let mut restored = caches.restored.contains(&policy.issuer);
             let was = restored;
+            // Looked up before it is inserted: the issuer is cloned once per isolate, not per request.
+            if !caches.by_issuer.contains_key(&policy.issuer) {
+                caches
+                    .by_issuer
+                    .insert(policy.issuer.clone(), IssuerKeys::new(policy.jwks_cache));
+            }
             let keys = caches
                 .by_issuer
-                .entry(policy.issuer.clone())
-                .or_insert_with(|| IssuerKeys::new(policy.jwks_cache));
+                .get_mut(&policy.issuer)
+                .ok_or(Rejection::KeysUnavailable)?;
             let out = f(keys, &mut restored);
             if restored && !was {
                 caches.restored.insert(policy.issuer.clone());

@@ -45,52 +45,57 @@ pub struct WebCrypto {
 
 impl WebCrypto {
     /// Runs the signature check: `true` only for a valid signature. `Err` means WebCrypto itself
-    /// failed (not a bad signature).
+    /// failed (not a bad signature). The cached handles are lent to the call, not cloned: each clone
+    /// and drop of a JS handle is a crossing of the wasm boundary.
     pub async fn verify(&self, job: &SignatureJob<'_, '_>) -> Result<bool, JsValue> {
-        let subtle = self.subtle()?;
         let material = job.key.material();
-        let key = self.crypto_key(&subtle, material, job.alg).await?;
-        let algorithm = self.verify_params(material, job.alg)?;
-        let signing_input = job.signing_input.as_bytes();
-        let verdict = start_verify(&subtle, &algorithm, &key, &job.signature, signing_input)?;
+        let cache_key = key_cache_key(material, job.alg);
+        // Imported on the key's first use; held here too in case the cache starts over meanwhile.
+        let cached = self.keys.borrow().contains_key(&cache_key);
+        let imported = match cached {
+            true => None,
+            false => Some(self.crypto_key(self.subtle()?, material, job.alg).await?),
+        };
+        let name = verify_name(material, job.alg);
+        if !self.params.borrow().contains_key(name) {
+            let params = verify_params(name)?;
+            self.params.borrow_mut().insert(name, params);
+        }
+        let verdict = {
+            let keys = self.keys.borrow();
+            let params = self.params.borrow();
+            let key = keys.get(&cache_key).or(imported.as_ref());
+            let (Some(key), Some(algorithm)) = (key, params.get(name)) else {
+                return Err(JsValue::from_str("webcrypto: a cached handle went missing"));
+            };
+            let signing_input = job.signing_input.as_bytes();
+            start_verify(
+                self.subtle()?,
+                algorithm,
+                key,
+                &job.signature,
+                signing_input,
+            )?
+        };
         Ok(JsFuture::from(verdict).await?.as_bool() == Some(true))
     }
 
     /// Imports a key into WebCrypto, as the edge does before using it. Fails for keys the runtime
     /// refuses (e.g. an RSA modulus it cannot use), which the caller treats as an unusable key.
     pub async fn import(&self, material: &KeyMaterial, alg: Algorithm) -> Result<(), JsValue> {
-        self.crypto_key(&self.subtle()?, material, alg)
+        self.crypto_key(self.subtle()?, material, alg)
             .await
             .map(|_| ())
     }
 
-    /// The `algorithm` argument of `verify` for a key and algorithm.
-    fn verify_params(&self, material: &KeyMaterial, alg: Algorithm) -> Result<Object, JsValue> {
-        let name = match (material, alg) {
-            (KeyMaterial::P256 { .. }, _) => "ECDSA",
-            (KeyMaterial::Ed25519 { .. }, _) => "Ed25519",
-            (KeyMaterial::Rsa { .. }, Algorithm::Ps256) => "RSA-PSS",
-            (KeyMaterial::Rsa { .. }, _) => "RSASSA-PKCS1-v1_5",
-        };
-        if let Some(params) = self.params.borrow().get(name).cloned() {
-            return Ok(params);
-        }
-        let params = match name {
-            "ECDSA" => object(&[("name", name.into()), ("hash", "SHA-256".into())])?,
-            "RSA-PSS" => object(&[("name", name.into()), ("saltLength", PSS_SALT_BYTES.into())])?,
-            _ => object(&[("name", name.into())])?,
-        };
-        self.params.borrow_mut().insert(name, params.clone());
-        Ok(params)
-    }
-
-    fn subtle(&self) -> Result<SubtleCrypto, JsValue> {
+    fn subtle(&self) -> Result<&SubtleCrypto, JsValue> {
         self.subtle
             .get_or_init(|| {
                 let scope: WorkerGlobalScope = js_sys::global().unchecked_into();
                 Ok(scope.crypto()?.subtle())
             })
-            .clone()
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     async fn crypto_key(
@@ -99,12 +104,7 @@ impl WebCrypto {
         material: &KeyMaterial,
         alg: Algorithm,
     ) -> Result<CryptoKey, JsValue> {
-        // The algorithm is part of the key: an RSA modulus imported for PKCS#1 v1.5 cannot verify PSS.
-        let cache_key = match material {
-            KeyMaterial::P256 { x, y, .. } => [b"p256:".as_slice(), x, y].concat(),
-            KeyMaterial::Ed25519 { x, .. } => [b"ed25519:".as_slice(), x].concat(),
-            KeyMaterial::Rsa { n, e } => [alg.name().as_bytes(), b":", e, b":", n].concat(),
-        };
+        let cache_key = key_cache_key(material, alg);
         if let Some(key) = self.keys.borrow().get(&cache_key).cloned() {
             return Ok(key);
         }
@@ -152,6 +152,35 @@ impl WebCrypto {
         }
         keys.insert(cache_key, key.clone());
         Ok(key)
+    }
+}
+
+/// The `CryptoKey` cache's name for a key. The algorithm is part of it: an RSA modulus imported for
+/// PKCS#1 v1.5 cannot verify PSS.
+fn key_cache_key(material: &KeyMaterial, alg: Algorithm) -> Vec<u8> {
+    match material {
+        KeyMaterial::P256 { x, y, .. } => [b"p256:".as_slice(), x, y].concat(),
+        KeyMaterial::Ed25519 { x, .. } => [b"ed25519:".as_slice(), x].concat(),
+        KeyMaterial::Rsa { n, e } => [alg.name().as_bytes(), b":", e, b":", n].concat(),
+    }
+}
+
+/// The WebCrypto algorithm name `verify` takes for a key and algorithm.
+fn verify_name(material: &KeyMaterial, alg: Algorithm) -> &'static str {
+    match (material, alg) {
+        (KeyMaterial::P256 { .. }, _) => "ECDSA",
+        (KeyMaterial::Ed25519 { .. }, _) => "Ed25519",
+        (KeyMaterial::Rsa { .. }, Algorithm::Ps256) => "RSA-PSS",
+        (KeyMaterial::Rsa { .. }, _) => "RSASSA-PKCS1-v1_5",
+    }
+}
+
+/// The `algorithm` argument of `verify` for an algorithm name of [`verify_name`].
+fn verify_params(name: &'static str) -> Result<Object, JsValue> {
+    match name {
+        "ECDSA" => object(&[("name", name.into()), ("hash", "SHA-256".into())]),
+        "RSA-PSS" => object(&[("name", name.into()), ("saltLength", PSS_SALT_BYTES.into())]),
+        _ => object(&[("name", name.into())]),
     }
 }
 

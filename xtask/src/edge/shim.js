@@ -58,7 +58,9 @@ function guarded(call) {
 
 export default {
   fetch(request, env, ctx) {
-    instanceId();
+    // A trap seen here replaces the instance now; otherwise `wasm.fetch`, itself a call into the
+    // bindings, applies a re-initialisation wasm-bindgen scheduled (no `instanceId()` call per request).
+    if (trapped || initState.criticalError) instanceId();
     return guarded(() => wasm.fetch(request, env, ctx));
   },
 };
