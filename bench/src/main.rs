@@ -178,6 +178,9 @@ impl Scenario {
             }
             (Worker::Limits(LimitRoute::Exact), _) => "limits bundle, cache hit + exact limit",
             (Worker::Jose, _) => "jose, fresh tokens",
+            (Worker::Passthrough, Tokens::Fresh) => {
+                "pass-through (no auth), beside the full pipeline"
+            }
             (Worker::Passthrough, _) => "pass-through (no auth)",
             (Worker::PassthroughKv, _) => "pass-through + KV lookup (no auth)",
         }
@@ -236,13 +239,19 @@ fn blocks() -> Vec<Vec<Scenario>> {
                 .to_vec(),
         );
     }
-    // The overhead figure: the whole pipeline with a verification on every request.
-    all.push(vec![Scenario {
-        worker: Worker::Edge,
-        alg: Alg::Es256,
-        tokens: Tokens::Fresh,
-        connections: 1,
-    }]);
+    // The overhead figure: the whole pipeline with a verification on every request, alternating
+    // with a pass-through of its own (sent the same tokens), so that the two p50s of a round met
+    // the same drift of the machine.
+    all.push(
+        [Worker::Edge, Worker::Passthrough]
+            .map(|worker| Scenario {
+                worker,
+                alg: Alg::Es256,
+                tokens: Tokens::Fresh,
+                connections: 1,
+            })
+            .to_vec(),
+    );
     all
 }
 
@@ -748,6 +757,29 @@ mod tests {
                         "ours alternates with jose and the floors"
                     );
                 }
+                let overhead: Vec<&Vec<usize>> = groups
+                    .iter()
+                    .filter(|g| {
+                        g.iter().any(|&i| {
+                            all[i].worker == Worker::Edge && all[i].tokens == Tokens::Fresh
+                        })
+                    })
+                    .collect();
+                assert_eq!(overhead.len(), 1);
+                assert!(alternates(overhead[0]));
+                let mut members: Vec<(Worker, Tokens, usize)> = overhead[0]
+                    .iter()
+                    .map(|&i| (all[i].worker, all[i].tokens, all[i].connections))
+                    .collect();
+                members.sort_by_key(|m| format!("{m:?}"));
+                assert_eq!(
+                    members,
+                    [
+                        (Worker::Edge, Tokens::Fresh, 1),
+                        (Worker::Passthrough, Tokens::Fresh, 1)
+                    ],
+                    "the full pipeline alternates with its own pass-through"
+                );
                 let limits = groups.iter().filter(|g| {
                     g.iter()
                         .any(|&i| matches!(all[i].worker, Worker::Limits(_)))
