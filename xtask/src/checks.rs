@@ -136,7 +136,14 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("unit and integration tests (native; origin against real Postgres)");
     run(Command::new("cargo")
         // An ignored test runs anyway: a skipped test is a failing test.
-        .args(["test", "--workspace", "--exclude", "tests", "--", "--include-ignored"])
+        .args([
+            "test",
+            "--workspace",
+            "--exclude",
+            "tests",
+            "--",
+            "--include-ignored",
+        ])
         .env("DATABASE_URL", postgres.server_url()))?;
 
     let runner = test_tools.wait()?;
