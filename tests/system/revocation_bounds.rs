@@ -72,6 +72,24 @@ pub(crate) async fn prime(stack: &Stack, tokens: &[String]) {
 }
 
 #[tokio::test]
+async fn a_sign_out_reaches_its_session_within_each_route_modes_bound_and_no_other_session() {
+    let stack = Stack::from_env();
+    let user = stack.signed_in_user(&stack.tenant).await;
+    let other = stack
+        .sign_in(&user.tenant, &user.email, &user.password)
+        .await;
+    let tokens = [user.session.access_token.clone()];
+    prime(&stack, &[tokens[0].clone(), other.access_token.clone()]).await;
+
+    let status = stack.sign_out(&user, &user.session).await;
+    let answered = Instant::now();
+    assert_eq!(status, StatusCode::NO_CONTENT, "the edge acknowledged");
+    let delay = assert_within_bounds(&stack, &tokens, answered).await;
+    println!("one session: eventual route refused after {delay:?}; strict at once");
+    prime(&stack, &[other.access_token]).await;
+}
+
+#[tokio::test]
 async fn sign_out_everywhere_reaches_every_session_within_each_route_modes_bound() {
     let stack = Stack::from_env();
     let user = stack.signed_in_user(&stack.tenant).await;
