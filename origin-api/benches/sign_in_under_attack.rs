@@ -108,6 +108,7 @@ async fn start_origin(base: &str, database: &str) -> anyhow::Result<String> {
         client_ip: Default::default(),
         hash_workers: None,
         brute_force_hold: origin_api::throttle::tarpit::DEFAULT_HOLD,
+        db_acquire_timeout: origin_api::config::DEFAULT_DB_ACQUIRE_TIMEOUT,
         key_rotation: Default::default(),
     };
     let state = AppState::new(db, &config)?;

@@ -26,6 +26,10 @@ pub const MIN_KEY_ROTATION_PERIOD_SECS: i64 = 60;
 pub const MAX_KEY_ROTATION_PERIOD_SECS: i64 = 366 * 24 * 3600;
 const DEFAULT_KEY_ROTATION_PERIOD_SECS: i64 = 30 * 24 * 3600;
 const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+/// A request that waits longer than this for a database connection fails rather than queueing on.
+pub const DEFAULT_DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+const MIN_DB_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_DB_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// Everything `serve` needs.
@@ -50,6 +54,9 @@ pub struct Config {
     pub hash_workers: Option<usize>,
     /// `ORIGIN_BRUTE_FORCE_HOLD_MS`: how long a refused attempt's answer is held (0 to 10,000 ms).
     pub brute_force_hold: Duration,
+    /// `ORIGIN_DB_ACQUIRE_TIMEOUT_MS`: how long a query waits for a pooled database connection
+    /// before its request fails (100 to 60,000 ms; default [`DEFAULT_DB_ACQUIRE_TIMEOUT`]).
+    pub db_acquire_timeout: Duration,
     /// `ORIGIN_KEY_ROTATION_PERIOD_SECS` and `ORIGIN_JWKS_MAX_AGE_SECS`.
     pub key_rotation: RotationPolicy,
 }
@@ -210,6 +217,19 @@ impl Config {
                     "expected whole milliseconds between 0 and 10000",
                 ))?,
         };
+        let db_acquire_timeout = match get("ORIGIN_DB_ACQUIRE_TIMEOUT_MS") {
+            None => DEFAULT_DB_ACQUIRE_TIMEOUT,
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_millis)
+                .filter(|t| (MIN_DB_ACQUIRE_TIMEOUT..=MAX_DB_ACQUIRE_TIMEOUT).contains(t))
+                .ok_or(ConfigError::Invalid(
+                    "ORIGIN_DB_ACQUIRE_TIMEOUT_MS",
+                    "expected whole milliseconds between 100 and 60000",
+                ))?,
+        };
         let whole_seconds = |name: &'static str,
                              default: i64,
                              range: std::ops::RangeInclusive<i64>,
@@ -247,6 +267,7 @@ impl Config {
             client_ip,
             hash_workers,
             brute_force_hold,
+            db_acquire_timeout,
             key_rotation: RotationPolicy {
                 period_secs,
                 jwks_max_age_secs,
@@ -316,6 +337,28 @@ mod tests {
         assert_eq!(config.access_token_ttl, Duration::from_secs(300));
         assert!(config.edge_push.is_none());
         assert_eq!(config.brute_force_hold, Duration::from_secs(1));
+        assert_eq!(config.db_acquire_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_database_acquire_timeout_is_bounded() {
+        let mut vars = base();
+        vars.insert("ORIGIN_DB_ACQUIRE_TIMEOUT_MS", "60000".to_owned());
+        assert_eq!(
+            parse(&vars).unwrap().db_acquire_timeout,
+            Duration::from_secs(60)
+        );
+        for bad in ["99", "60001", "-1", "5s"] {
+            vars.insert("ORIGIN_DB_ACQUIRE_TIMEOUT_MS", bad.to_owned());
+            assert_eq!(
+                parse(&vars).unwrap_err(),
+                ConfigError::Invalid(
+                    "ORIGIN_DB_ACQUIRE_TIMEOUT_MS",
+                    "expected whole milliseconds between 100 and 60000"
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

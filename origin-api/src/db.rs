@@ -111,9 +111,11 @@ async fn apply(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx::Error>
 
 /// The pool the app's queries use: connections to the same database as `owner`'s, as
 /// [`APP_ROLE`], each handed out with the current task's [`Scope`]. Closed when `owner` is (a test
-/// database can only be dropped once nothing is connected to it). Needs a Tokio runtime.
-pub fn app_pool(owner: &PgPool) -> PgPool {
-    let app = app_pool_options().connect_lazy_with((*owner.connect_options()).clone());
+/// database can only be dropped once nothing is connected to it). A query waits up to
+/// `acquire_timeout` for a connection, then fails. Needs a Tokio runtime.
+pub fn app_pool(owner: &PgPool, acquire_timeout: Duration) -> PgPool {
+    let app =
+        app_pool_options(acquire_timeout).connect_lazy_with((*owner.connect_options()).clone());
     let (owner, closing) = (owner.clone(), app.clone());
     tokio::spawn(async move {
         owner.close_event().await;
@@ -122,10 +124,10 @@ pub fn app_pool(owner: &PgPool) -> PgPool {
     app
 }
 
-fn app_pool_options() -> PgPoolOptions {
+fn app_pool_options(acquire_timeout: Duration) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(10)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(acquire_timeout)
         // `before_acquire` runs a statement on every hand-out: it is the liveness check too.
         .test_before_acquire(false)
         .after_connect(|conn, _meta| {

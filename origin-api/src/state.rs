@@ -51,7 +51,7 @@ impl AppState {
         let edge = config.edge_push.as_ref().map(EdgePusher::new).transpose()?;
         Ok(AppState {
             inner: Arc::new(Inner {
-                db: crate::db::app_pool(&owner),
+                db: crate::db::app_pool(&owner, config.db_acquire_timeout),
                 public_url: config.public_url.clone(),
                 pages_url: config.pages_url.clone(),
                 admin_token_digest: Sha256::digest(config.admin_token.expose_secret().as_bytes())
