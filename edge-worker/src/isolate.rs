@@ -31,7 +31,8 @@ pub const JWKS_BINDING: &str = "JWKS";
 pub const TENANT_SESSIONS_BINDING: &str = "TENANT_SESSIONS";
 /// Durable Object namespace of the rate limits' per-key objects.
 pub const RATE_LIMITER_BINDING: &str = "RATE_LIMITER";
-/// Sessions whose KV answer (all three revocation levels) an isolate remembers.
+/// KV answers an isolate remembers: this many sessions' deny entries, and as many not-befores
+/// (users' and tenants').
 const REVOCATION_MEMO_CAPACITY: usize = 4096;
 
 thread_local! {
@@ -75,7 +76,7 @@ pub struct Edge {
     pub issuer_keys: RefCell<IssuerKeyCaches>,
     /// Verified tokens, by hash.
     pub tokens: RefCell<TokenCache>,
-    /// Recent KV answers per session, the three levels together (`REVOCATION_CACHE_SECONDS`).
+    /// Recent KV answers, each revocation level on its own key (`REVOCATION_CACHE_SECONDS`).
     pub revocation_memo: RefCell<RevocationMemo>,
     /// Recent KV answers per signing key: emergency key revocations (`key_revocation`).
     pub key_revocations: RefCell<KeyRevocations>,
@@ -129,7 +130,8 @@ impl Edge {
 /// The calls into storage and the network that a request can make the edge pay for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterCall {
-    /// A read of a session's revocation levels (its deny entry and both not-befores: one bulk read).
+    /// A read of a token's revocation levels the isolate does not hold (its session's deny entry,
+    /// its user's and its tenant's not-befores): one KV call.
     DenyEntryRead,
     /// A deny-entry or not-before write (a pushed revocation).
     DenyEntryWrite,
