@@ -12,6 +12,7 @@
 
 pub mod account;
 pub mod csrf;
+pub mod entry;
 pub mod return_to;
 pub mod sign_in;
 pub mod sign_up;

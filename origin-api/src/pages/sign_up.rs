@@ -1,48 +1,25 @@
 //! `/t/{tenant}/sign-up`: passkey first (script), a password as the alternative (plain form post).
 
-use super::sign_in::redirect_json;
-use super::views::{self, Frame};
-use super::{csrf, json_error, page, see_other, shown};
+use super::entry::{self, EntryPage, PasskeyFinish, PasswordForm};
+use super::views;
 use crate::client_ip::ClientIp;
-use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath};
-use crate::hosted_session;
 use crate::routes::passkeys::{self, FinishRegistration, StartSignUp};
 use crate::routes::users;
 use crate::state::AppState;
-use crate::tenants::Tenant;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Form;
 use secrecy::SecretString;
-use serde::Deserialize;
 use webauthn_rs::prelude::RegisterPublicKeyCredential;
 
-fn render(
-    state: &AppState,
-    tenant: &Tenant,
-    headers: &HeaderMap,
-    return_to: &str,
-    email: &str,
-    status: StatusCode,
-    error: Option<ApiError>,
-) -> Response {
-    let token = csrf::for_page(state, headers);
-    let base = format!("/t/{}", tenant.slug);
-    let error = error.as_ref().map(shown);
-    let frame = Frame {
-        page: "sign-up",
-        title: "Create your account",
-        tenant_name: &tenant.name,
-        base: &base,
-        csrf: &token.token,
-        return_to,
-        error: error.as_ref(),
-    };
-    page(status, &[token.set_cookie], views::sign_up(&frame, email))
-}
+const PAGE: EntryPage = EntryPage {
+    page: "sign-up",
+    title: "Create your account",
+    view: views::sign_up,
+};
 
 /// `GET /t/{tenant}/sign-up[?return_to=/t/{tenant}/...]`.
 pub async fn show(
@@ -56,7 +33,7 @@ pub async fn show(
         Err(page) => return page,
     };
     let return_to = super::return_to_of(&tenant, query.as_deref());
-    render(
+    PAGE.render(
         &state,
         &tenant,
         &headers,
@@ -67,16 +44,6 @@ pub async fn show(
     )
 }
 
-#[derive(Debug, Deserialize)]
-pub struct PasswordForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    email: String,
-    password: Option<SecretString>,
-    return_to: Option<String>,
-}
-
 /// `POST /t/{tenant}/sign-up` (form): create the account with a password and sign it in.
 pub async fn with_password(
     State(state): State<AppState>,
@@ -85,52 +52,20 @@ pub async fn with_password(
     headers: HeaderMap,
     form: Result<Form<PasswordForm>, FormRejection>,
 ) -> Response {
-    let tenant = match super::tenant(&state, &slug).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let Ok(Form(form)) = form else {
-        let e = ApiError::InvalidBody("the form is malformed".to_owned());
-        return render(&state, &tenant, &headers, "", "", e.status(), Some(e));
-    };
-    let return_to = form
-        .return_to
-        .as_deref()
-        .and_then(|r| super::return_to::validate(&tenant.slug, r))
-        .unwrap_or_default();
-    let outcome = async {
-        csrf::verify(&state, &headers, &form.csrf)?;
-        let password = form
-            .password
-            .unwrap_or_else(|| SecretString::from(String::new()));
-        let (user_id, _) = users::register(&state, &tenant, client, &form.email, password).await?;
-        let (_, cookie) = hosted_session::sign_in(&state, &tenant, user_id, &headers).await?;
-        Ok::<_, ApiError>(cookie)
-    }
-    .await;
-    match outcome {
-        Ok(cookie) => see_other(&super::after_sign_in(&tenant, Some(&return_to)), &[cookie]),
-        Err(e) => {
-            let retry_after = super::retry_after(&e);
-            let mut response = render(
-                &state,
-                &tenant,
-                &headers,
-                &return_to,
-                &form.email,
-                e.status(),
-                Some(e),
-            );
-            if let Some(value) = retry_after {
-                // As the API's 429: `Retry-After`, and held like every refused attempt.
-                response.headers_mut().insert("retry-after", value);
-                response
-                    .extensions_mut()
-                    .insert(crate::throttle::tarpit::Refused);
-            }
-            response
-        }
-    }
+    let st = state.clone();
+    PAGE.with_password(
+        &state,
+        &slug,
+        &headers,
+        form,
+        move |tenant, email, password| async move {
+            // No password is a too-short one: the same answer as the API's.
+            let password = password.unwrap_or_else(|| SecretString::from(String::new()));
+            let (user_id, _) = users::register(&st, &tenant, client, &email, password).await?;
+            Ok(user_id)
+        },
+    )
+    .await
 }
 
 /// `POST /t/{tenant}/sign-up/passkey/start` (script, CSRF header) `{"email"}`: the options for
@@ -142,20 +77,8 @@ pub async fn start_passkey(
     headers: HeaderMap,
     ApiJson(body): ApiJson<StartSignUp>,
 ) -> Response {
-    if let Err(e) = csrf::verify_header(&state, &headers) {
-        return json_error(e);
-    }
-    passkeys::start_sign_up(State(state), client, ApiPath(slug), ApiJson(body))
-        .await
-        .unwrap_or_else(json_error)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PasskeyFinish {
-    ceremony_id: String,
-    credential: RegisterPublicKeyCredential,
-    return_to: Option<String>,
+    let start = passkeys::start_sign_up(State(state.clone()), client, ApiPath(slug), ApiJson(body));
+    entry::start_passkey(&state, &headers, start).await
 }
 
 /// `POST /t/{tenant}/sign-up/passkey` (script, CSRF header): create the account with its passkey,
@@ -165,23 +88,22 @@ pub async fn with_passkey(
     client: ClientIp,
     ApiPath(slug): ApiPath<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<PasskeyFinish>,
+    ApiJson(body): ApiJson<PasskeyFinish<RegisterPublicKeyCredential>>,
 ) -> Response {
-    let outcome = async {
-        csrf::verify_header(&state, &headers)?;
-        let tenant = crate::tenants::find(state.db(), &slug).await?;
-        let finish = FinishRegistration {
-            ceremony_id: body.ceremony_id,
-            credential: body.credential,
-            name: None,
-        };
-        let user_id = passkeys::complete_sign_up(&state, &tenant, client, &headers, finish).await?;
-        let (_, cookie) = hosted_session::sign_in(&state, &tenant, user_id, &headers).await?;
-        Ok::<_, ApiError>(redirect_json(
-            &super::after_sign_in(&tenant, body.return_to.as_deref()),
-            cookie,
-        ))
-    }
-    .await;
-    outcome.unwrap_or_else(json_error)
+    let (st, hs) = (state.clone(), headers.clone());
+    entry::finish_passkey(
+        &state,
+        &slug,
+        &headers,
+        body,
+        move |tenant, ceremony_id, credential| async move {
+            let finish = FinishRegistration {
+                ceremony_id,
+                credential,
+                name: None,
+            };
+            passkeys::complete_sign_up(&st, &tenant, client, &hs, finish).await
+        },
+    )
+    .await
 }

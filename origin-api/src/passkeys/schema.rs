@@ -84,42 +84,51 @@ impl utoipa::PartialSchema for RequestOptions {
 
 impl utoipa::ToSchema for RequestOptions {}
 
+/// A `PublicKeyCredential` as the browser returns it, base64url-encoded (WebAuthn §5.1): the same
+/// envelope for both ceremonies, around the ceremony's `response` and its extension results.
+fn public_key_credential(response: Value, extension_results: Value) -> RefOr<Schema> {
+    schema(json!({
+        "type": "object",
+        "required": ["id", "rawId", "response", "type"],
+        "properties": {
+            "id": { "type": "string" },
+            "rawId": bytes("the credential id"),
+            "type": { "type": "string", "description": "`public-key`" },
+            "response": response,
+            "clientExtensionResults": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": extension_results
+            }
+        }
+    }))
+}
+
 /// What `navigator.credentials.create()` returned, base64url-encoded (`RegisterPublicKeyCredential`).
 #[derive(Debug)]
 pub struct RegistrationCredential;
 
 impl utoipa::PartialSchema for RegistrationCredential {
     fn schema() -> RefOr<Schema> {
-        schema(json!({
-            "type": "object",
-            "required": ["id", "rawId", "response", "type"],
-            "properties": {
-                "id": { "type": "string" },
-                "rawId": bytes("the credential id"),
-                "type": { "type": "string", "description": "`public-key`" },
-                "response": {
-                    "type": "object",
-                    "required": ["attestationObject", "clientDataJSON"],
-                    "properties": {
-                        "attestationObject": bytes("CBOR attestation object"),
-                        "clientDataJSON": bytes("the client data, JSON"),
-                        "transports": {
-                            "type": ["array", "null"],
-                            "items": { "type": "string", "enum": ["usb", "nfc", "ble", "internal", "hybrid", "test"] }
-                        }
-                    }
-                },
-                "clientExtensionResults": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": {
-                        "appid": { "type": "boolean" },
-                        "credProps": { "type": "object", "required": ["rk"], "properties": { "rk": { "type": "boolean" } } },
-                        "hmacSecret": { "type": "boolean" }
+        public_key_credential(
+            json!({
+                "type": "object",
+                "required": ["attestationObject", "clientDataJSON"],
+                "properties": {
+                    "attestationObject": bytes("CBOR attestation object"),
+                    "clientDataJSON": bytes("the client data, JSON"),
+                    "transports": {
+                        "type": ["array", "null"],
+                        "items": { "type": "string", "enum": ["usb", "nfc", "ble", "internal", "hybrid", "test"] }
                     }
                 }
-            }
-        }))
+            }),
+            json!({
+                "appid": { "type": "boolean" },
+                "credProps": { "type": "object", "required": ["rk"], "properties": { "rk": { "type": "boolean" } } },
+                "hmacSecret": { "type": "boolean" }
+            }),
+        )
     }
 }
 
@@ -131,34 +140,23 @@ pub struct AuthenticationCredential;
 
 impl utoipa::PartialSchema for AuthenticationCredential {
     fn schema() -> RefOr<Schema> {
-        schema(json!({
-            "type": "object",
-            "required": ["id", "rawId", "response", "type"],
-            "properties": {
-                "id": { "type": "string" },
-                "rawId": bytes("the credential id"),
-                "type": { "type": "string", "description": "`public-key`" },
-                "response": {
-                    "type": "object",
-                    "required": ["authenticatorData", "clientDataJSON", "signature"],
-                    "properties": {
-                        "authenticatorData": bytes("the authenticator data"),
-                        "clientDataJSON": bytes("the client data, JSON"),
-                        "signature": bytes("the assertion signature"),
-                        "userHandle": {
-                            "type": ["string", "null"],
-                            "pattern": BASE64URL,
-                            "description": "the user handle of a discoverable credential"
-                        }
+        public_key_credential(
+            json!({
+                "type": "object",
+                "required": ["authenticatorData", "clientDataJSON", "signature"],
+                "properties": {
+                    "authenticatorData": bytes("the authenticator data"),
+                    "clientDataJSON": bytes("the client data, JSON"),
+                    "signature": bytes("the assertion signature"),
+                    "userHandle": {
+                        "type": ["string", "null"],
+                        "pattern": BASE64URL,
+                        "description": "the user handle of a discoverable credential"
                     }
-                },
-                "clientExtensionResults": {
-                    "type": "object",
-                    "additionalProperties": false,
-                    "properties": { "appid": { "type": "boolean" } }
                 }
-            }
-        }))
+            }),
+            json!({ "appid": { "type": "boolean" } }),
+        )
     }
 }
 

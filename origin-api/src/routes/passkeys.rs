@@ -35,8 +35,8 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
     RequestChallengeResponse, WebauthnError,
 };
 use webauthn_rs_proto::{
@@ -153,12 +153,32 @@ fn refused_authentication(e: WebauthnError) -> ApiError {
     }
 }
 
-/// The verified registration's flags; a response whose authenticator data cannot be read did not
-/// verify either.
-fn flags_of(credential: &RegisterPublicKeyCredential) -> Result<BackupFlags, ApiError> {
-    credentials::registration_flags(credential).ok_or(ApiError::PasskeyRejected(
+/// Verifies the credential of a taken registration or sign-up ceremony: the passkey to store, and
+/// its flags (a response whose authenticator data cannot be read did not verify either).
+fn verify_registration(
+    tenant: &Tenant,
+    taken: &ceremonies::Taken,
+    credential: &RegisterPublicKeyCredential,
+) -> Result<(Passkey, BackupFlags), ApiError> {
+    let registration: PasskeyRegistration = taken.state()?;
+    let passkey = passkeys::relying_party(tenant)?
+        .finish_passkey_registration(credential, &registration)
+        .map_err(refused_registration)?;
+    let flags = credentials::registration_flags(credential).ok_or(ApiError::PasskeyRejected(
         "the passkey response is malformed or did not verify",
-    ))
+    ))?;
+    Ok((passkey, flags))
+}
+
+/// The answer of a finished passkey sign-in or sign-up: a new session, as a password sign-in's.
+async fn signed_in(
+    state: &AppState,
+    tenant: &Tenant,
+    user_id: Uuid,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let grant = sessions::open_session(state, tenant, user_id, headers).await?;
+    sessions::token_response_now(state, tenant, grant, StatusCode::CREATED).await
 }
 
 errors!(StartRegistrationErrors = [BEARER, CONFIGURED]);
@@ -287,12 +307,7 @@ pub(crate) async fn complete_registration(
     if taken.ceremony.user_id != Some(user_id) {
         return Err(ApiError::CeremonyInvalid);
     }
-    let registration: PasskeyRegistration = taken.state()?;
-    let webauthn = passkeys::relying_party(tenant)?;
-    let passkey = webauthn
-        .finish_passkey_registration(&body.credential, &registration)
-        .map_err(refused_registration)?;
-    let flags = flags_of(&body.credential)?;
+    let (passkey, flags) = verify_registration(tenant, &taken, &body.credential)?;
     let mut conn = state.db().acquire().await?;
     let id = credentials::insert(&mut conn, tenant.id, user_id, &name, &passkey, flags).await?;
     tracing::info!(tenant.id = %tenant.id, user.id = %user_id, passkey.id = %id, "passkey registered");
@@ -388,8 +403,7 @@ pub async fn finish_sign_up(
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
     let user_id = complete_sign_up(&state, &tenant, client, &headers, body).await?;
-    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
-    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+    signed_in(&state, &tenant, user_id, &headers).await
 }
 
 /// Creates the account of a finished sign-up ceremony with its passkey; returns its id.
@@ -414,13 +428,8 @@ pub(crate) async fn complete_sign_up(
         vec![Key::ip(client), Key::account(&email)],
     )
     .await?;
-    let registration: PasskeyRegistration = taken.state()?;
-    let webauthn = passkeys::relying_party(tenant)?;
     // Every `Err` from here on leaves the attempt counted.
-    let passkey = webauthn
-        .finish_passkey_registration(&body.credential, &registration)
-        .map_err(refused_registration)?;
-    let flags = flags_of(&body.credential)?;
+    let (passkey, flags) = verify_registration(tenant, &taken, &body.credential)?;
 
     let mut tx = state.db().begin().await?;
     sqlx::query(
@@ -570,8 +579,7 @@ pub async fn finish_authentication(
 ) -> Result<Response, ApiError> {
     let tenant = tenants::find(state.db(), &slug).await?;
     let user_id = complete_authentication(&state, &tenant, client, body).await?;
-    let grant = sessions::open_session(&state, &tenant, user_id, &headers).await?;
-    sessions::token_response_now(&state, &tenant, grant, StatusCode::CREATED).await
+    signed_in(&state, &tenant, user_id, &headers).await
 }
 
 /// Verifies a passkey sign-in and records the credential's use; returns whose account it opens.
