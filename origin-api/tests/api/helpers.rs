@@ -575,3 +575,68 @@ async fn listen_on(addr: SocketAddr) -> tokio::net::TcpListener {
         None => tokio::net::TcpListener::bind(addr).await.unwrap(),
     }
 }
+
+// pages, passkeys and oauth fixtures
+
+/// A client that follows no redirect: a browser's view of the hosted pages' 303s and `/authorize`'s
+/// 302s, whose `Location` the tests read.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A tenant a test starts from, built in steps and created through the admin and user APIs as a
+/// client would: `app.tenant("acme").passkeys("example.com", &[..]).user("ada@example.com").create()`.
+pub struct TenantFixture<'a> {
+    app: &'a TestApp,
+    body: Value,
+    users: Vec<String>,
+}
+
+/// What [`TenantFixture::create`] made.
+pub struct Created {
+    /// The admin API's answer.
+    pub tenant: Value,
+    /// The users' ids, in the order they were named.
+    pub user_ids: Vec<String>,
+}
+
+impl TestApp {
+    /// The tenant `slug`, named after it, with the origin's defaults.
+    pub fn tenant(&self, slug: &str) -> TenantFixture<'_> {
+        TenantFixture {
+            app: self,
+            body: json!({"slug": slug, "name": format!("Tenant {slug}")}),
+            users: Vec::new(),
+        }
+    }
+}
+
+impl TenantFixture<'_> {
+    /// Its relying party for passkeys: `rp_id`, accepting ceremonies from `origins`.
+    pub fn passkeys(mut self, rp_id: &str, origins: &[&str]) -> Self {
+        self.body["passkeys"] = json!({"rp_id": rp_id, "origins": origins});
+        self
+    }
+
+    /// A user who signs up with `email` and [`PASSWORD`].
+    pub fn user(mut self, email: &str) -> Self {
+        self.users.push(email.to_owned());
+        self
+    }
+
+    /// Creates the tenant, then its users; panics unless each is created.
+    pub async fn create(self) -> Created {
+        let response = self.app.post_tenant(&self.body, Some(ADMIN_TOKEN)).await;
+        assert_eq!(response.status(), 201, "creating tenant {}", self.body);
+        let tenant: Value = response.json().await.unwrap();
+        let slug = tenant["slug"].as_str().unwrap().to_owned();
+        let mut user_ids = Vec::new();
+        for email in &self.users {
+            user_ids.push(self.app.create_user(&slug, email).await);
+        }
+        Created { tenant, user_ids }
+    }
+}

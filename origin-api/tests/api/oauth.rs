@@ -2,14 +2,13 @@
 //! and every bad input refused without a redirect to anywhere unregistered.
 
 use crate::helpers::{
-    assert_error, jwt_part, now_unix, spawn_app, spawn_app_with_edge, EdgeReceiver, TestApp,
-    ADMIN_TOKEN, PAGES_URL, PUBLIC_URL,
+    assert_error, jwt_part, no_redirects, now_unix, spawn_app, spawn_app_with_edge, Created,
+    EdgeReceiver, TestApp, ADMIN_TOKEN, PAGES_URL, PUBLIC_URL,
 };
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use origin_api::{hosted_session, tenants};
-use reqwest::redirect::Policy;
 use reqwest::Response;
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -41,8 +40,11 @@ impl Flow {
     }
 
     async fn on(app: TestApp) -> Flow {
-        let tenant = app.create_tenant("acme").await;
-        let user_id = app.create_user("acme", "ada@example.com").await;
+        let Created {
+            tenant,
+            mut user_ids,
+        } = app.tenant("acme").user("ada@example.com").create().await;
+        let user_id = user_ids.remove(0);
         let client_id = register(&app, "acme", &[REDIRECT_URI]).await;
         let (cookie, page_session_id) = sign_in_on_pages(&app, &tenant, &user_id).await;
         Flow {
@@ -51,10 +53,7 @@ impl Flow {
             client_id,
             cookie,
             page_session_id,
-            browser: reqwest::Client::builder()
-                .redirect(Policy::none())
-                .build()
-                .unwrap(),
+            browser: no_redirects(),
         }
     }
 

@@ -3,7 +3,7 @@
 //! driven by a software authenticator.
 
 use crate::authenticator::SoftKey;
-use crate::helpers::{spawn_app, TestApp, PAGES_URL, PASSWORD};
+use crate::helpers::{no_redirects, spawn_app, TestApp, PAGES_URL, PASSWORD};
 use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -78,6 +78,24 @@ impl Browser {
         response
     }
 
+    /// Opens the tenant's sign-in page and posts its form with `email` and `password`.
+    async fn sign_in(
+        &mut self,
+        app: &TestApp,
+        slug: &str,
+        email: &str,
+        password: &str,
+    ) -> Response {
+        let path = format!("/t/{slug}/sign-in");
+        let (_, token) = self.open(app, &path).await;
+        let form = [
+            ("csrf", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ];
+        self.post_form(app, &path, &form).await
+    }
+
     /// Opens a page and returns its HTML and CSRF token.
     async fn open(&mut self, app: &TestApp, path: &str) -> (String, String) {
         let response = self.get(app, path).await;
@@ -88,17 +106,10 @@ impl Browser {
     }
 }
 
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 async fn app_with_tenant(db: PgPool, slug: &str) -> TestApp {
     let mut app = spawn_app(db).await;
     app.client = no_redirects();
-    app.create_tenant(slug).await;
+    app.tenant(slug).create().await;
     app
 }
 
@@ -287,17 +298,8 @@ async fn a_wrong_password_shows_the_page_again_with_a_readable_error_and_its_cod
     let app = app_with_tenant(db.clone(), "acme").await;
     app.create_user("acme", "ada@example.com").await;
     let mut browser = Browser::default();
-    let (_, token) = browser.open(&app, "/t/acme/sign-in").await;
     let response = browser
-        .post_form(
-            &app,
-            "/t/acme/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "ada@example.com"),
-                ("password", "not the password"),
-            ],
-        )
+        .sign_in(&app, "acme", "ada@example.com", "not the password")
         .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(response.headers().get(SET_COOKIE).is_none());
@@ -368,17 +370,8 @@ async fn sign_out_and_sign_out_everywhere_from_the_account_page_end_every_sessio
     assert_eq!(app.me("acme", &api_token).await.status(), 200);
 
     let mut browser = Browser::default();
-    let (_, token) = browser.open(&app, "/t/acme/sign-in").await;
     let signed_in = browser
-        .post_form(
-            &app,
-            "/t/acme/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .sign_in(&app, "acme", "ada@example.com", PASSWORD)
         .await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let (html, token) = browser.open(&app, "/t/acme/account").await;
@@ -409,17 +402,8 @@ async fn sign_out_by_form_post_revokes_this_browsers_session(db: PgPool) {
     let app = app_with_tenant(db.clone(), "acme").await;
     app.create_user("acme", "ada@example.com").await;
     let mut browser = Browser::default();
-    let (_, token) = browser.open(&app, "/t/acme/sign-in").await;
     browser
-        .post_form(
-            &app,
-            "/t/acme/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .sign_in(&app, "acme", "ada@example.com", PASSWORD)
         .await;
     let kept = browser.header();
     let (_, token) = browser.open(&app, "/t/acme/account").await;
@@ -556,17 +540,8 @@ async fn the_account_page_renames_adds_and_deletes_passkeys(db: PgPool) {
     let app = app_with_tenant(db.clone(), "acme").await;
     app.create_user("acme", "ada@example.com").await;
     let mut browser = Browser::default();
-    let (_, token) = browser.open(&app, "/t/acme/sign-in").await;
     browser
-        .post_form(
-            &app,
-            "/t/acme/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .sign_in(&app, "acme", "ada@example.com", PASSWORD)
         .await;
     let (_, token) = browser.open(&app, "/t/acme/account").await;
     let mut key = SoftKey::new();
@@ -627,17 +602,8 @@ async fn a_disabled_user_signing_in_on_the_page_is_told_why_and_gets_no_session(
         .unwrap();
     assert_eq!(disabled.status(), StatusCode::OK);
     let mut browser = Browser::default();
-    let (_, token) = browser.open(&app, "/t/acme/sign-in").await;
     let response = browser
-        .post_form(
-            &app,
-            "/t/acme/sign-in",
-            &[
-                ("csrf", &token),
-                ("email", "ada@example.com"),
-                ("password", PASSWORD),
-            ],
-        )
+        .sign_in(&app, "acme", "ada@example.com", PASSWORD)
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(response.headers().get(SET_COOKIE).is_none());

@@ -15,14 +15,10 @@ const PAGES: &str = "https://login.example.com";
 impl TestApp {
     /// A tenant whose relying party is `example.com`, allowing its app and its hosted pages.
     async fn passkey_tenant(&self, slug: &str) {
-        let response = self
-            .post_tenant(
-                &json!({"slug": slug, "name": "Passkeys", "passkeys": {
-                    "rp_id": "example.com", "origins": [APP, PAGES]}}),
-                Some(ADMIN_TOKEN),
-            )
+        self.tenant(slug)
+            .passkeys("example.com", &[APP, PAGES])
+            .create()
             .await;
-        assert_eq!(response.status(), 201);
     }
 
     async fn post_bearer(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
@@ -35,16 +31,31 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Starts the ceremony at `path`: `(ceremony_id, options)`.
+    async fn start_ceremony(&self, path: &str, body: &Value) -> (String, Value) {
+        let response = self.post_json(path, body).await;
+        assert_eq!(response.status(), 200, "POST {path}");
+        started(response).await
+    }
+
+    /// Brings a ceremony's credential back to `path`.
+    async fn finish_ceremony(
+        &self,
+        path: &str,
+        ceremony_id: &str,
+        credential: &Value,
+    ) -> reqwest::Response {
+        self.post_json(
+            path,
+            &json!({ "ceremony_id": ceremony_id, "credential": credential }),
+        )
+        .await
+    }
+
     /// Starts a passkey-first sign-up: `(ceremony_id, options)`.
     async fn start_sign_up(&self, slug: &str, email: &str) -> (String, Value) {
-        let response = self
-            .post_json(
-                &format!("/t/{slug}/v1/passkeys/sign-ups"),
-                &json!({ "email": email }),
-            )
-            .await;
-        assert_eq!(response.status(), 200);
-        started(response).await
+        let path = format!("/t/{slug}/v1/passkeys/sign-ups");
+        self.start_ceremony(&path, &json!({ "email": email })).await
     }
 
     async fn finish_sign_up(
@@ -53,11 +64,8 @@ impl TestApp {
         ceremony_id: &str,
         credential: &Value,
     ) -> reqwest::Response {
-        self.post_json(
-            &format!("/t/{slug}/v1/passkeys/sign-ups/finish"),
-            &json!({ "ceremony_id": ceremony_id, "credential": credential }),
-        )
-        .await
+        let path = format!("/t/{slug}/v1/passkeys/sign-ups/finish");
+        self.finish_ceremony(&path, ceremony_id, credential).await
     }
 
     /// Signs up with a new passkey on `key`; returns the token response.
@@ -75,11 +83,8 @@ impl TestApp {
             Some(e) => json!({ "email": e }),
             None => json!({}),
         };
-        let response = self
-            .post_json(&format!("/t/{slug}/v1/passkeys/authentications"), &body)
-            .await;
-        assert_eq!(response.status(), 200);
-        started(response).await
+        let path = format!("/t/{slug}/v1/passkeys/authentications");
+        self.start_ceremony(&path, &body).await
     }
 
     async fn finish_sign_in(
@@ -88,11 +93,8 @@ impl TestApp {
         ceremony_id: &str,
         credential: &Value,
     ) -> reqwest::Response {
-        self.post_json(
-            &format!("/t/{slug}/v1/passkeys/authentications/finish"),
-            &json!({ "ceremony_id": ceremony_id, "credential": credential }),
-        )
-        .await
+        let path = format!("/t/{slug}/v1/passkeys/authentications/finish");
+        self.finish_ceremony(&path, ceremony_id, credential).await
     }
 
     async fn passkey_sign_in(
