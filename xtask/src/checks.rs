@@ -96,6 +96,16 @@ pub fn run_all(root: &Path) -> Result<()> {
             },
         )?
     };
+    // The contract step's schemathesis (PyPI, into a virtual environment of its own).
+    let schemathesis = {
+        let root = root.to_owned();
+        Background::spawn(
+            "schemathesis for the contract step",
+            "pip, ~30 s, once",
+            root.join(".dev/logs/schemathesis.log"),
+            move |log| tools::ensure_schemathesis(&root, Some(log)),
+        )?
+    };
     tools::ensure_node_packages(root)?;
     // The system tests' Worker bundle, built beside the checks below (its release build and LTO
     // leave a core free most of the time).
@@ -165,6 +175,14 @@ pub fn run_all(root: &Path) -> Result<()> {
 
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
+
+    // The system tests' build compiles it too; the contract needs it first.
+    step("compiling origin-api (native, debug) for the contract");
+    run(Command::new("cargo")
+        .args(["build", "-p", "origin-api"])
+        .current_dir(root))?;
+    let schemathesis = schemathesis.wait()?;
+    crate::contract::check(root, &postgres, &schemathesis)?;
 
     system_tests(root, &postgres, system_build, &[])?;
     xtask::print_summary("all checks and tests passed", started.elapsed());
