@@ -64,8 +64,10 @@ fn emails(users: &[Value]) -> Vec<&str> {
 async fn pages_list_every_user_once_newest_first_while_others_sign_up(db: PgPool) {
     let app = spawn_app(db).await;
     app.create_tenant("acme").await;
-    app.create_tenant("globex").await;
-    app.create_user("globex", "other-tenant@example.com").await;
+    app.tenant("globex")
+        .user("other-tenant@example.com")
+        .create()
+        .await;
     let mut expected = Vec::new();
     for i in 0..7 {
         let email = format!("user{i}@example.com");
@@ -102,14 +104,12 @@ async fn pages_list_every_user_once_newest_first_while_others_sign_up(db: PgPool
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
 async fn users_are_searched_by_part_of_their_address_and_by_status(db: PgPool) {
     let app = spawn_app(db).await;
-    app.create_tenant("acme").await;
-    for email in [
-        "Ada.Lovelace@example.com",
-        "bob@example.org",
-        "ada_b@example.org",
-    ] {
-        app.create_user("acme", email).await;
-    }
+    app.tenant("acme")
+        .user("Ada.Lovelace@example.com")
+        .user("bob@example.org")
+        .user("ada_b@example.org")
+        .create()
+        .await;
     let found = app.page_users("acme", "email=ADA", |_| async {}).await;
     assert_eq!(
         emails(&found),

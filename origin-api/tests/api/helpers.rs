@@ -640,3 +640,136 @@ impl TenantFixture<'_> {
         Created { tenant, user_ids }
     }
 }
+
+// organizations and admin fixtures
+
+/// A signed-in user: what the organization tests act with.
+pub struct Member {
+    pub user_id: String,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+impl TestApp {
+    pub async fn member(&self, slug: &str, email: &str) -> Member {
+        let user_id = self.create_user(slug, email).await;
+        self.session_of(slug, email, user_id).await
+    }
+
+    pub async fn session_of(&self, slug: &str, email: &str, user_id: String) -> Member {
+        let tokens = self.sign_in(slug, email).await;
+        Member {
+            user_id,
+            email: email.to_owned(),
+            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
+            session_id: tokens["session_id"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn create_org(&self, slug: &str, who: &Member, name: &str) -> String {
+        let response = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/t/{slug}/v1/orgs"),
+                &who.access_token,
+                Some(json!({ "name": name })),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "creating {name}");
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn invite(
+        &self,
+        slug: &str,
+        org: &str,
+        by: &Member,
+        email: &str,
+        roles: &[&str],
+    ) -> Response {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/t/{slug}/v1/orgs/{org}/invitations"),
+            &by.access_token,
+            Some(json!({ "email": email, "roles": roles })),
+        )
+        .await
+    }
+
+    pub async fn accept(&self, slug: &str, who: &Member, token: &str) -> Response {
+        self.send(
+            reqwest::Method::POST,
+            &format!("/t/{slug}/v1/invitations/accept"),
+            &who.access_token,
+            Some(json!({ "token": token })),
+        )
+        .await
+    }
+
+    /// Invites `who` with `roles` and has them accept; panics unless both succeed.
+    pub async fn join(&self, slug: &str, org: &str, by: &Member, who: &Member, roles: &[&str]) {
+        let response = self.invite(slug, org, by, &who.email, roles).await;
+        assert_eq!(response.status(), 201, "inviting {}", who.email);
+        let token = response.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = self.accept(slug, who, &token).await;
+        assert_eq!(response.status(), 200, "{} accepting", who.email);
+    }
+
+    /// Tenant `slug` (created here) with organization `name`, created by `owner` (its owner), and
+    /// `members` (an address and its roles each) signed up, invited by the owner and joined.
+    pub async fn org_fixture(
+        &self,
+        slug: &str,
+        name: &str,
+        owner: &str,
+        members: &[(&str, &[&str])],
+    ) -> OrgFixture {
+        self.create_tenant(slug).await;
+        let owner = self.member(slug, owner).await;
+        let org = self.create_org(slug, &owner, name).await;
+        let mut joined = Vec::new();
+        for (email, roles) in members {
+            let member = self.member(slug, email).await;
+            self.join(slug, &org, &owner, &member, roles).await;
+            joined.push(member);
+        }
+        OrgFixture {
+            org,
+            owner,
+            members: joined,
+        }
+    }
+}
+
+/// What [`TestApp::org_fixture`] made.
+pub struct OrgFixture {
+    /// The organization's id.
+    pub org: String,
+    pub owner: Member,
+    /// In the order given, each signed in before joining (their tokens act for no organization).
+    pub members: Vec<Member>,
+}

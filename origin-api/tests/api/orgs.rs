@@ -2,108 +2,14 @@
 //! organizations and tenants.
 
 use crate::helpers::{
-    assert_error, jwt_part, spawn_app, spawn_app_with_edge, EdgeReceiver, TestApp, ADMIN_TOKEN,
+    assert_error, jwt_part, spawn_app, spawn_app_with_edge, EdgeReceiver, Member, OrgFixture,
+    TestApp, ADMIN_TOKEN,
 };
 use reqwest::Response;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
-/// A signed-in user: what a test acts with.
-struct Member {
-    user_id: String,
-    email: String,
-    access_token: String,
-    refresh_token: String,
-    session_id: String,
-}
-
 impl TestApp {
-    async fn member(&self, slug: &str, email: &str) -> Member {
-        let user_id = self.create_user(slug, email).await;
-        self.session_of(slug, email, user_id).await
-    }
-
-    async fn session_of(&self, slug: &str, email: &str, user_id: String) -> Member {
-        let tokens = self.sign_in(slug, email).await;
-        Member {
-            user_id,
-            email: email.to_owned(),
-            access_token: tokens["access_token"].as_str().unwrap().to_owned(),
-            refresh_token: tokens["refresh_token"].as_str().unwrap().to_owned(),
-            session_id: tokens["session_id"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> Response {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
-    }
-
-    async fn create_org(&self, slug: &str, who: &Member, name: &str) -> String {
-        let response = self
-            .send(
-                reqwest::Method::POST,
-                &format!("/t/{slug}/v1/orgs"),
-                &who.access_token,
-                Some(json!({ "name": name })),
-            )
-            .await;
-        assert_eq!(response.status(), 201, "creating {name}");
-        let body: Value = response.json().await.unwrap();
-        body["id"].as_str().unwrap().to_owned()
-    }
-
-    async fn invite(
-        &self,
-        slug: &str,
-        org: &str,
-        by: &Member,
-        email: &str,
-        roles: &[&str],
-    ) -> Response {
-        self.send(
-            reqwest::Method::POST,
-            &format!("/t/{slug}/v1/orgs/{org}/invitations"),
-            &by.access_token,
-            Some(json!({ "email": email, "roles": roles })),
-        )
-        .await
-    }
-
-    async fn accept(&self, slug: &str, who: &Member, token: &str) -> Response {
-        self.send(
-            reqwest::Method::POST,
-            &format!("/t/{slug}/v1/invitations/accept"),
-            &who.access_token,
-            Some(json!({ "token": token })),
-        )
-        .await
-    }
-
-    /// Invites `who` with `roles` and has them accept; panics unless both succeed.
-    async fn join(&self, slug: &str, org: &str, by: &Member, who: &Member, roles: &[&str]) {
-        let response = self.invite(slug, org, by, &who.email, roles).await;
-        assert_eq!(response.status(), 201, "inviting {}", who.email);
-        let token = response.json::<Value>().await.unwrap()["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let response = self.accept(slug, who, &token).await;
-        assert_eq!(response.status(), 200, "{} accepting", who.email);
-    }
-
     async fn set_roles(
         &self,
         slug: &str,
@@ -240,12 +146,20 @@ async fn a_creator_becomes_owner_and_the_next_token_carries_org_id_roles_and_sco
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
 async fn a_plain_member_cannot_manage_and_a_non_member_sees_nothing(db: PgPool) {
     let app = spawn_app(db).await;
-    app.create_tenant("acme").await;
-    let owner = app.member("acme", "owner@example.com").await;
-    let member = app.member("acme", "member@example.com").await;
+    let OrgFixture {
+        org,
+        owner,
+        mut members,
+    } = app
+        .org_fixture(
+            "acme",
+            "Engines",
+            "owner@example.com",
+            &[("member@example.com", &["member"])],
+        )
+        .await;
+    let member = members.remove(0);
     let outsider = app.member("acme", "outsider@example.com").await;
-    let org = app.create_org("acme", &owner, "Engines").await;
-    app.join("acme", &org, &owner, &member, &["member"]).await;
 
     // A member reads...
     let response = app
@@ -782,11 +696,19 @@ async fn a_session_switches_organization_without_signing_in_again(db: PgPool) {
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
 async fn role_changes_and_leaving_show_at_the_next_refresh(db: PgPool) {
     let app = spawn_app(db).await;
-    app.create_tenant("acme").await;
-    let owner = app.member("acme", "owner@example.com").await;
-    let mut bob = app.member("acme", "bob@example.com").await;
-    let org = app.create_org("acme", &owner, "Engines").await;
-    app.join("acme", &org, &owner, &bob, &["member"]).await;
+    let OrgFixture {
+        org,
+        owner,
+        mut members,
+    } = app
+        .org_fixture(
+            "acme",
+            "Engines",
+            "owner@example.com",
+            &[("bob@example.com", &["member"])],
+        )
+        .await;
+    let mut bob = members.remove(0);
     let claims = app.refreshed_claims("acme", &mut bob).await;
     assert_eq!(claims["roles"], json!(["member"]));
     assert_eq!(claims["scope"], "members:read org:read");
@@ -879,11 +801,19 @@ async fn removing_a_member_revokes_their_sessions_acting_for_it_here_and_at_the_
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
 async fn every_membership_change_is_audited_with_its_actor(db: PgPool) {
     let app = spawn_app(db).await;
-    app.create_tenant("acme").await;
-    let owner = app.member("acme", "owner@example.com").await;
-    let bob = app.member("acme", "bob@example.com").await;
-    let org = app.create_org("acme", &owner, "Engines").await;
-    app.join("acme", &org, &owner, &bob, &["member"]).await;
+    let OrgFixture {
+        org,
+        owner,
+        mut members,
+    } = app
+        .org_fixture(
+            "acme",
+            "Engines",
+            "owner@example.com",
+            &[("bob@example.com", &["member"])],
+        )
+        .await;
+    let bob = members.remove(0);
     app.set_roles("acme", &org, &owner, &bob.user_id, &["admin"])
         .await;
     app.admin(
