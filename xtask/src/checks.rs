@@ -176,10 +176,11 @@ pub fn run_all(root: &Path) -> Result<()> {
     step("fuzz smoke run: token, policy and JWKS parsers");
     crate::fuzz::run_targets(root, &crate::fuzz::TARGETS, crate::fuzz::SMOKE_SECONDS)?;
 
-    // The system tests' build compiles it too; the contract needs it first.
-    step("compiling origin-api (native, debug) for the contract");
+    // The contract needs the origin first. The same packages as the system tests' build
+    // (`Build::finish`), so their features unify alike and that build finds everything fresh.
+    step("compiling origin-api and demo-upstream (native, debug) for the contract");
     run(Command::new("cargo")
-        .args(["build", "-p", "origin-api"])
+        .args(["build", "-p", "origin-api", "-p", "demo-upstream"])
         .current_dir(root))?;
     let schemathesis = schemathesis.wait()?;
     crate::contract::check(root, &postgres, &schemathesis)?;
