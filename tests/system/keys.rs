@@ -11,7 +11,7 @@
 //! caches, never receives the origin's pushes, and sees a KV entry written at the first location only
 //! once the test propagates it ([`SecondEdge::propagate_kv`]), as KV would.
 
-use crate::support::{assert_refused, Stack};
+use crate::support::{assert_refused, Stack, User};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -61,6 +61,19 @@ impl Stack {
         .await;
     }
 
+    /// A tenant of the test's own, signing with `signing_alg`, and a user of it signed in.
+    async fn key_tenant_user(&self, slug: &str, signing_alg: &str) -> User {
+        self.create_key_tenant(slug, signing_alg).await;
+        self.signed_in_user(slug).await
+    }
+
+    /// A new access token of `user`, signed by whichever key of the tenant signs now.
+    async fn fresh_token(&self, user: &User) -> String {
+        self.sign_in(&user.tenant, &user.email, &user.password)
+            .await
+            .access_token
+    }
+
     /// Rotates now, once the next key has been published for the max-age; returns the new kid.
     async fn rotate(&self, slug: &str) -> String {
         tokio::time::sleep(jwks_max_age() + Duration::from_millis(500)).await;
@@ -99,16 +112,19 @@ fn key_with(body: &Value, status: &str) -> String {
         .to_owned()
 }
 
-fn kid_of(token: &str) -> String {
+fn header_of(token: &str) -> Value {
     use base64::Engine as _;
     let header = token.split('.').next().expect("header");
-    let header: Value = serde_json::from_slice(
+    serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(header)
             .expect("header encoding"),
     )
-    .expect("header json");
-    header["kid"].as_str().expect("kid").to_owned()
+    .expect("header json")
+}
+
+fn kid_of(token: &str) -> String {
+    header_of(token)["kid"].as_str().expect("kid").to_owned()
 }
 
 async fn status_at(stack: &Stack, edge: &str, token: &str) -> StatusCode {
@@ -126,8 +142,7 @@ async fn status_at(stack: &Stack, edge: &str, token: &str) -> StatusCode {
 async fn tokens_of_a_rotated_key_and_of_its_successors_verify_at_an_edge_holding_the_old_set() {
     let stack = Stack::from_env();
     let slug = "systest-keys-rotate";
-    stack.create_key_tenant(slug, "ES256").await;
-    let user = stack.signed_in_user(slug).await;
+    let user = stack.key_tenant_user(slug, "ES256").await;
     let token_a = user.session.access_token.clone();
     // The edge fetches the set now ({a, b}) and keeps it fresh for its minimum TTL (60 s): longer
     // than this test.
@@ -138,10 +153,7 @@ async fn tokens_of_a_rotated_key_and_of_its_successors_verify_at_an_edge_holding
 
     // b was published with a: the edge has it already.
     let b = stack.rotate(slug).await;
-    let token_b = stack
-        .sign_in(slug, &user.email, &user.password)
-        .await
-        .access_token;
+    let token_b = stack.fresh_token(&user).await;
     assert_eq!(kid_of(&token_b), b);
     assert_eq!(
         status_at(&stack, &stack.edge, &token_b).await,
@@ -150,10 +162,7 @@ async fn tokens_of_a_rotated_key_and_of_its_successors_verify_at_an_edge_holding
 
     // c did not exist when the edge fetched: its first token makes the edge refetch (unknown kid).
     let c = stack.rotate(slug).await;
-    let token_c = stack
-        .sign_in(slug, &user.email, &user.password)
-        .await
-        .access_token;
+    let token_c = stack.fresh_token(&user).await;
     assert_eq!(kid_of(&token_c), c);
     assert_eq!(
         status_at(&stack, &stack.edge, &token_c).await,
@@ -171,8 +180,7 @@ async fn tokens_of_a_rotated_key_and_of_its_successors_verify_at_an_edge_holding
 async fn after_an_emergency_revocation_the_keys_tokens_are_refused_within_the_bound_everywhere() {
     let stack = Stack::from_env();
     let slug = "systest-keys-revoke";
-    stack.create_key_tenant(slug, "ES256").await;
-    let user = stack.signed_in_user(slug).await;
+    let user = stack.key_tenant_user(slug, "ES256").await;
     let token_a = user.session.access_token.clone();
     let a = kid_of(&token_a);
     let second = SecondEdge::start("revoke").await;
@@ -238,10 +246,7 @@ async fn after_an_emergency_revocation_the_keys_tokens_are_refused_within_the_bo
     println!("key revocation seen by the other edge after {refused_after:?} (bound {bound:?})");
 
     // The next key signs now, at both edges (they published it with a).
-    let token_b = stack
-        .sign_in(slug, &user.email, &user.password)
-        .await
-        .access_token;
+    let token_b = stack.fresh_token(&user).await;
     assert_ne!(kid_of(&token_b), a);
     for edge in [stack.edge.as_str(), second.url.as_str()] {
         assert_eq!(status_at(&stack, edge, &token_b).await, StatusCode::OK);
@@ -254,8 +259,7 @@ async fn with_the_jwks_endpoint_down_the_edge_serves_its_last_good_set_and_a_col
     let stack = Stack::from_env();
     let slug = "systest-keys-outage";
     let proxy = JwksProxy::start(&stack.origin);
-    stack.create_key_tenant(slug, "ES256").await;
-    let user = stack.signed_in_user(slug).await;
+    let user = stack.key_tenant_user(slug, "ES256").await;
     let token = user.session.access_token.clone();
     assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
     assert!(proxy.served() >= 1, "the edge fetched through the proxy");
@@ -285,20 +289,9 @@ async fn with_the_jwks_endpoint_down_the_edge_serves_its_last_good_set_and_a_col
 async fn an_eddsa_tenants_tokens_verify_at_the_edge() {
     let stack = Stack::from_env();
     let slug = "systest-keys-eddsa";
-    stack.create_key_tenant(slug, "EdDSA").await;
-    let user = stack.signed_in_user(slug).await;
+    let user = stack.key_tenant_user(slug, "EdDSA").await;
     let token = &user.session.access_token;
-    let header = token.split('.').next().expect("header");
-    {
-        use base64::Engine as _;
-        let header: Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(header)
-                .expect("header encoding"),
-        )
-        .expect("header json");
-        assert_eq!(header["alg"], "EdDSA");
-    }
+    assert_eq!(header_of(token)["alg"], "EdDSA");
     assert_eq!(status_at(&stack, &stack.edge, token).await, StatusCode::OK);
     // A forged EdDSA signature is refused like any other.
     let signature_at = token.rfind('.').expect("three parts") + 1;
