@@ -19,7 +19,7 @@ use anyhow::{bail, ensure, Context as _, Result};
 use load::{Plan, Target};
 use report::{Facts, Report, Row, Run};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokens::{Alg, Issuer, Subject};
@@ -394,63 +394,25 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     })?;
 
     step("warming up");
-    for worker in Worker::OURS.into_iter().chain([Worker::Jose]) {
-        for alg in Alg::ALL {
-            let s = Scenario {
+    let ours_and_jose = Worker::OURS
+        .into_iter()
+        .chain([Worker::Jose])
+        .flat_map(|worker| {
+            Alg::ALL.map(|alg| Scenario {
                 worker,
                 alg,
                 tokens: Tokens::Fresh,
                 connections: 1,
-            };
-            let warm = Plan {
-                connections: 1,
-                warmup: Duration::ZERO,
-                measure: Duration::from_millis(500),
-            };
-            let summary = load::run(
-                &target(&s, &ports),
-                pools.for_scenario(&s),
-                warm,
-                &interrupted,
-            )?;
-            if !summary.is_valid() {
-                bail!(
-                    "{} ({}) fails while warming up: {}; see {}",
-                    s.label(),
-                    alg.name(),
-                    summary.first_error.unwrap_or_default(),
-                    runtime.log.display()
-                );
-            }
-        }
-    }
-
-    for route in LimitRoute::ALL {
-        let s = Scenario {
-            worker: Worker::Limits(route),
-            alg: Alg::Es256,
-            tokens: Tokens::Same,
-            connections: 1,
-        };
-        let warm = Plan {
-            connections: 1,
-            warmup: Duration::ZERO,
-            measure: Duration::from_millis(500),
-        };
-        let summary = load::run(
-            &target(&s, &ports),
-            pools.for_scenario(&s),
-            warm,
-            &interrupted,
-        )?;
-        if !summary.is_valid() {
-            bail!(
-                "{} fails while warming up: {}; see {}",
-                s.label(),
-                summary.first_error.unwrap_or_default(),
-                runtime.log.display()
-            );
-        }
+            })
+        });
+    let limits = LimitRoute::ALL.map(|route| Scenario {
+        worker: Worker::Limits(route),
+        alg: Alg::Es256,
+        tokens: Tokens::Same,
+        connections: 1,
+    });
+    for s in ours_and_jose.chain(limits) {
+        warm_up(&s, &ports, &pools, &interrupted, &runtime.log)?;
     }
 
     let profiles = match inspector {
@@ -634,6 +596,32 @@ fn print_run(s: &Scenario, run: &Run) {
             )
         }
     );
+}
+
+/// Half a second of one connection on `s`, which must answer as expected throughout.
+fn warm_up(
+    s: &Scenario,
+    ports: &Ports,
+    pools: &Pools,
+    interrupted: &Arc<AtomicBool>,
+    log: &Path,
+) -> Result<()> {
+    let warm = Plan {
+        connections: 1,
+        warmup: Duration::ZERO,
+        measure: Duration::from_millis(500),
+    };
+    let summary = load::run(&target(s, ports), pools.for_scenario(s), warm, interrupted)?;
+    if !summary.is_valid() {
+        bail!(
+            "{} ({}) fails while warming up: {}; see {}",
+            s.label(),
+            s.alg.name(),
+            summary.first_error.unwrap_or_default(),
+            log.display()
+        );
+    }
+    Ok(())
 }
 
 fn target(s: &Scenario, ports: &Ports) -> Target {
