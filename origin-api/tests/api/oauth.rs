@@ -71,6 +71,16 @@ impl Flow {
         ]
     }
 
+    /// [`Flow::params`] with `name` set to `value`, or left out for `None`.
+    fn params_with(&self, name: &'static str, value: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut params = self.params();
+        params.retain(|(n, _)| *n != name);
+        if let Some(value) = value {
+            params.push((name, value.to_owned()));
+        }
+        params
+    }
+
     async fn authorize(&self, params: &[(&str, String)], cookie: Option<&str>) -> Response {
         let mut request = self
             .browser
@@ -324,14 +334,7 @@ async fn a_client_needs_the_admin_token_and_exact_safe_redirect_uris(db: PgPool)
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
 async fn an_unregistered_client_or_redirect_uri_gets_an_error_page_never_a_redirect(db: PgPool) {
     let flow = Flow::start(db).await;
-    let with = |name: &'static str, value: Option<&str>| {
-        let mut params = flow.params();
-        params.retain(|(n, _)| *n != name);
-        if let Some(value) = value {
-            params.push((name, value.to_owned()));
-        }
-        params
-    };
+    let with = |name, value| flow.params_with(name, value);
     for (params, code) in [
         (with("client_id", None), "client_id_missing"),
         (
@@ -390,14 +393,7 @@ async fn an_unregistered_client_or_redirect_uri_gets_an_error_page_never_a_redir
 #[sqlx::test(migrator = "origin_api::MIGRATOR")]
 async fn a_missing_or_plain_pkce_method_and_other_bad_requests_go_back_as_errors(db: PgPool) {
     let flow = Flow::start(db).await;
-    let replaced = |name: &'static str, value: Option<&str>| {
-        let mut params = flow.params();
-        params.retain(|(n, _)| *n != name);
-        if let Some(value) = value {
-            params.push((name, value.to_owned()));
-        }
-        params
-    };
+    let replaced = |name, value| flow.params_with(name, value);
     for (params, error) in [
         (
             replaced("code_challenge_method", Some("plain")),
