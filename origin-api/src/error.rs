@@ -366,7 +366,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// What a 503 `server_busy` asks: the hashing queue drains in well under a second.
+/// What a 503 `server_busy` asks: the hashing queue and the pool drain in well under a second.
 const BUSY_RETRY_AFTER_SECS: &str = "1";
 
 impl From<HashError> for ApiError {
@@ -391,14 +391,27 @@ fn challenge(response: &mut Response, rejection: &Rejection) {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> Self {
-        ApiError::Internal(e)
+        match e.downcast_ref::<sqlx::Error>() {
+            Some(sqlx::Error::PoolTimedOut) => pool_exhausted(),
+            _ => ApiError::Internal(e),
+        }
     }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        ApiError::Internal(anyhow::Error::new(e).context("database"))
+        match e {
+            sqlx::Error::PoolTimedOut => pool_exhausted(),
+            e => ApiError::Internal(anyhow::Error::new(e).context("database")),
+        }
     }
+}
+
+/// Every pooled connection stayed busy past `ORIGIN_DB_ACQUIRE_TIMEOUT_MS` (a sign-in flood holds
+/// them on one account's row lock): load, not a fault, so 503 `server_busy` and a retry, not a 500.
+fn pool_exhausted() -> ApiError {
+    tracing::warn!("no database connection within the acquire timeout; answering 503 server_busy");
+    ApiError::ServerBusy
 }
 
 impl From<Rejection> for ApiError {
@@ -533,6 +546,24 @@ mod tests {
             body,
             serde_json::json!({"error": {"code": "internal_error", "message": "internal error"}})
         );
+    }
+
+    #[tokio::test]
+    async fn an_exhausted_pool_is_a_503_server_busy_with_a_retry_after_not_a_500() {
+        let direct = ApiError::from(sqlx::Error::PoolTimedOut);
+        let wrapped =
+            ApiError::from(anyhow::Error::new(sqlx::Error::PoolTimedOut).context("sign-in"));
+        for error in [direct, wrapped] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                response.headers()[header::RETRY_AFTER],
+                BUSY_RETRY_AFTER_SECS
+            );
+            assert_eq!(body_of(response).await["error"]["code"], "server_busy");
+        }
+        let other = ApiError::from(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(other.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 
     #[tokio::test]
