@@ -13,14 +13,7 @@ impl TestApp {
         token: &str,
         body: Option<Value>,
     ) -> Response {
-        let mut request = self
-            .client
-            .request(method, self.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        request.send().await.unwrap()
+        self.send(method, path, token, body).await
     }
 
     /// An admin call that must succeed (2xx); returns its JSON body.
