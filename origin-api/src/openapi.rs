@@ -406,24 +406,15 @@ impl utoipa::IntoParams for SlugPageQuery {
 }
 
 fn page_params(cursor_pattern: &str) -> Vec<Parameter> {
-    let query = |name: &str, description: &str, schema: ObjectBuilder| {
-        ParameterBuilder::new()
-            .name(name)
-            .parameter_in(ParameterIn::Query)
-            .required(Required::False)
-            .description(Some(description))
-            .schema(Some(schema))
-            .build()
-    };
     vec![
-        query(
+        query_param(
             "cursor",
             "The `next_cursor` of the previous page (any value of this form is a place in the order).",
             ObjectBuilder::new()
                 .schema_type(Type::String)
                 .pattern(Some(cursor_pattern)),
         ),
-        query(
+        query_param(
             "limit",
             "Rows per page, 1 to 200 (default 50).",
             ObjectBuilder::new()
@@ -432,6 +423,18 @@ fn page_params(cursor_pattern: &str) -> Vec<Parameter> {
                 .maximum(Some(pagination::MAX_PAGE_SIZE)),
         ),
     ]
+}
+
+/// An optional query parameter, for the queries documented by hand (their parsers read the raw
+/// query, so that a repeated or unknown parameter is refused).
+pub fn query_param(name: &str, description: &str, schema: ObjectBuilder) -> Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(schema))
+        .build()
 }
 
 /// `{slug}`: the tenant's slug, in the operator's paths.

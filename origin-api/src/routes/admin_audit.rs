@@ -10,8 +10,7 @@ use crate::auth::TenantAdmin;
 use crate::error::ApiError;
 use crate::errors;
 use crate::extract::ApiJson;
-use crate::openapi::PageQuery;
-use crate::openapi::{tags, SlugPath, JSON_BODY, TENANT_ADMIN};
+use crate::openapi::{query_param, tags, PageQuery, SlugPath, JSON_BODY, TENANT_ADMIN};
 use crate::pagination::{Page, TimeCursor};
 use crate::routes::my_sessions::rfc3339;
 use crate::state::AppState;
@@ -21,9 +20,8 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-use utoipa::openapi::Required;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -146,32 +144,23 @@ pub struct AuditQuery;
 impl utoipa::IntoParams for AuditQuery {
     fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
         let string = || ObjectBuilder::new().schema_type(Type::String);
-        let param = |name: &str, description: &str, schema: ObjectBuilder| {
-            ParameterBuilder::new()
-                .name(name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(description))
-                .schema(Some(schema))
-                .build()
-        };
         vec![
-            param(
+            query_param(
                 "user",
                 "only events about this user",
                 string().format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
             ),
-            param(
+            query_param(
                 "type",
                 "only events of this type",
                 string().enum_values(Some(EventType::ALL.iter().map(|t| t.as_str()))),
             ),
-            param(
+            query_param(
                 "from",
                 "RFC 3339: events at or after it",
                 string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
             ),
-            param(
+            query_param(
                 "to",
                 "RFC 3339: events at or before it (not before `from`)",
                 string().format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
