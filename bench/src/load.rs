@@ -115,15 +115,71 @@ pub fn run(
     plan: Plan,
     stop: &Arc<AtomicBool>,
 ) -> Result<Summary> {
-    anyhow::ensure!(plan.connections > 0, "at least one connection is needed");
-    anyhow::ensure!(!credentials.is_empty(), "no credentials to send");
     let start = Instant::now();
     let window = Window {
         from: start + plan.warmup,
         until: start + plan.warmup + plan.measure,
     };
+    let sequence = Sequence {
+        first: 0,
+        end: usize::MAX,
+    };
+    let all = drive(
+        target,
+        credentials,
+        plan.connections,
+        window,
+        sequence,
+        stop,
+    )?;
+    Ok(summarise(all, plan.measure))
+}
+
+/// Sends exactly `requests` requests over `connections` connections (each measured), starting at
+/// credential `first` of the pool: a fixed amount of work, for counts that do not depend on how
+/// fast the machine is (`--instructions`, where workerd runs ~50x slower under valgrind).
+pub fn run_count(
+    target: &Target,
+    credentials: &Arc<Vec<String>>,
+    connections: usize,
+    requests: usize,
+    first: usize,
+    stop: &Arc<AtomicBool>,
+) -> Result<Summary> {
+    let start = Instant::now();
+    // No deadline: the budget ends the run (REQUEST_TIMEOUT still bounds each request).
+    let window = Window {
+        from: start,
+        until: start + Duration::from_secs(24 * 3600),
+    };
+    let sequence = Sequence {
+        first,
+        end: requests,
+    };
+    let all = drive(target, credentials, connections, window, sequence, stop)?;
+    Ok(summarise(all, start.elapsed()))
+}
+
+/// Which requests a run sends: request `i` (counted over all connections) carries credential
+/// `first + i` of the pool; requests from `end` on are not sent.
+#[derive(Debug, Clone, Copy)]
+struct Sequence {
+    first: usize,
+    end: usize,
+}
+
+fn drive(
+    target: &Target,
+    credentials: &Arc<Vec<String>>,
+    connections: usize,
+    window: Window,
+    sequence: Sequence,
+    stop: &Arc<AtomicBool>,
+) -> Result<Vec<ConnStats>> {
+    anyhow::ensure!(connections > 0, "at least one connection is needed");
+    anyhow::ensure!(!credentials.is_empty(), "no credentials to send");
     let next = Arc::new(AtomicUsize::new(0));
-    let threads: Vec<_> = (0..plan.connections)
+    let threads: Vec<_> = (0..connections)
         .map(|_| {
             let (target, credentials, next, stop) = (
                 target.clone(),
@@ -131,10 +187,12 @@ pub fn run(
                 next.clone(),
                 stop.clone(),
             );
-            std::thread::spawn(move || connection(&target, &credentials, &next, window, &stop))
+            std::thread::spawn(move || {
+                connection(&target, &credentials, &next, sequence, window, &stop)
+            })
         })
         .collect();
-    let mut all = Vec::with_capacity(plan.connections);
+    let mut all = Vec::with_capacity(connections);
     for t in threads {
         all.push(
             t.join()
@@ -144,7 +202,7 @@ pub fn run(
     if stop.load(Ordering::SeqCst) {
         bail!("interrupted");
     }
-    Ok(summarise(all, plan.measure))
+    Ok(all)
 }
 
 /// One keep-alive connection in a closed loop; reconnects after a failure or a `Connection: close`.
@@ -152,6 +210,7 @@ fn connection(
     target: &Target,
     credentials: &[String],
     next: &AtomicUsize,
+    sequence: Sequence,
     window: Window,
     stop: &AtomicBool,
 ) -> ConnStats {
@@ -175,7 +234,11 @@ fn connection(
                 }
             },
         };
-        let credential = &credentials[next.fetch_add(1, Ordering::Relaxed) % credentials.len()];
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= sequence.end {
+            break;
+        }
+        let credential = &credentials[sequence.first.wrapping_add(i) % credentials.len()];
         request.clear();
         request.extend_from_slice(head.as_bytes());
         request.extend_from_slice(credential.as_bytes());
@@ -468,40 +531,52 @@ mod tests {
         assert_eq!(no_body.status, 204);
     }
 
-    /// The whole loop against a tiny local server: keep-alive, credentials in turn, and a refusal
-    /// counted as an error.
-    #[test]
-    fn the_load_loop_sends_each_credential_in_turn_and_counts_refusals() {
+    /// A tiny local keep-alive server on one connection: answers 401 to the credential "bad", 200
+    /// to anything else, and records every `Authorization` it saw.
+    fn serve() -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let server_seen = seen.clone();
         std::thread::spawn(move || {
-            if let Some(conn) = listener.incoming().next() {
+            for conn in listener.incoming() {
                 let mut conn = conn.unwrap();
-                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
-                loop {
-                    let mut auth = String::new();
-                    let mut line = String::new();
+                let server_seen = server_seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
                     loop {
-                        line.clear();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        let mut auth = String::new();
+                        let mut line = String::new();
+                        loop {
+                            line.clear();
+                            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if let Some(v) = line.strip_prefix("Authorization: ") {
+                                auth = v.trim().to_owned();
+                            }
+                            if line == "\r\n" {
+                                break;
+                            }
+                        }
+                        let status = if auth == "bad" { "401 No" } else { "200 OK" };
+                        server_seen.lock().unwrap().push(auth);
+                        let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
+                        if conn.write_all(reply.as_bytes()).is_err() {
                             return;
                         }
-                        if let Some(v) = line.strip_prefix("Authorization: ") {
-                            auth = v.trim().to_owned();
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
                     }
-                    let status = if auth == "bad" { "401 No" } else { "200 OK" };
-                    server_seen.lock().unwrap().push(auth);
-                    let reply = format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\n\r\nok");
-                    conn.write_all(reply.as_bytes()).unwrap();
-                }
+                });
             }
         });
+        (port, seen)
+    }
+
+    /// The whole loop against a tiny local server: keep-alive, credentials in turn, and a refusal
+    /// counted as an error.
+    #[test]
+    fn the_load_loop_sends_each_credential_in_turn_and_counts_refusals() {
+        let (port, seen) = serve();
         let target = Target {
             port,
             path: "/x".into(),
@@ -524,5 +599,27 @@ mod tests {
         assert_eq!(summary.first_error.as_deref(), Some("status 401: ok"));
         let seen = seen.lock().unwrap();
         assert_eq!(&seen[..3], &["a", "b", "bad"]);
+    }
+
+    #[test]
+    fn a_counted_run_sends_exactly_its_requests_from_the_given_credential_on() {
+        let (port, seen) = serve();
+        let target = Target {
+            port,
+            path: "/x".into(),
+        };
+        let credentials = Arc::new((0..10).map(|i| format!("t{i}")).collect::<Vec<_>>());
+        let stop = Arc::new(AtomicBool::new(false));
+        let summary = run_count(&target, &credentials, 3, 25, 7, &stop).unwrap();
+        assert!(summary.is_valid(), "{:?}", summary.first_error);
+        assert_eq!((summary.requests, summary.completed), (25, 25));
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 25, "no request beyond the budget");
+        // Credentials 7, 8, 9, 0, 1, ... in turn: 25 requests from 7 end at 1 (the third time round),
+        // so 7, 8, 9, 0 and 1 come three times and 2 to 6 twice.
+        let counts: Vec<usize> = (0..10)
+            .map(|i| seen.iter().filter(|s| **s == format!("t{i}")).count())
+            .collect();
+        assert_eq!(counts, [3, 3, 2, 2, 2, 2, 2, 3, 3, 3]);
     }
 }

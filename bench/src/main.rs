@@ -7,7 +7,9 @@
 //! scenario measures a fast refusal), warm up, then run every scenario once per round for several
 //! rounds and report the median of each figure over rounds.
 
+mod callgrind;
 mod cpu;
+mod instructions;
 mod load;
 mod profile;
 mod report;
@@ -23,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokens::{Alg, Issuer, Subject};
-use workerd::{Ports, Settings, Workerd};
+use workerd::{Launch, Ports, Settings, Workerd};
 use xtask::{edge, interrupt_flag, repo_root, step, tools};
 
 /// Distinct tokens per algorithm: ten times an in-isolate cache of ~1,000 entries, so with the pool
@@ -46,12 +48,15 @@ struct Options {
     /// Run only the scenarios whose label holds one of these texts (comma-separated on the command
     /// line), to profile one path; writes no report.
     only: Option<Vec<String>>,
+    /// Count workerd's instructions per request under callgrind instead of timing it
+    /// ([`instructions`]); `Some(requests per measurement)`.
+    instructions: Option<usize>,
 }
 
 impl Options {
     fn parse(args: &[String]) -> Result<Options> {
-        let usage =
-            "usage: cargo xtask bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...]";
+        let usage = "usage: cargo xtask bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...] \
+             [--instructions [--requests N]]";
         let mut args = args.iter();
         match args.next().map(String::as_str) {
             Some("edge") => {}
@@ -62,22 +67,49 @@ impl Options {
             rounds: 3,
             profile: false,
             only: None,
+            instructions: None,
         };
+        let (mut counting, mut requests, mut seconds) = (false, None, None);
         while let Some(flag) = args.next() {
-            if flag == "--profile" {
-                options.profile = true;
-                continue;
+            match flag.as_str() {
+                "--profile" => {
+                    options.profile = true;
+                    continue;
+                }
+                "--instructions" => {
+                    counting = true;
+                    continue;
+                }
+                _ => {}
             }
             let value = args
                 .next()
                 .with_context(|| format!("{flag} needs a value; {usage}"));
             match flag.as_str() {
-                "--seconds" => options.seconds = value?.parse().context("--seconds")?,
+                "--seconds" => seconds = Some(value?.parse().context("--seconds")?),
                 "--rounds" => options.rounds = value?.parse().context("--rounds")?,
                 "--only" => options.only = Some(value?.split(',').map(str::to_owned).collect()),
+                "--requests" => requests = Some(value?.parse::<usize>().context("--requests")?),
                 _ => bail!("unknown option {flag}; {usage}"),
             }
         }
+        if counting {
+            // A count of work, not of time: the two timed options would mean nothing.
+            ensure!(
+                seconds.is_none(),
+                "--instructions measures a number of requests (--requests), not seconds"
+            );
+            ensure!(
+                !options.profile,
+                "--instructions and --profile each slow workerd down: use one"
+            );
+            let requests = requests.unwrap_or(instructions::DEFAULT_REQUESTS);
+            ensure!(requests > 0, "--requests must be at least 1");
+            options.instructions = Some(requests);
+        } else {
+            ensure!(requests.is_none(), "--requests goes with --instructions");
+        }
+        options.seconds = seconds.unwrap_or(options.seconds);
         ensure!(options.seconds > 0, "--seconds must be at least 1");
         ensure!(options.rounds > 0, "--rounds must be at least 1");
         Ok(options)
@@ -354,6 +386,9 @@ fn main() -> Result<()> {
 fn run(root: &Path, args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     tools::ensure(root)?;
+    if options.instructions.is_some() {
+        tools::ensure_valgrind()?;
+    }
     edge::build_production(root)?;
     edge::build_variant(root, workerd::LIMITS_VARIANT, &["bench-policy"])?;
     let dir = root.join("target/bench");
@@ -374,16 +409,21 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
     step("starting workerd (ours with and without caches, and the limits bundle; jose; the pass-throughs; upstream, jwks, kv)");
     let ports = Ports::free()?;
     let settings = settings(&issuer, &ports)?;
-    let inspector = if options.profile {
-        Some(
+    let launch = if options.instructions.is_some() {
+        Launch::Callgrind(dir.join(instructions::DUMP_FILE))
+    } else if options.profile {
+        Launch::Inspector(
             std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
                 .port(),
         )
     } else {
-        None
+        Launch::Plain
     };
-    let mut runtime = Workerd::start(root, &dir, &ports, &settings, inspector)?;
+    if let Launch::Callgrind(_) = launch {
+        println!("under valgrind's callgrind: starting takes a minute or two");
+    }
+    let mut runtime = Workerd::start(root, &dir, &ports, &settings, &launch)?;
 
     step("checking that every Worker accepts good tokens and refuses bad ones");
     smoke::check(&ports, &pools).with_context(|| {
@@ -412,18 +452,35 @@ fn run(root: &Path, args: &[String]) -> Result<()> {
         connections: 1,
     });
     for s in ours_and_jose.chain(limits) {
+        if let Launch::Callgrind(_) = launch {
+            instructions::prime(&s, &ports, &pools, &interrupted)?;
+        }
         warm_up(&s, &ports, &pools, &interrupted, &runtime.log)?;
     }
 
-    let profiles = match inspector {
-        Some(port) => {
+    if let (Some(requests), Launch::Callgrind(out)) = (options.instructions, &launch) {
+        return instructions::run(
+            root,
+            &options,
+            requests,
+            instructions::Workerd {
+                runtime: &mut runtime,
+                ports: &ports,
+                dumps: out,
+            },
+            &pools,
+            &interrupted,
+        );
+    }
+    let profiles = match launch {
+        Launch::Inspector(port) => {
             step(&format!(
                 "profiling {} through workerd's inspector",
                 profile::WORKERS.join(", ")
             ));
             profile::start(port)?
         }
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     let scenarios = scenarios();
     let mut results: Vec<Vec<Run>> = vec![Vec::new(); scenarios.len()];
@@ -696,6 +753,28 @@ mod tests {
         let o = Options::parse(&args("edge --only approximate,exact")).unwrap();
         assert_eq!(o.only.unwrap(), ["approximate", "exact"]);
         assert!(Options::parse(&args("edge --only")).is_err());
+        assert_eq!(Options::parse(&args("edge")).unwrap().instructions, None);
+    }
+
+    #[test]
+    fn instructions_count_a_number_of_requests_never_seconds() {
+        let o = Options::parse(&args("edge --instructions")).unwrap();
+        assert_eq!(o.instructions, Some(instructions::DEFAULT_REQUESTS));
+        assert_eq!(o.rounds, 3);
+        let o = Options::parse(&args(
+            "edge --instructions --requests 300 --rounds 2 --only a,b",
+        ))
+        .unwrap();
+        assert_eq!((o.instructions, o.rounds), (Some(300), 2));
+        assert_eq!(o.only.unwrap(), ["a", "b"]);
+        let o = Options::parse(&args("edge --requests 50 --instructions")).unwrap();
+        assert_eq!(o.instructions, Some(50), "in either order");
+        assert!(Options::parse(&args("edge --requests 300")).is_err());
+        assert!(Options::parse(&args("edge --instructions --requests 0")).is_err());
+        assert!(Options::parse(&args("edge --instructions --requests")).is_err());
+        assert!(Options::parse(&args("edge --instructions --requests x")).is_err());
+        assert!(Options::parse(&args("edge --instructions --seconds 2")).is_err());
+        assert!(Options::parse(&args("edge --instructions --profile")).is_err());
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub struct Settings {
     pub kv_seed: String,
 }
 
+/// How workerd is started.
+#[derive(Debug, Clone)]
+pub enum Launch {
+    Plain,
+    /// With the V8 inspector on this port (`--profile`).
+    Inspector(u16),
+    /// Under valgrind's callgrind, dumps to this path (`--instructions`, see [`crate::callgrind`]).
+    Callgrind(PathBuf),
+}
+
 /// A running workerd; stopped (its process group) on drop.
 #[derive(Debug)]
 pub struct Workerd {
@@ -78,14 +88,13 @@ pub struct Workerd {
 }
 
 impl Workerd {
-    /// Bundles the baseline, writes the config into `dir` and starts workerd on it, with the V8
-    /// inspector on `inspector` when given (for `--profile`).
+    /// Bundles the baseline, writes the config into `dir` and starts workerd on it as `launch` says.
     pub fn start(
         root: &Path,
         dir: &Path,
         ports: &Ports,
         settings: &Settings,
-        inspector: Option<u16>,
+        launch: &Launch,
     ) -> Result<Workerd> {
         bundle_baseline(root, dir)?;
         // The limits bundle's Durable Object storage (the config's `do-storage`): fresh every run.
@@ -98,19 +107,28 @@ impl Workerd {
         std::fs::write(&config_path, config)
             .with_context(|| format!("writing {}", config_path.display()))?;
         let log = dir.join("workerd.log");
-        let mut cmd = Command::new(root.join(WORKERD));
+        let binary = root.join(WORKERD);
+        let mut cmd = match launch {
+            Launch::Callgrind(out) => crate::callgrind::command(&binary, out),
+            _ => Command::new(&binary),
+        };
         cmd.arg("serve").arg("--verbose");
-        if let Some(port) = inspector {
+        if let Launch::Inspector(port) = launch {
             cmd.arg(format!("--inspector-addr=127.0.0.1:{port}"));
         }
         cmd.arg(&config_path).current_dir(dir);
         let mut service = Service::spawn("workerd", cmd, &log)?;
         let ready = format!("http://127.0.0.1:{}/", ports.upstream);
-        wait_ready(&mut service, &ready, &log, Duration::from_secs(30))?;
+        // Under valgrind workerd starts ~50x slower: it compiles every Worker before it listens.
+        let patience = match launch {
+            Launch::Callgrind(_) => Duration::from_secs(600),
+            _ => Duration::from_secs(30),
+        };
+        wait_ready(&mut service, &ready, &log, patience)?;
         Ok(Workerd { service, log })
     }
 
-    /// workerd's process id, for its CPU time.
+    /// workerd's process id, for its CPU time (under valgrind, the same process).
     pub fn pid(&self) -> u32 {
         self.service.id()
     }

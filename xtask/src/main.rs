@@ -9,7 +9,8 @@
 //!
 //! Also: `cargo xtask openapi` (regenerates `docs/openapi.json` from the code),
 //! `cargo xtask build-edge` (the Worker bundle alone), `cargo xtask tools` (install tools),
-//! `cargo xtask fuzz`. `cargo xtask bench edge [--seconds N] [--rounds N] [--profile]` and
+//! `cargo xtask fuzz`. `cargo xtask bench edge [--seconds N] [--rounds N] [--profile]
+//! [--instructions [--requests N]]` and
 //! `cargo xtask conformance` run the binaries of the `bench` and `conformance` crates.
 
 mod browser;
@@ -52,7 +53,7 @@ fn main() -> Result<()> {
         }
         Some("fuzz") => fuzz::main(&root, &args[1..]),
         _ => bail!(
-            "usage: cargo xtask <dev|test [system [FILTER...]|contract]|openapi|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...]|fuzz [--seconds N] [TARGET...]>"
+            "usage: cargo xtask <dev|test [system [FILTER...]|contract]|openapi|build-edge|tools|conformance|bench edge [--seconds N] [--rounds N] [--profile] [--only TEXT,...] [--instructions [--requests N]]|fuzz [--seconds N] [TARGET...]>"
         ),
     }
 }

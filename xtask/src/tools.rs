@@ -6,7 +6,9 @@
 //! needs `wasm-bindgen-test-runner` (from wasm-bindgen-cli, the version of the `wasm-bindgen` in
 //! `Cargo.lock`), and `cargo xtask fuzz` cargo-fuzz; both are compiled from source once, with a cheap
 //! profile ([`ensure_cargo_tool`]). The contract test's schemathesis is a pinned PyPI package in a
-//! virtual environment under `.dev/tools/` ([`ensure_schemathesis`]).
+//! virtual environment under `.dev/tools/` ([`ensure_schemathesis`]). `cargo xtask bench edge
+//! --instructions` needs Debian's valgrind (callgrind and `callgrind_control`), installed with apt
+//! when missing ([`ensure_valgrind`]).
 
 use crate::edge::WASM_TARGET;
 use crate::process::{output, run, run_logged};
@@ -23,6 +25,9 @@ pub const SCHEMATHESIS_VERSION: &str = "4.32.5";
 /// The oldest Python schemathesis 4 runs on.
 const MIN_PYTHON: (u32, u32) = (3, 9);
 const MIN_NODE_MAJOR: u32 = 20;
+/// The oldest valgrind `--instructions` was verified with (Debian 12's): its `callgrind_control`
+/// reaches a running workerd through vgdb.
+const MIN_VALGRIND: (u32, u32) = (3, 19);
 
 /// Installs whatever the Worker's bundle and the stack need and is missing: the wasm32 target and the
 /// npm packages.
@@ -175,6 +180,52 @@ pub fn ensure_schemathesis(root: &Path, log: Option<&Path>) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Installs Debian's `valgrind` (callgrind, `callgrind_control`) with apt when missing; returns its
+/// version, e.g. `valgrind-3.19.0`. A valgrind that is there is checked by version, not reinstalled.
+pub fn ensure_valgrind() -> Result<String> {
+    let found = || output(Command::new("valgrind").arg("--version"));
+    let version = match found() {
+        Some(v) => v,
+        None => {
+            step("installing Debian's valgrind for the instruction counts (apt-get install valgrind)");
+            let install = || {
+                run(Command::new("apt-get")
+                    .args(["install", "-y", "--no-install-recommends", "valgrind"])
+                    .env("DEBIAN_FRONTEND", "noninteractive"))
+            };
+            if install().is_err() {
+                // A machine whose package lists were never fetched knows no valgrind yet.
+                run(Command::new("apt-get").arg("update")).context("apt-get update")?;
+                install().context("apt-get install valgrind (run as root)")?;
+            }
+            found().context("apt-get installed valgrind but `valgrind --version` fails")?
+        }
+    };
+    match valgrind_version(&version) {
+        Some(v) if v >= MIN_VALGRIND => {}
+        _ => bail!(
+            "{version} found; --instructions needs valgrind >= {}.{}",
+            MIN_VALGRIND.0,
+            MIN_VALGRIND.1
+        ),
+    }
+    if output(Command::new("callgrind_control").arg("--version")).is_none() {
+        bail!(
+            "{version} has no working callgrind_control (it comes with Debian's valgrind package)"
+        );
+    }
+    println!("{version}: ok");
+    Ok(version)
+}
+
+/// (major, minor) of `valgrind --version`'s `valgrind-3.19.0`.
+fn valgrind_version(said: &str) -> Option<(u32, u32)> {
+    let mut parts = said.trim().strip_prefix("valgrind-")?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
 pub fn ensure_wasm_target() -> Result<()> {
     let installed =
         output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
@@ -297,4 +348,17 @@ pub fn cargo_bin(name: &str) -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
         .unwrap_or_else(|| PathBuf::from(".cargo"));
     home.join("bin").join(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valgrind_versions_are_read_from_its_banner() {
+        assert_eq!(valgrind_version("valgrind-3.19.0\n"), Some((3, 19)));
+        assert_eq!(valgrind_version("valgrind-3.22.0.GIT"), Some((3, 22)));
+        assert_eq!(valgrind_version("3.19.0"), None);
+        assert!(valgrind_version("valgrind-3.18.1").unwrap() < MIN_VALGRIND);
+    }
 }

@@ -7,7 +7,7 @@ use crate::{LimitRoute, Tokens, Worker, CONNECTIONS};
 use std::fmt::Write as _;
 
 /// The approximate tier adds at most this share of a cache hit's workerd CPU per request.
-const APPROXIMATE_CPU_GOAL: f64 = 1.05;
+pub(crate) const APPROXIMATE_CPU_GOAL: f64 = 1.05;
 /// The exact tier adds at most this to a cache hit's p50 at one connection.
 const EXACT_P50_GOAL_MS: f64 = 1.0;
 
