@@ -89,7 +89,7 @@ fn upstream_fetch(
             ),
         )?;
     }
-    let url = format!("{}{}", config.upstream, req.path_and_query());
+    let url = [config.upstream.as_str(), req.path_and_query()].concat();
     edge.forwarder.js.forward(&req.raw, &url, &set.0, &answer.0)
 }
 

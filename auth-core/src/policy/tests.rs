@@ -138,6 +138,10 @@ fn encoded_separators_and_dot_segments_are_refused() {
         "/public/a%5cb",
         "/public/a\\b",
         "/public/./x",
+        "/public/A%5Cb",
+        "/public/%2E%2E/api",
+        "/public/.%2E/x",
+        "/public/x/..",
     ] {
         assert_eq!(
             p.route(facts("GET", path)),
