@@ -12,7 +12,7 @@
 use crate::error::EdgeError;
 use crate::isolate::{AdapterCall, Edge};
 use auth_core::policy::{KeyFacts, Limit, LimitKey, Route, Stage, Tier};
-use auth_core::ratelimit::{KnownRefusal, LocalShare, SyncReport, Tally};
+use auth_core::ratelimit::{KnownRefusal, Shares, SyncReport, Tally};
 use auth_core::ttl_cache::TtlCache;
 use durable_objects::RateLimiterClient;
 use std::rc::Rc;
@@ -24,14 +24,14 @@ const KEYS_KEPT: usize = 8_192;
 /// What an isolate remembers of the keys it has seen.
 pub struct IsolateLimits {
     refusals: TtlCache<LimitKey, KnownRefusal>,
-    shares: TtlCache<LimitKey, LocalShare>,
+    shares: Shares<LimitKey>,
 }
 
 impl Default for IsolateLimits {
     fn default() -> Self {
         IsolateLimits {
             refusals: TtlCache::new(KEYS_KEPT),
-            shares: TtlCache::new(KEYS_KEPT),
+            shares: Shares::new(KEYS_KEPT),
         }
     }
 }
@@ -102,16 +102,7 @@ fn approximate(
     tally: &mut Tally,
 ) {
     let rate = limit.rate;
-    let (verdict, report) = {
-        let mut limits = edge.limits.borrow_mut();
-        let mut share = limits.shares.get(&key, now as i64).unwrap_or_default();
-        let decided = share.take(&rate, now);
-        let keep = share.keep_ms(&rate, now);
-        limits
-            .shares
-            .insert(key.clone(), share, (now + keep) as i64);
-        decided
-    };
+    let (verdict, report) = edge.limits.borrow_mut().shares.take(&key, &rate, now);
     if let Some(report) = report {
         ctx.wait_until(send_report(
             edge.clone(),
@@ -138,20 +129,14 @@ async fn send_report(
         Ok(client) => client.report(rate, report).await,
         Err(e) => Err(e),
     };
-    let now = now_ms();
-    let mut limits = edge.limits.borrow_mut();
-    let mut share = limits.shares.get(&key, now as i64).unwrap_or_default();
-    match answered {
-        Ok(state) => share.reconcile(&rate, state, now),
-        Err(e) => {
-            worker::console_error!("ratelimit.report_failed limit.name={limit} error={e}");
-            share.report_failed(report);
-        }
-    }
-    if !share.is_spent(&rate, now) {
-        let keep = share.keep_ms(&rate, now);
-        limits.shares.insert(key, share, (now + keep) as i64);
-    }
+    let answer = answered.map_err(|e| {
+        worker::console_error!("ratelimit.report_failed limit.name={limit} error={e}");
+        report
+    });
+    edge.limits
+        .borrow_mut()
+        .shares
+        .answered(key, &rate, answer, now_ms());
 }
 
 /// The client of `key`'s object. The conformance build can take every object down

@@ -12,4 +12,4 @@ mod share;
 
 pub use answer::{Refusal, Tally, EXPOSED_HEADERS};
 pub use gcra::{Gcra, Rate, Verdict, MAX_AMOUNT, MAX_PERIOD_SECS, MIN_PERIOD_SECS};
-pub use share::{KnownRefusal, LocalShare, SyncReport, MAX_BATCH, REPORT_INTERVAL_MS};
+pub use share::{KnownRefusal, LocalShare, Shares, SyncReport, MAX_BATCH, REPORT_INTERVAL_MS};
