@@ -1,14 +1,9 @@
 //! The admin API through the whole stack: a user disabled with a tenant's admin API key is refused
 //! at the edge on both route modes, and can no longer sign in.
 
-use crate::support::{assert_refused, Stack};
+use crate::support::{admin_token, assert_refused, Stack};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn admin_token() -> String {
-    std::env::var("SYSTEM_ADMIN_TOKEN")
-        .expect("SYSTEM_ADMIN_TOKEN: run the system tests with `cargo xtask test`")
-}
 
 #[tokio::test]
 async fn a_user_disabled_with_an_admin_key_is_refused_at_the_edge_and_cannot_sign_in_again() {

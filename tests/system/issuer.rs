@@ -27,8 +27,7 @@ pub struct TestIssuer {
 pub fn test_issuer() -> &'static TestIssuer {
     static ISSUER: OnceLock<TestIssuer> = OnceLock::new();
     ISSUER.get_or_init(|| {
-        let port = std::env::var("SYSTEM_TEST_ISSUER_PORT")
-            .expect("SYSTEM_TEST_ISSUER_PORT: run the system tests with `cargo xtask test`");
+        let port = crate::support::system_var("SYSTEM_TEST_ISSUER_PORT");
         let key = SigningKey::from_slice(&[0x5e; 32]).expect("a valid P-256 scalar");
         let jwks = jwks_of(&key).to_string();
         let listener = TcpListener::bind(format!("127.0.0.1:{port}"))
@@ -110,6 +109,23 @@ pub async fn push_revocation(
         .status()
 }
 
+/// Pushes `notice` to the edge, signed as the origin signs it; asserts that the edge took it and
+/// answers when it did.
+pub async fn push_not_before(
+    stack: &crate::support::Stack,
+    notice: &auth_core::notice::NotBeforeNotice,
+) -> std::time::Instant {
+    let body = serde_json::to_value(notice).expect("notice json");
+    let pushed = push_signed(stack, "/__auth/not-before", &body).await;
+    let answered = std::time::Instant::now();
+    assert_eq!(
+        pushed.status(),
+        reqwest::StatusCode::NO_CONTENT,
+        "not-before pushed"
+    );
+    answered
+}
+
 /// Posts `body` to the edge's `path`, signed with the stack's push secret as the origin signs its
 /// notices.
 pub async fn push_signed(
@@ -117,8 +133,7 @@ pub async fn push_signed(
     path: &str,
     body: &serde_json::Value,
 ) -> reqwest::Response {
-    let secret = std::env::var("SYSTEM_EDGE_PUSH_SECRET")
-        .expect("SYSTEM_EDGE_PUSH_SECRET: run the system tests with `cargo xtask test`");
+    let secret = crate::support::system_var("SYSTEM_EDGE_PUSH_SECRET");
     let now = now_unix();
     let body = serde_json::to_vec(body).expect("notice json");
     stack

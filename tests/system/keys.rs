@@ -11,26 +11,17 @@
 //! caches, never receives the origin's pushes, and sees a KV entry written at the first location only
 //! once the test propagates it ([`SecondEdge::propagate_kv`]), as KV would.
 
-use crate::support::{assert_refused, Stack, User};
+use crate::jwks_proxy::JwksProxy;
+use crate::revocation_bounds::REVOCATION_CACHE_SECONDS;
+use crate::support::{admin_token, assert_refused, system_var, Stack, User};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// `REVOCATION_CACHE_SECONDS` as the stack runs the edge (its default).
-const REVOCATION_CACHE_SECONDS: u64 = 5;
-
-fn admin_token() -> String {
-    std::env::var("SYSTEM_ADMIN_TOKEN")
-        .expect("SYSTEM_ADMIN_TOKEN: run the system tests with `cargo xtask test`")
-}
 
 /// The origin's JWKS max-age in this stack: how long a `next` key waits before it may sign.
 fn jwks_max_age() -> Duration {
-    let secs: u64 = std::env::var("SYSTEM_JWKS_MAX_AGE_SECS")
-        .expect("SYSTEM_JWKS_MAX_AGE_SECS: run the system tests with `cargo xtask test`")
+    let secs: u64 = system_var("SYSTEM_JWKS_MAX_AGE_SECS")
         .parse()
         .expect("whole seconds");
     Duration::from_secs(secs)
@@ -258,14 +249,15 @@ async fn with_the_jwks_endpoint_down_the_edge_serves_its_last_good_set_and_a_col
 ) {
     let stack = Stack::from_env();
     let slug = "systest-keys-outage";
-    let proxy = JwksProxy::start(&stack.origin);
+    // The edge fetches this tenant's keys through it (`key_test_issuers` in xtask/src/checks.rs).
+    let proxy = JwksProxy::start("SYSTEM_JWKS_PROXY_PORT", &stack.origin);
     let user = stack.key_tenant_user(slug, "ES256").await;
     let token = user.session.access_token.clone();
     assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
-    assert!(proxy.served() >= 1, "the edge fetched through the proxy");
+    assert!(proxy.passed_on() >= 1, "the edge fetched through the proxy");
 
     // The issuer's JWKS fails from now on; the edge's set (fresh for 1 s) goes stale.
-    proxy.fail.store(true, Ordering::SeqCst);
+    proxy.fail();
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let refused_before = proxy.refused();
     assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
@@ -275,12 +267,12 @@ async fn with_the_jwks_endpoint_down_the_edge_serves_its_last_good_set_and_a_col
     assert_eq!(status_at(&stack, &stack.edge, &token).await, StatusCode::OK);
 
     // A cold isolate: nothing in memory, the issuer down; the set persisted in KV serves.
-    let served_before = proxy.served();
+    let passed_on_before = proxy.passed_on();
     let cold = SecondEdge::start("cold").await;
     assert_eq!(status_at(&stack, &cold.url, &token).await, StatusCode::OK);
     assert_eq!(
-        proxy.served(),
-        served_before,
+        proxy.passed_on(),
+        passed_on_before,
         "the issuer served nothing meanwhile"
     );
 }
@@ -321,114 +313,6 @@ async fn wait_until(done: impl Fn() -> bool) -> bool {
     done()
 }
 
-/// The tests' stand-in in front of one tenant's JWKS (`SYSTEM_JWKS_PROXY_PORT`): it passes each
-/// request to the origin's real endpoint, or answers 503 while `fail` is set.
-struct JwksProxy {
-    fail: Arc<AtomicBool>,
-    served: Arc<AtomicUsize>,
-    refused: Arc<AtomicUsize>,
-}
-
-impl JwksProxy {
-    fn start(origin: &str) -> JwksProxy {
-        let port = std::env::var("SYSTEM_JWKS_PROXY_PORT")
-            .expect("SYSTEM_JWKS_PROXY_PORT: run the system tests with `cargo xtask test`");
-        let listener = std::net::TcpListener::bind(format!("127.0.0.1:{port}"))
-            .unwrap_or_else(|e| panic!("serving the JWKS proxy on port {port}: {e}"));
-        let proxy = JwksProxy {
-            fail: Arc::default(),
-            served: Arc::default(),
-            refused: Arc::default(),
-        };
-        let (fail, served, refused) = (
-            proxy.fail.clone(),
-            proxy.served.clone(),
-            proxy.refused.clone(),
-        );
-        let origin = origin.to_owned();
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("proxy runtime");
-            runtime.block_on(async move {
-                listener.set_nonblocking(true).expect("non-blocking");
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let http = reqwest::Client::new();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (fail, served, refused, http, origin) = (
-                        fail.clone(),
-                        served.clone(),
-                        refused.clone(),
-                        http.clone(),
-                        origin.clone(),
-                    );
-                    tokio::spawn(async move {
-                        proxy_one(stream, &http, &origin, &fail, &served, &refused).await
-                    });
-                }
-            });
-        });
-        proxy
-    }
-
-    fn served(&self) -> usize {
-        self.served.load(Ordering::SeqCst)
-    }
-
-    fn refused(&self) -> usize {
-        self.refused.load(Ordering::SeqCst)
-    }
-}
-
-async fn proxy_one(
-    mut stream: tokio::net::TcpStream,
-    http: &reqwest::Client,
-    origin: &str,
-    fail: &AtomicBool,
-    served: &AtomicUsize,
-    refused: &AtomicUsize,
-) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut request = vec![0u8; 8192];
-    let n = stream.read(&mut request).await.unwrap_or(0);
-    let head = String::from_utf8_lossy(&request[..n]);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    let (status, cache_control, body) = if fail.load(Ordering::SeqCst) {
-        refused.fetch_add(1, Ordering::SeqCst);
-        ("503 Service Unavailable", String::new(), String::from("{}"))
-    } else {
-        match http.get(format!("{origin}{path}")).send().await {
-            Ok(response) => {
-                let cache_control = response
-                    .headers()
-                    .get("cache-control")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_owned();
-                let body = response.text().await.unwrap_or_default();
-                served.fetch_add(1, Ordering::SeqCst);
-                ("200 OK", cache_control, body)
-            }
-            Err(_) => ("502 Bad Gateway", String::new(), String::from("{}")),
-        }
-    };
-    let cache_control = if cache_control.is_empty() {
-        String::new()
-    } else {
-        format!("cache-control: {cache_control}\r\n")
-    };
-    let answer = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{cache_control}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(answer.as_bytes()).await;
-    let _ = stream.shutdown().await;
-}
-
 /// A second `wrangler dev` of the same Worker on the same local KV and Durable Object state: another
 /// isolate, with its own memory, that the origin's pushes never reach. Stopped on drop.
 struct SecondEdge {
@@ -441,10 +325,7 @@ struct SecondEdge {
 
 impl SecondEdge {
     async fn start(name: &str) -> SecondEdge {
-        let state = PathBuf::from(
-            std::env::var("SYSTEM_EDGE_STATE")
-                .expect("SYSTEM_EDGE_STATE: run the system tests with `cargo xtask test`"),
-        );
+        let state = PathBuf::from(system_var("SYSTEM_EDGE_STATE"));
         let run_dir = state
             .parent()
             .expect("the run's state directory")

@@ -9,6 +9,7 @@ mod bundle;
 mod cors;
 mod forwarding;
 mod issuer;
+mod jwks_proxy;
 mod keys;
 mod not_before;
 mod orgs;

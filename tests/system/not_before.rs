@@ -6,16 +6,16 @@
 //! (strict routes). The origin's own sign-out everywhere is shown to hold with the per-session deny
 //! entries gone from KV.
 
-use crate::issuer::{now_unix, push_signed, test_issuer};
+use crate::issuer::{now_unix, push_not_before, push_signed, test_issuer};
 use crate::revocation_bounds::{
-    assert_eventual_within_bound, assert_within_bounds, prime, REVOCATION_CACHE_SECONDS,
+    assert_eventual_within_bound, assert_refused_on_both_routes_once_kv_is_read_again,
+    assert_within_bounds, forget_deny_entries, into_the_next_second, prime,
 };
 use crate::support::{assert_refused, claims_of, Stack};
 use auth_core::notice::NotBeforeNotice;
-use auth_core::sessions::SessionKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_users_not_before_alone_refuses_their_older_tokens_on_both_route_modes_and_no_newer_one()
@@ -43,14 +43,7 @@ async fn a_users_not_before_alone_refuses_their_older_tokens_on_both_route_modes
         not_before: now,
         expires_at: now + 600,
     };
-    let pushed = push_signed(
-        &stack,
-        "/__auth/not-before",
-        &serde_json::to_value(&notice).unwrap(),
-    )
-    .await;
-    let answered = Instant::now();
-    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
+    let answered = push_not_before(&stack, &notice).await;
     let delay = assert_within_bounds(&stack, &older, answered).await;
     println!("user not-before alone: eventual route refused after {delay:?}; strict at once");
 
@@ -64,24 +57,8 @@ async fn a_users_not_before_alone_refuses_their_older_tokens_on_both_route_modes
         not_before: now - 60,
         ..notice
     };
-    let pushed = push_signed(
-        &stack,
-        "/__auth/not-before",
-        &serde_json::to_value(&older_notice).unwrap(),
-    )
-    .await;
-    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
-    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
-    for token in &older {
-        for path in ["/api/orders", "/api/strict/orders"] {
-            assert_refused(
-                stack.edge_get(path, Some(token), &[]).await,
-                StatusCode::UNAUTHORIZED,
-                "token_revoked",
-            )
-            .await;
-        }
-    }
+    push_not_before(&stack, &older_notice).await;
+    assert_refused_on_both_routes_once_kv_is_read_again(&stack, &older).await;
 }
 
 #[tokio::test]
@@ -114,14 +91,7 @@ async fn a_token_without_a_session_older_than_its_users_not_before_is_refused_on
         not_before: now,
         expires_at: now + 600,
     };
-    let pushed = push_signed(
-        &stack,
-        "/__auth/not-before",
-        &serde_json::to_value(&notice).unwrap(),
-    )
-    .await;
-    let answered = Instant::now();
-    assert_eq!(pushed.status(), StatusCode::NO_CONTENT);
+    let answered = push_not_before(&stack, &notice).await;
     let delay = assert_eventual_within_bound(&stack, std::slice::from_ref(&older), answered).await;
     println!("user not-before, token without sid: eventual route refused after {delay:?}");
 
@@ -150,9 +120,7 @@ async fn sessions_at_the_edge(stack: &Stack, tenant_id: &str, user_id: &str) -> 
 async fn the_tenants_object_lists_sessions_as_the_origin_opens_and_signs_them_out_everywhere() {
     let stack = Stack::from_env();
     let user = stack.signed_in_user(&stack.tenant).await;
-    let second = stack
-        .sign_in(&user.tenant, &user.email, &user.password)
-        .await;
+    let second = stack.sign_in_again(&user).await;
     let tenant_id = claims_of(&second.access_token)["tid"]
         .as_str()
         .expect("tid")
@@ -174,9 +142,8 @@ async fn the_tenants_object_lists_sessions_as_the_origin_opens_and_signs_them_ou
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(listed.len(), 2, "{listed:?}");
-    // The tokens are from an earlier second than the not-before below, so that it alone covers
-    // them (one of its own second is covered by its session's entry, which is forgotten below).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Checked below with their sessions' entries gone.
+    into_the_next_second().await;
     let origin_list: Value = stack
         .http
         .get(stack.tenant_url(&user.tenant, "/v1/sessions"))
@@ -199,13 +166,7 @@ async fn the_tenants_object_lists_sessions_as_the_origin_opens_and_signs_them_ou
         assert_eq!(session["client"], at_origin["client"]);
     }
 
-    let response = stack
-        .http
-        .delete(stack.tenant_url(&user.tenant, "/v1/sessions"))
-        .bearer_auth(&second.access_token)
-        .send()
-        .await
-        .expect("sign out everywhere");
+    let response = stack.sign_out_everywhere(&user, &second.access_token).await;
     assert_eq!(response.status(), StatusCode::OK, "the edge acknowledged");
     for session in sessions_at_the_edge(&stack, &tenant_id, &user.id).await {
         assert_eq!(session["revoked"], true, "{session}");
@@ -213,28 +174,10 @@ async fn the_tenants_object_lists_sessions_as_the_origin_opens_and_signs_them_ou
 
     // With the sessions' deny entries gone from KV, the user's not-before alone refuses them on
     // the eventual route once the isolate reads KV again.
-    for session in [&user.session, &second] {
-        let key = SessionKey {
-            tenant: &tenant_id,
-            session: &session.session_id,
-        };
-        stack.forget_in_kv("REVOCATIONS", &key.deny_entry_key());
-    }
-    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
-    for token in &tokens {
-        for path in ["/api/orders", "/api/strict/orders"] {
-            assert_refused(
-                stack.edge_get(path, Some(token), &[]).await,
-                StatusCode::UNAUTHORIZED,
-                "token_revoked",
-            )
-            .await;
-        }
-    }
+    forget_deny_entries(&stack, &tokens);
+    assert_refused_on_both_routes_once_kv_is_read_again(&stack, &tokens).await;
 
     // Signing in again works.
-    let again = stack
-        .sign_in(&user.tenant, &user.email, &user.password)
-        .await;
+    let again = stack.sign_in_again(&user).await;
     prime(&stack, &[again.access_token]).await;
 }

@@ -1,11 +1,12 @@
 //! Issue 13: the demo's organization routes (`/orgs/{org}/**` bound to `org_id`, its `admin/**`
 //! needing the owner or admin role) decided at the edge on tokens from our own origin.
 
-use crate::support::{assert_refused, claims_of, Session, Stack, User};
+use crate::support::{assert_refused, claims_of, Stack, User};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 impl Stack {
+    /// A call of `user`'s to the origin that must succeed; answers its body.
     async fn org_call(
         &self,
         user: &User,
@@ -27,28 +28,50 @@ impl Stack {
         body
     }
 
-    /// A new session of `user`, acting for `org_id`.
-    async fn session_in(&self, user: &User, org_id: &str) -> Session {
+    /// An organization `owner` creates; answers its id.
+    async fn create_org(&self, owner: &User, name: &str) -> String {
+        let org = self
+            .org_call(
+                owner,
+                reqwest::Method::POST,
+                "/v1/orgs",
+                json!({ "name": name }),
+            )
+            .await;
+        org["id"].as_str().expect("org id").to_owned()
+    }
+
+    /// `owner` invites `member` to `org_id` with `roles`, and `member` accepts.
+    async fn add_member(&self, owner: &User, org_id: &str, member: &User, roles: &[&str]) {
+        let invitation = self
+            .org_call(
+                owner,
+                reqwest::Method::POST,
+                &format!("/v1/orgs/{org_id}/invitations"),
+                json!({ "email": member.email, "roles": roles }),
+            )
+            .await;
+        self.org_call(
+            member,
+            reqwest::Method::POST,
+            "/v1/invitations/accept",
+            json!({ "token": invitation["token"] }),
+        )
+        .await;
+    }
+
+    async fn remove_member(&self, owner: &User, org_id: &str, member: &User) {
         let response = self
             .http
-            .post(self.tenant_url(&user.tenant, "/v1/sessions"))
-            .json(&json!({ "email": user.email, "password": user.password, "org_id": org_id }))
+            .delete(self.tenant_url(
+                &owner.tenant,
+                &format!("/v1/orgs/{org_id}/members/{}", member.id),
+            ))
+            .bearer_auth(&owner.session.access_token)
             .send()
             .await
-            .expect("sign in");
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "sign in to {org_id}"
-        );
-        let body: Value = response.json().await.expect("sign-in body");
-        Session {
-            access_token: body["access_token"]
-                .as_str()
-                .expect("access_token")
-                .to_owned(),
-            session_id: body["session_id"].as_str().expect("session_id").to_owned(),
-        }
+            .expect("remove member");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT, "remove member");
     }
 }
 
@@ -59,45 +82,15 @@ async fn org_routes_admit_their_members_by_org_id_and_their_admin_routes_by_role
     let member = stack.signed_in_user(&stack.tenant).await;
     let stranger = stack.signed_in_user(&stack.tenant).await;
 
-    let org = stack
-        .org_call(
-            &owner,
-            reqwest::Method::POST,
-            "/v1/orgs",
-            json!({ "name": "Engines" }),
-        )
-        .await;
-    let org_id = org["id"].as_str().expect("org id").to_owned();
-    let invitation = stack
-        .org_call(
-            &owner,
-            reqwest::Method::POST,
-            &format!("/v1/orgs/{org_id}/invitations"),
-            json!({ "email": member.email, "roles": ["member"] }),
-        )
-        .await;
+    let org_id = stack.create_org(&owner, "Engines").await;
     stack
-        .org_call(
-            &member,
-            reqwest::Method::POST,
-            "/v1/invitations/accept",
-            json!({ "token": invitation["token"] }),
-        )
+        .add_member(&owner, &org_id, &member, &["member"])
         .await;
-    let other_org = stack
-        .org_call(
-            &stranger,
-            reqwest::Method::POST,
-            "/v1/orgs",
-            json!({ "name": "Boats" }),
-        )
-        .await;
+    let other_org_id = stack.create_org(&stranger, "Boats").await;
 
-    let owner_session = stack.session_in(&owner, &org_id).await;
-    let member_session = stack.session_in(&member, &org_id).await;
-    let stranger_session = stack
-        .session_in(&stranger, other_org["id"].as_str().expect("org id"))
-        .await;
+    let owner_session = stack.sign_in_to_org(&owner, &org_id).await;
+    let member_session = stack.sign_in_to_org(&member, &org_id).await;
+    let stranger_session = stack.sign_in_to_org(&stranger, &other_org_id).await;
     let claims = claims_of(&member_session.access_token);
     assert_eq!(claims["org_id"], org_id.as_str());
     assert_eq!(claims["roles"], json!(["member"]));
@@ -133,17 +126,7 @@ async fn org_routes_admit_their_members_by_org_id_and_their_admin_routes_by_role
     assert_eq!(response.status(), StatusCode::OK);
 
     // Removing the member revokes their session acting for the organization at the edge.
-    let response = stack
-        .http
-        .delete(stack.tenant_url(
-            &owner.tenant,
-            &format!("/v1/orgs/{org_id}/members/{}", member.id),
-        ))
-        .bearer_auth(&owner.session.access_token)
-        .send()
-        .await
-        .expect("remove member");
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    stack.remove_member(&owner, &org_id, &member).await;
     assert_refused(
         stack
             .edge_get(&projects, Some(&member_session.access_token), &[])

@@ -2,7 +2,7 @@
 //! before the DELETE returns.
 
 use crate::issuer::{now_unix, push_revocation, test_issuer};
-use crate::support::{assert_refused, claims_of, Stack};
+use crate::support::{assert_refused, claims_of, system_var, Stack};
 use auth_core::sessions::SessionKey;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -202,8 +202,7 @@ async fn a_revoked_token_stays_refused_after_its_expiry_for_as_long_as_the_leewa
     const EDGE_LEEWAY_SECS: i64 = 90;
     const PROBE_AFTER_REVOCATION_SECS: i64 = 65;
     let stack = Stack::from_env();
-    let tenant = std::env::var("SYSTEM_SHORT_LIVED_TENANT")
-        .expect("SYSTEM_SHORT_LIVED_TENANT: run the system tests with `cargo xtask test`");
+    let tenant = system_var("SYSTEM_SHORT_LIVED_TENANT");
     let user = stack.signed_in_user(&tenant).await;
     let kept = stack
         .sign_in(&user.tenant, &user.email, &user.password)

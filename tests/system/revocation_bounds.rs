@@ -4,7 +4,7 @@
 //! propagation, which locally is nothing: the test allows one second for it. Each test primes both
 //! routes first, so that every isolate holds a fresh "not revoked" answer: the worst case.
 
-use crate::support::{assert_refused, claims_of, Stack};
+use crate::support::{admin_token, assert_refused, claims_of, system_var, Stack};
 use auth_core::sessions::SessionKey;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -71,13 +71,49 @@ pub(crate) async fn prime(stack: &Stack, tokens: &[String]) {
     }
 }
 
+/// Waits out the isolates' reuse of KV answers, then asserts that every token is refused on both
+/// route modes.
+pub(crate) async fn assert_refused_on_both_routes_once_kv_is_read_again(
+    stack: &Stack,
+    tokens: &[String],
+) {
+    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
+    for token in tokens {
+        for path in ["/api/orders", "/api/strict/orders"] {
+            assert_refused(
+                stack.edge_get(path, Some(token), &[]).await,
+                StatusCode::UNAUTHORIZED,
+                "token_revoked",
+            )
+            .await;
+        }
+    }
+}
+
+/// Deletes the KV deny entries of the sessions the tokens name (`tid`, `sid`), as at a location
+/// they have not reached.
+pub(crate) fn forget_deny_entries(stack: &Stack, tokens: &[String]) {
+    for token in tokens {
+        let claims = claims_of(token);
+        let key = SessionKey {
+            tenant: claims["tid"].as_str().expect("tid"),
+            session: claims["sid"].as_str().expect("sid"),
+        };
+        stack.forget_in_kv("REVOCATIONS", &key.deny_entry_key());
+    }
+}
+
+/// Lets the clock reach the next second: a not-before from now on covers the tokens issued so far
+/// on its own (one of its own second is covered by its session's entry only).
+pub(crate) async fn into_the_next_second() {
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+}
+
 #[tokio::test]
 async fn a_sign_out_reaches_its_session_within_each_route_modes_bound_and_no_other_session() {
     let stack = Stack::from_env();
     let user = stack.signed_in_user(&stack.tenant).await;
-    let other = stack
-        .sign_in(&user.tenant, &user.email, &user.password)
-        .await;
+    let other = stack.sign_in_again(&user).await;
     let tokens = [user.session.access_token.clone()];
     prime(&stack, &[tokens[0].clone(), other.access_token.clone()]).await;
 
@@ -95,20 +131,11 @@ async fn sign_out_everywhere_reaches_every_session_within_each_route_modes_bound
     let user = stack.signed_in_user(&stack.tenant).await;
     let mut tokens = vec![user.session.access_token.clone()];
     for _ in 0..2 {
-        let session = stack
-            .sign_in(&user.tenant, &user.email, &user.password)
-            .await;
-        tokens.push(session.access_token);
+        tokens.push(stack.sign_in_again(&user).await.access_token);
     }
     prime(&stack, &tokens).await;
 
-    let response = stack
-        .http
-        .delete(stack.tenant_url(&user.tenant, "/v1/sessions"))
-        .bearer_auth(&tokens[0])
-        .send()
-        .await
-        .expect("sign out everywhere");
+    let response = stack.sign_out_everywhere(&user, &tokens[0]).await;
     let answered = Instant::now();
     assert_eq!(response.status(), StatusCode::OK, "the edge acknowledged");
     let delay = assert_within_bounds(&stack, &tokens, answered).await;
@@ -118,18 +145,14 @@ async fn sign_out_everywhere_reaches_every_session_within_each_route_modes_bound
 #[tokio::test]
 async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_modes_bound() {
     let stack = Stack::from_env();
-    let tenant = std::env::var("SYSTEM_BREACHED_TENANT")
-        .expect("SYSTEM_BREACHED_TENANT: run the system tests with `cargo xtask test`");
-    let admin = std::env::var("SYSTEM_ADMIN_TOKEN")
-        .expect("SYSTEM_ADMIN_TOKEN: run the system tests with `cargo xtask test`");
+    let tenant = system_var("SYSTEM_BREACHED_TENANT");
     let mut tokens = Vec::new();
     for _ in 0..2 {
         tokens.push(stack.signed_in_user(&tenant).await.session.access_token);
     }
     prime(&stack, &tokens).await;
-    // Issued in an earlier second than the not-before, so that the not-before alone covers them
-    // (a token of its own second is covered by its session's entry: checked below without those).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Checked below with their sessions' entries gone.
+    into_the_next_second().await;
 
     let response = stack
         .http
@@ -137,7 +160,7 @@ async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_mod
             "{}/v1/admin/tenants/{tenant}/sessions/not-before",
             stack.origin
         ))
-        .bearer_auth(&admin)
+        .bearer_auth(admin_token())
         .json(&json!({}))
         .send()
         .await
@@ -156,24 +179,7 @@ async fn a_tenants_not_before_reaches_every_users_sessions_within_each_route_mod
     // With the sessions' deny entries gone from KV (as at a location they have not reached), the
     // eventual route still refuses the old tokens once its isolate reads KV again: the tenant's
     // not-before alone covers them.
-    for token in &tokens {
-        let claims = claims_of(token);
-        let key = SessionKey {
-            tenant: claims["tid"].as_str().expect("tid"),
-            session: claims["sid"].as_str().expect("sid"),
-        };
-        stack.forget_in_kv("REVOCATIONS", &key.deny_entry_key());
-    }
-    tokio::time::sleep(Duration::from_secs(REVOCATION_CACHE_SECONDS + 1)).await;
-    for token in &tokens {
-        for path in ["/api/orders", "/api/strict/orders"] {
-            assert_refused(
-                stack.edge_get(path, Some(token), &[]).await,
-                StatusCode::UNAUTHORIZED,
-                "token_revoked",
-            )
-            .await;
-        }
-    }
+    forget_deny_entries(&stack, &tokens);
+    assert_refused_on_both_routes_once_kv_is_read_again(&stack, &tokens).await;
     prime(&stack, &[later.session.access_token]).await;
 }

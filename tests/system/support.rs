@@ -17,17 +17,12 @@ impl Stack {
     /// The stack described by the environment. Panics with instructions when it is not set: a system
     /// test that cannot reach the stack fails, it is never skipped.
     pub fn from_env() -> Stack {
-        let var = |name: &str| {
-            std::env::var(name).unwrap_or_else(|_| {
-                panic!("{name} is not set: run the system tests with `cargo xtask test`, which starts the stack")
-            })
-        };
         Stack {
-            edge: var("EDGE_URL"),
-            origin: var("ORIGIN_URL"),
-            upstream: var("UPSTREAM_URL"),
-            tenant: var("SYSTEM_TENANT"),
-            other_tenant: var("SYSTEM_OTHER_TENANT"),
+            edge: system_var("EDGE_URL"),
+            origin: system_var("ORIGIN_URL"),
+            upstream: system_var("UPSTREAM_URL"),
+            tenant: system_var("SYSTEM_TENANT"),
+            other_tenant: system_var("SYSTEM_OTHER_TENANT"),
             http: Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 // wrangler dev's Node proxy closes a connection idle for 5 s; reusing one it is
@@ -69,10 +64,30 @@ impl Stack {
     }
 
     pub async fn sign_in(&self, tenant: &str, email: &str, password: &str) -> Session {
+        self.open_session(tenant, json!({ "email": email, "password": password }))
+            .await
+    }
+
+    /// Another session of `user`.
+    pub async fn sign_in_again(&self, user: &User) -> Session {
+        self.sign_in(&user.tenant, &user.email, &user.password)
+            .await
+    }
+
+    /// A new session of `user`, acting for the organization `org_id`.
+    pub async fn sign_in_to_org(&self, user: &User, org_id: &str) -> Session {
+        self.open_session(
+            &user.tenant,
+            json!({ "email": user.email, "password": user.password, "org_id": org_id }),
+        )
+        .await
+    }
+
+    async fn open_session(&self, tenant: &str, credentials: Value) -> Session {
         let response = self
             .http
             .post(self.tenant_url(tenant, "/v1/sessions"))
-            .json(&json!({ "email": email, "password": password }))
+            .json(&credentials)
             .send()
             .await
             .expect("sign in");
@@ -107,8 +122,7 @@ impl Stack {
     /// Deletes `key` from the edge's KV namespace `binding` in the local storage of the running
     /// `wrangler dev` (`SYSTEM_EDGE_STATE`), as if KV had not yet received it at this location.
     pub fn forget_in_kv(&self, binding: &str, key: &str) {
-        let state = std::env::var("SYSTEM_EDGE_STATE")
-            .expect("SYSTEM_EDGE_STATE: run the system tests with `cargo xtask test`");
+        let state = system_var("SYSTEM_EDGE_STATE");
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let output = std::process::Command::new(root.join("node_modules/.bin/wrangler"))
             .current_dir(&root)
@@ -126,6 +140,16 @@ impl Stack {
         );
     }
 
+    /// `DELETE /v1/sessions` with `token`: signs its user out of every session.
+    pub async fn sign_out_everywhere(&self, user: &User, token: &str) -> Response {
+        self.http
+            .delete(self.tenant_url(&user.tenant, "/v1/sessions"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sign out everywhere")
+    }
+
     pub async fn sign_out(&self, user: &User, session: &Session) -> StatusCode {
         self.http
             .delete(self.tenant_url(
@@ -138,6 +162,19 @@ impl Stack {
             .expect("sign out")
             .status()
     }
+}
+
+/// A variable `cargo xtask test` sets for the system tests. Panics with instructions when it is not
+/// set: a system test that cannot reach the stack fails, it is never skipped.
+pub fn system_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the system tests with `cargo xtask test`, which starts the stack")
+    })
+}
+
+/// The operator's admin API token of the stack.
+pub fn admin_token() -> String {
+    system_var("SYSTEM_ADMIN_TOKEN")
 }
 
 #[derive(Debug, Clone)]

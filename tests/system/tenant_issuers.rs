@@ -4,17 +4,11 @@
 //! a proxy in front of a second template (`SYSTEM_FLOOD_TEMPLATE`, whose keys are fetched through
 //! `SYSTEM_TENANT_PROXY_PORT` with a budget of `SYSTEM_FLOOD_NEW_TENANTS_PER_MINUTE` first lookups).
 
-use crate::support::{assert_refused, claims_of, Stack};
+use crate::jwks_proxy::JwksProxy;
+use crate::support::{admin_token, assert_refused, claims_of, system_var, Stack};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
-
-fn var(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name}: run the system tests with `cargo xtask test`"))
-}
 
 #[tokio::test]
 async fn a_tenant_created_through_the_admin_api_is_usable_through_the_edge_at_once() {
@@ -26,7 +20,7 @@ async fn a_tenant_created_through_the_admin_api_is_usable_through_the_edge_at_on
     let created = stack
         .http
         .post(format!("{}/v1/admin/tenants", stack.origin))
-        .bearer_auth(var("SYSTEM_ADMIN_TOKEN"))
+        .bearer_auth(admin_token())
         .json(&json!({ "slug": slug, "name": slug }))
         .send()
         .await
@@ -82,9 +76,9 @@ async fn code_of(stack: &Stack, token: &str) -> (StatusCode, String) {
 #[tokio::test]
 async fn a_flood_of_made_up_tenants_costs_a_bounded_number_of_jwks_fetches() {
     let stack = Stack::from_env();
-    let proxy = CountingProxy::start(&stack.origin);
-    let template = var("SYSTEM_FLOOD_TEMPLATE");
-    let per_minute: usize = var("SYSTEM_FLOOD_NEW_TENANTS_PER_MINUTE")
+    let proxy = JwksProxy::start("SYSTEM_TENANT_PROXY_PORT", &stack.origin);
+    let template = system_var("SYSTEM_FLOOD_TEMPLATE");
+    let per_minute: usize = system_var("SYSTEM_FLOOD_NEW_TENANTS_PER_MINUTE")
         .parse()
         .expect("a number");
     let iss = |slug: &str| template.replace("{tenant}", slug);
@@ -96,10 +90,10 @@ async fn a_flood_of_made_up_tenants_costs_a_bounded_number_of_jwks_fetches() {
         code_of(&stack, &real).await,
         (StatusCode::UNAUTHORIZED, "key_unknown".to_owned())
     );
-    assert!(proxy.count() >= 1, "the real tenant's set was fetched");
+    assert!(proxy.passed_on() >= 1, "the real tenant's set was fetched");
 
     // Slugs the origin could never have are refused before anything is fetched.
-    let before = proxy.count();
+    let before = proxy.passed_on();
     for slug in ["UPPER", "-dash", "a.b", "a%2Fb", &"x".repeat(64), ""] {
         assert_refused(
             stack
@@ -110,13 +104,13 @@ async fn a_flood_of_made_up_tenants_costs_a_bounded_number_of_jwks_fetches() {
         )
         .await;
     }
-    assert_eq!(proxy.count(), before, "no fetch for an impossible slug");
+    assert_eq!(proxy.passed_on(), before, "no fetch for an impossible slug");
 
     // The flood: 300 made-up tenants, then the same 300 again.
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     let slugs: Vec<String> = (0..300).map(|i| format!("made-up-{run}-{i}")).collect();
     let started = Instant::now();
-    let before = proxy.count();
+    let before = proxy.passed_on();
     let mut answers = std::collections::BTreeMap::<(u16, String), usize>::new();
     for _round in 0..2 {
         for slug in &slugs {
@@ -125,7 +119,7 @@ async fn a_flood_of_made_up_tenants_costs_a_bounded_number_of_jwks_fetches() {
         }
     }
     let elapsed = started.elapsed();
-    let fetches = proxy.count() - before;
+    let fetches = proxy.passed_on() - before;
     let bound = per_minute + (elapsed.as_secs_f64() * per_minute as f64 / 60.0).ceil() as usize;
     println!(
         "made-up tenant flood: 600 requests for 300 tenants in {elapsed:?}: {fetches} JWKS fetches \
@@ -145,88 +139,14 @@ async fn a_flood_of_made_up_tenants_costs_a_bounded_number_of_jwks_fetches() {
     }
 
     // A tenant held before the flood is not affected by it: its set is still held (no 503).
-    let after = proxy.count();
+    let after = proxy.passed_on();
     assert_eq!(
         code_of(&stack, &real).await,
         (StatusCode::UNAUTHORIZED, "key_unknown".to_owned())
     );
-    assert_eq!(proxy.count(), after, "the held set served, nothing fetched");
-}
-
-/// A stand-in in front of the origin's JWKS endpoints (`SYSTEM_TENANT_PROXY_PORT`) that counts the
-/// requests it passes on and passes the origin's status through (404 for a tenant it does not know).
-struct CountingProxy {
-    count: Arc<AtomicUsize>,
-}
-
-impl CountingProxy {
-    fn start(origin: &str) -> CountingProxy {
-        let port = var("SYSTEM_TENANT_PROXY_PORT");
-        let listener = std::net::TcpListener::bind(format!("127.0.0.1:{port}"))
-            .unwrap_or_else(|e| panic!("serving the counting proxy on port {port}: {e}"));
-        let count = Arc::new(AtomicUsize::new(0));
-        let (counter, origin) = (count.clone(), origin.to_owned());
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("proxy runtime");
-            runtime.block_on(async move {
-                listener.set_nonblocking(true).expect("non-blocking");
-                let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                let http = reqwest::Client::new();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        continue;
-                    };
-                    let (counter, http, origin) = (counter.clone(), http.clone(), origin.clone());
-                    tokio::spawn(async move { pass_on(stream, &http, &origin, &counter).await });
-                }
-            });
-        });
-        CountingProxy { count }
-    }
-
-    fn count(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-}
-
-async fn pass_on(
-    mut stream: tokio::net::TcpStream,
-    http: &reqwest::Client,
-    origin: &str,
-    count: &AtomicUsize,
-) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut request = vec![0u8; 8192];
-    let n = stream.read(&mut request).await.unwrap_or(0);
-    let head = String::from_utf8_lossy(&request[..n]);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
-    count.fetch_add(1, Ordering::SeqCst);
-    let (status, cache_control, body) = match http.get(format!("{origin}{path}")).send().await {
-        Ok(response) => {
-            let status = response.status();
-            let cache_control = response
-                .headers()
-                .get("cache-control")
-                .and_then(|v| v.to_str().ok())
-                .map(|v| format!("cache-control: {v}\r\n"))
-                .unwrap_or_default();
-            (
-                status,
-                cache_control,
-                response.text().await.unwrap_or_default(),
-            )
-        }
-        Err(_) => (StatusCode::BAD_GATEWAY, String::new(), "{}".to_owned()),
-    };
-    let answer = format!(
-        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\n{cache_control}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-        body.len()
+    assert_eq!(
+        proxy.passed_on(),
+        after,
+        "the held set served, nothing fetched"
     );
-    let _ = stream.write_all(answer.as_bytes()).await;
-    let _ = stream.shutdown().await;
 }
