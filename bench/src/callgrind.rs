@@ -16,7 +16,8 @@ use xtask::process::output;
 const DUMP_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `valgrind --tool=callgrind … <program>`: the command to which workerd's own arguments are added.
-/// Dumps go to `out` (the final one, at exit) and `out.1`, `out.2`, … (one per [`Counters::dump`]).
+/// Dumps go to `out-TT` (the final ones, at exit, per thread TT) and `out.N-TT` (the N-th
+/// [`Counters::dump`]).
 pub fn command(program: &Path, out: &Path) -> Command {
     let mut cmd = Command::new("valgrind");
     cmd.args([
@@ -25,9 +26,14 @@ pub fn command(program: &Path, out: &Path) -> Command {
         // for a count of the work done).
         "--cache-sim=no",
         "--branch-sim=no",
-        // Per-function totals suffice for callgrind_annotate and keep each dump small.
+        // workerd's binary is stripped, so a dump's per-function detail says little; per-object
+        // totals keep each dump small.
         "--dump-instr=no",
         "--dump-line=no",
+        // One dump file per thread: the main thread, which runs every isolate's requests, apart
+        // from V8's background threads (compilers, GC helpers), whose work may belong to an earlier
+        // scenario's code (see `Dump`).
+        "--separate-threads=yes",
     ])
     .arg(format!("--callgrind-out-file={}", out.display()))
     .arg(program);
@@ -55,28 +61,39 @@ impl Counters {
     }
 
     /// Dumps the counters (callgrind zeroes them after a dump) and returns the instructions executed
-    /// since the last zero or dump. The dump file is kept as `keep` when given (for
-    /// callgrind_annotate), else removed.
-    pub fn dump(&self, keep: Option<&Path>) -> Result<u64> {
+    /// since the last zero or dump. The dump files are removed once read.
+    pub fn dump(&self) -> Result<Dump> {
         let before = numbered_dumps(&self.out)?.last().map_or(0, |d| d.0);
         control(self.pid, "-d")?;
         let deadline = Instant::now() + DUMP_TIMEOUT;
         loop {
-            // The newest numbered dump, once written to its end (`totals:` is the last line).
-            if let Some((n, path)) = numbered_dumps(&self.out)?.pop() {
-                if n > before {
-                    let text = std::fs::read_to_string(&path).unwrap_or_default();
-                    if text.lines().any(|l| l.starts_with("totals:")) {
-                        let count = summary(&text)
-                            .with_context(|| format!("reading {}", path.display()))?;
-                        match keep {
-                            Some(to) => std::fs::rename(&path, to)
-                                .with_context(|| format!("moving {}", path.display()))?,
-                            None => std::fs::remove_file(&path)
-                                .with_context(|| format!("removing {}", path.display()))?,
-                        }
-                        return Ok(count);
+            let all = numbered_dumps(&self.out)?;
+            let newest = all.last().map_or(0, |d| d.0);
+            if newest > before {
+                let files: Vec<&(u64, u32, PathBuf)> =
+                    all.iter().filter(|d| d.0 == newest).collect();
+                let texts: Vec<String> = files
+                    .iter()
+                    .map(|d| std::fs::read_to_string(&d.2).unwrap_or_default())
+                    .collect();
+                // Each file once written to its end (`totals:` is its last line).
+                if texts
+                    .iter()
+                    .all(|t| t.lines().any(|l| l.starts_with("totals:")))
+                {
+                    let threads: Vec<(u32, &str)> = files
+                        .iter()
+                        .map(|f| f.1)
+                        .zip(texts.iter().map(String::as_str))
+                        .collect();
+                    let dump = Dump::of_threads(&threads).with_context(|| {
+                        format!("reading dump {newest} of {}", self.out.display())
+                    })?;
+                    for file in files {
+                        std::fs::remove_file(&file.2)
+                            .with_context(|| format!("removing {}", file.2.display()))?;
                     }
+                    return Ok(dump);
                 }
             }
             if Instant::now() > deadline {
@@ -87,6 +104,35 @@ impl Counters {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// Callgrind's number for the process's first thread: workerd's main thread, on which every
+/// isolate runs its requests (JavaScript, wasm, the C++ they call).
+const MAIN_THREAD: u32 = 1;
+
+/// The instructions of one dump.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dump {
+    /// All threads.
+    pub total: u64,
+    /// The main thread alone: without V8's background compilers and GC helpers, whose work can
+    /// belong to code an earlier scenario made hot (a tier-up still compiling).
+    pub main_thread: u64,
+}
+
+impl Dump {
+    /// One dump from its threads' files: (thread, text).
+    fn of_threads(threads: &[(u32, &str)]) -> Result<Dump> {
+        let mut dump = Dump::default();
+        for &(thread, text) in threads {
+            let count = summary(text).with_context(|| format!("thread {thread}"))?;
+            dump.total += count;
+            if thread == MAIN_THREAD {
+                dump.main_thread += count;
+            }
+        }
+        Ok(dump)
     }
 }
 
@@ -104,29 +150,34 @@ fn control(pid: u32, flag: &str) -> Result<()> {
     Ok(())
 }
 
-/// The dumps `out.N` written so far, by N.
-fn numbered_dumps(out: &Path) -> Result<Vec<(u64, PathBuf)>> {
+/// The dumps `out.N-TT` written so far (N, thread TT, path), by N and thread.
+fn numbered_dumps(out: &Path) -> Result<Vec<(u64, u32, PathBuf)>> {
     let dir = out.parent().context("the dump path has no directory")?;
     let name = out
         .file_name()
         .and_then(|n| n.to_str())
         .context("the dump path has no name")?;
-    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+    let mut found: Vec<(u64, u32, PathBuf)> = std::fs::read_dir(dir)
         .with_context(|| format!("listing {}", dir.display()))?
         .flatten()
         .filter_map(|e| {
             let file = e.file_name();
-            let n = dump_number(name, file.to_str()?)?;
-            Some((n, e.path()))
+            let (n, thread) = dump_number(name, file.to_str()?)?;
+            Some((n, thread, e.path()))
         })
         .collect();
     found.sort();
     Ok(found)
 }
 
-/// N of `<name>.N`, callgrind's name for its N-th dump of a run.
-fn dump_number(name: &str, file: &str) -> Option<u64> {
-    file.strip_prefix(name)?.strip_prefix('.')?.parse().ok()
+/// (N, TT) of `<name>.N-TT`, callgrind's name for thread TT's part of its N-th dump of a run
+/// (`<name>.N` alone, without separate threads, counts as the main thread's).
+fn dump_number(name: &str, file: &str) -> Option<(u64, u32)> {
+    let rest = file.strip_prefix(name)?.strip_prefix('.')?;
+    match rest.split_once('-') {
+        Some((n, thread)) => Some((n.parse().ok()?, thread.parse().ok()?)),
+        None => Some((rest.parse().ok()?, MAIN_THREAD)),
+    }
 }
 
 /// The `summary:` line of a callgrind dump: the total of its one event (`Ir`, instructions executed).
@@ -197,11 +248,41 @@ totals: 11994798
     }
 
     #[test]
+    fn a_dump_is_the_sum_of_its_threads_and_the_first_is_the_main_one() {
+        let other = DUMP.replace("11990070", "500");
+        let dump = Dump::of_threads(&[(1, DUMP), (2, &other), (3, &other)]).unwrap();
+        assert_eq!(
+            dump,
+            Dump {
+                total: 11_991_070,
+                main_thread: 11_990_070
+            }
+        );
+        assert!(Dump::of_threads(&[(1, DUMP), (2, "")]).is_err());
+    }
+
+    #[test]
     fn numbered_dumps_are_told_from_the_final_one_and_from_others() {
-        assert_eq!(dump_number("callgrind.out", "callgrind.out.12"), Some(12));
+        assert_eq!(
+            dump_number("callgrind.out", "callgrind.out.12-01"),
+            Some((12, 1))
+        );
+        assert_eq!(
+            dump_number("callgrind.out", "callgrind.out.12-07"),
+            Some((12, 7))
+        );
+        assert_eq!(
+            dump_number("callgrind.out", "callgrind.out.3"),
+            Some((3, 1))
+        );
         assert_eq!(dump_number("callgrind.out", "callgrind.out"), None);
-        assert_eq!(dump_number("callgrind.out", "callgrind.out.12-01"), None);
-        assert_eq!(dump_number("callgrind.out", "other.out.1"), None);
+        assert_eq!(
+            dump_number("callgrind.out", "callgrind.out-01"),
+            None,
+            "the final dump"
+        );
+        assert_eq!(dump_number("callgrind.out", "callgrind.out.x-01"), None);
+        assert_eq!(dump_number("callgrind.out", "other.out.1-01"), None);
     }
 
     #[test]
@@ -214,6 +295,7 @@ totals: 11994798
         assert_eq!(cmd.get_program(), "valgrind");
         assert!(args.contains(&"--tool=callgrind".to_owned()));
         assert!(args.contains(&"--cache-sim=no".to_owned()));
+        assert!(args.contains(&"--separate-threads=yes".to_owned()));
         assert!(args.contains(&"--callgrind-out-file=/tmp/x/cg.out".to_owned()));
         assert_eq!(args.last().map(String::as_str), Some("/bin/workerd"));
     }

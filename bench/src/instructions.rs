@@ -53,6 +53,8 @@ pub struct Workerd<'a> {
 pub struct Count {
     /// Instructions workerd executed (all threads) between the zero and the dump.
     pub instructions: u64,
+    /// Of which its main thread (see [`callgrind::Dump`]).
+    pub main_thread: u64,
     /// 2xx answers.
     pub answered: u64,
     /// Non-2xx answers and failed requests.
@@ -66,6 +68,12 @@ impl Count {
     pub fn per_request(&self) -> Option<f64> {
         (self.errors == 0 && self.answered > 0)
             .then(|| self.instructions as f64 / self.answered as f64)
+    }
+
+    /// The same for the main thread alone.
+    pub fn main_thread_per_request(&self) -> Option<f64> {
+        self.per_request()
+            .map(|_| self.main_thread as f64 / self.answered as f64)
     }
 }
 
@@ -171,9 +179,10 @@ pub fn run(
             let summary = send(s, requests)?;
             let took = started.elapsed();
             std::thread::sleep(SETTLE);
-            let instructions = counters.dump(None)?;
+            let dump = counters.dump()?;
             let count = Count {
-                instructions,
+                instructions: dump.total,
+                main_thread: dump.main_thread,
                 answered: summary.completed,
                 errors: summary.errors,
                 first_error: summary.first_error,
@@ -211,7 +220,11 @@ pub fn run(
 
 fn print_count(s: &Scenario, count: &Count, took: Duration) {
     let figure = match count.per_request() {
-        Some(v) => format!("{:>8.0}k instructions/request", v / 1e3),
+        Some(v) => format!(
+            "{:>6.0}k instructions/request, main thread {:>6.0}k",
+            v / 1e3,
+            count.main_thread_per_request().unwrap_or_default() / 1e3
+        ),
         None => format!(
             "INVALID: {} errors, first: {}",
             count.errors,
@@ -235,6 +248,7 @@ mod tests {
     fn count(instructions: u64, answered: u64, errors: u64) -> Count {
         Count {
             instructions,
+            main_thread: instructions / 2,
             answered,
             errors,
             first_error: None,
@@ -244,6 +258,11 @@ mod tests {
     #[test]
     fn instructions_per_request_divide_by_the_answers_and_refuse_failed_runs() {
         assert_eq!(count(44_240_000, 200, 0).per_request(), Some(221_200.0));
+        assert_eq!(
+            count(44_240_000, 200, 0).main_thread_per_request(),
+            Some(110_600.0)
+        );
+        assert_eq!(count(44_240_000, 199, 1).main_thread_per_request(), None);
         assert_eq!(count(1_000, 3, 0).per_request(), Some(1_000.0 / 3.0));
         assert_eq!(count(44_240_000, 199, 1).per_request(), None);
         assert_eq!(count(5, 0, 0).per_request(), None);
