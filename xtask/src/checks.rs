@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 use xtask::process::run;
-use xtask::{step, tools, Background};
+use xtask::{edge, step, tools, Background};
 
 /// Tenants the system tests use: one whose tokens they call the API with, and one more to show that a
 /// tenant's token never passes as another's.
@@ -109,7 +109,7 @@ pub fn run_all(root: &Path) -> Result<()> {
     tools::ensure_node_packages(root)?;
     // The system tests' Worker bundle, built beside the checks below (its release build and LTO
     // leave a core free most of the time).
-    let mut system_build = Build::start(root)?;
+    let mut system_build = Build::start(root, edge::Profile::Release)?;
     system_build.npm_ready();
 
     step("cargo fmt --check");
@@ -195,7 +195,7 @@ pub fn run_system_only(root: &Path, filters: &[String]) -> Result<()> {
     let _interrupted = xtask::interrupt_flag()?;
     tools::ensure_wasm_target()?;
     tools::ensure_node_packages(root)?;
-    let mut build = Build::start(root)?;
+    let mut build = Build::start(root, edge::Profile::Release)?;
     build.npm_ready();
     let postgres = Postgres::provision(root)?;
     system_tests(root, &postgres, build, filters)
@@ -282,6 +282,7 @@ fn system_tests(root: &Path, postgres: &Postgres, build: Build, filters: &[Strin
             "ORIGIN_JWKS_MAX_AGE_SECS".to_owned(),
             SYSTEM_JWKS_MAX_AGE_SECS.to_owned(),
         )],
+        edge_profile: edge::Profile::Release,
     };
     let chromium = crate::browser::ensure_chromium()?;
     let result = (|| -> Result<()> {

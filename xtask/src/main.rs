@@ -43,7 +43,8 @@ fn main() -> Result<()> {
         Some("openapi") => write_openapi(&root),
         Some("build-edge") => {
             tools::ensure(&root)?;
-            edge::build_production(&root)
+            // Release unless `cargo xtask dev`'s wrangler asks (`EDGE_PROFILE`).
+            edge::build_served(&root, edge::Profile::from_env())
         }
         Some("tools") => tools::ensure(&root),
         Some(tool @ ("conformance" | "bench")) => {

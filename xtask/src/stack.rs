@@ -70,6 +70,8 @@ pub struct StackConfig {
     pub extra_issuers: Vec<serde_json::Value>,
     /// More environment for the origin (the system tests shorten the JWKS max-age).
     pub origin_env: Vec<(String, String)>,
+    /// The Worker's build that `wrangler dev` serves (and its build hook keeps).
+    pub edge_profile: edge::Profile,
 }
 
 /// A tenant of the stack, created at the origin.
@@ -116,11 +118,12 @@ pub struct Build {
 }
 
 impl Build {
-    /// Starts the Worker's build unless its bundle is up to date (needs the wasm32 target).
-    pub fn start(root: &Path) -> Result<Build> {
-        let bundle = edge::Bundle::production(root)?;
+    /// Starts the Worker's build with `profile` unless its bundle is up to date (needs the wasm32
+    /// target).
+    pub fn start(root: &Path, profile: edge::Profile) -> Result<Build> {
+        let bundle = edge::Bundle::served(root, profile)?;
         if bundle.is_fresh() {
-            println!("edge bundle (production) is up to date");
+            println!("edge bundle ({}) is up to date", profile.env_value());
             return Ok(Build {
                 bundle: None,
                 npm_ready: None,
@@ -128,8 +131,16 @@ impl Build {
         }
         let (ready, npm_ready) = std::sync::mpsc::channel();
         let root = root.to_owned();
+        let what = match profile {
+            edge::Profile::Release => {
+                "the edge Worker: compiled for wasm32 (release with LTO), bindings, wasm-opt, esbuild"
+            }
+            edge::Profile::Dev => {
+                "the edge Worker: compiled for wasm32 (profile edge-dev: no LTO), bindings, esbuild"
+            }
+        };
         let background = Background::spawn(
-            "the edge Worker: compiled for wasm32 (release with LTO), bindings, wasm-opt, esbuild",
+            what,
             "~2-3 min on 2 cores the first time, seconds after a change",
             root.join(".dev/logs/edge-build.log"),
             move |log| {
@@ -262,7 +273,8 @@ impl Stack {
             .arg("--persist-to")
             .arg(stack.edge_state(cfg))
             .arg("--env-file")
-            .arg(&env_file);
+            .arg(&env_file)
+            .env(edge::Profile::ENV, cfg.edge_profile.env_value());
         edge::offline_env(root, &mut cmd);
         let mut edge = Service::spawn("wrangler dev", cmd, &log)?;
         wait_ready(
@@ -380,7 +392,7 @@ pub fn dev(root: &Path) -> Result<()> {
     let interrupted = xtask::interrupt_flag()?;
     step("checking tools: the wasm32 target, node and the npm packages (wrangler, wasm-opt, esbuild)");
     tools::ensure_wasm_target()?;
-    let mut build = Build::start(root)?;
+    let mut build = Build::start(root, edge::Profile::Dev)?;
     tools::ensure_node_packages(root)?;
     build.npm_ready();
     let postgres = Postgres::provision(root)?;
@@ -395,6 +407,7 @@ pub fn dev(root: &Path) -> Result<()> {
         tenants: vec![TenantSpec::new("demo")],
         extra_issuers: Vec::new(),
         origin_env: Vec::new(),
+        edge_profile: edge::Profile::Dev,
     };
     let mut stack = Stack::start(root, &cfg)?;
     xtask::print_summary("cargo xtask dev: the stack is up", started.elapsed());
