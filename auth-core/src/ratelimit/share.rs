@@ -17,12 +17,9 @@
 //! arriving late never makes the key look busier than it was.
 //!
 //! **Hot keys.** The object sees one call per `batch` admissions per isolate, and none for refused
-//! requests, so a tenant-wide key at thousands of requests a second costs its object a few calls
-//! a second (`batch` is a tenth of the burst, at most 1,000); the exact tier refuses such keys at
-//! build time (`policy::MAX_EXACT_PER_SECOND`). Why 1,000 and not 100: a report is far dearer than
-//! an admission (with reports of 100 on, a hot key at one connection cost 1.19x the no-limit
-//! pipeline's workerd CPU, against 1.02x while reports were stuck, `cargo xtask bench edge`), and a
-//! tenth of the burst keeps the excess as small a share of the limit as before.
+//! requests, so a tenant-wide key at thousands of requests a second costs its object tens of calls
+//! a second (`batch` is a tenth of the burst, at most 100); the exact tier refuses such keys at
+//! build time (`policy::MAX_EXACT_PER_SECOND`).
 
 use super::gcra::{Gcra, Rate, Verdict};
 use crate::ttl_cache::TtlCache;
@@ -31,7 +28,7 @@ use std::hash::Hash;
 /// A report is sent at least this often while a key keeps admitting.
 pub const REPORT_INTERVAL_MS: u64 = 1_000;
 /// The most admissions an isolate batches into one report.
-pub const MAX_BATCH: u32 = 1_000;
+pub const MAX_BATCH: u32 = 100;
 
 /// One isolate's view of one key (approximate tier).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -294,9 +291,8 @@ mod tests {
             .map(|k| (t0 + k / 10, (k % 8) as usize))
             .collect();
         let (admitted, calls) = run(&rate, 8, &reqs);
-        let batch = LocalShare::batch(&rate);
-        assert_eq!(batch, 500, "a tenth of the burst");
-        let bound = 2 * 5_000 + 5_000 + 8 * batch as usize;
+        assert_eq!(LocalShare::batch(&rate), 100);
+        let bound = 2 * 5_000 + 5_000 + 8 * 100;
         assert!(
             admitted.len() >= 10_000,
             "the rate itself passes: {}",
@@ -304,7 +300,7 @@ mod tests {
         );
         assert!(admitted.len() <= bound, "{} > {bound}", admitted.len());
         assert!(
-            u64::from(calls) <= admitted.len() as u64 / u64::from(batch) + 8 * 3,
+            u64::from(calls) <= admitted.len() as u64 / 100 + 8 * 3,
             "{calls} object calls for {} admissions",
             admitted.len()
         );
@@ -312,9 +308,9 @@ mod tests {
 
     #[test]
     fn an_answer_with_nothing_left_to_report_lets_the_next_batch_go() {
-        // A hot key at 1,000,000 a second (burst 1,000: batch 100): its view is always idle, and at
-        // one connection the object often answers before the next admission.
-        let rate = Rate::new(1_000_000, 1, 1_000).unwrap();
+        // A hot key at 1,000,000 a second (batch 100): its view is always idle, and at one
+        // connection the object often answers before the next admission.
+        let rate = Rate::new(1_000_000, 1, 1_000_000).unwrap();
         let mut shares = Shares::new(8);
         let mut object = Object::default();
         let mut reports = 0;

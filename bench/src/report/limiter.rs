@@ -80,7 +80,7 @@ impl Report {
             "One bundle built with `bench/routes.toml` (edge-worker feature `bench-policy`), one \
              repeated ES256 token (a verified-token cache hit), three routes measured in alternating \
              slices of a second: no limit, an approximate limit (per subject, a hot key: its object \
-             hears one report per 1,000 admissions or a second, after the answer) and an exact one (per subject: \
+             hears one report per 100 admissions, after the answer) and an exact one (per subject: \
              the key's Durable Object asked on every request). No request is refused. Each cell: \
              median over rounds of the paired per-round figure, lowest and highest round in \
              brackets.\n"
