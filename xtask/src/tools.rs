@@ -182,22 +182,31 @@ pub fn ensure_schemathesis(root: &Path, log: Option<&Path>) -> Result<PathBuf> {
 
 /// Installs Debian's `valgrind` (callgrind, `callgrind_control`) with apt when missing; returns its
 /// version, e.g. `valgrind-3.19.0`. A valgrind that is there is checked by version, not reinstalled.
+/// Installs one of Debian's packages with apt-get, `purpose` saying what for; `hint` tells the user
+/// what to do when it cannot be installed.
+pub fn apt_install(package: &str, purpose: &str, hint: &str) -> Result<()> {
+    step(&format!(
+        "installing Debian's {package} {purpose} (apt-get install {package})"
+    ));
+    let install = || {
+        run(Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"))
+    };
+    if install().is_err() {
+        // A machine whose package lists were never fetched knows no such package yet.
+        run(Command::new("apt-get").arg("update")).context("apt-get update")?;
+        install().with_context(|| format!("apt-get install {package} ({hint})"))?;
+    }
+    Ok(())
+}
+
 pub fn ensure_valgrind() -> Result<String> {
     let found = || output(Command::new("valgrind").arg("--version"));
     let version = match found() {
         Some(v) => v,
         None => {
-            step("installing Debian's valgrind for the instruction counts (apt-get install valgrind)");
-            let install = || {
-                run(Command::new("apt-get")
-                    .args(["install", "-y", "--no-install-recommends", "valgrind"])
-                    .env("DEBIAN_FRONTEND", "noninteractive"))
-            };
-            if install().is_err() {
-                // A machine whose package lists were never fetched knows no valgrind yet.
-                run(Command::new("apt-get").arg("update")).context("apt-get update")?;
-                install().context("apt-get install valgrind (run as root)")?;
-            }
+            apt_install("valgrind", "for the instruction counts", "run as root")?;
             found().context("apt-get installed valgrind but `valgrind --version` fails")?
         }
     };
