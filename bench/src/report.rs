@@ -109,6 +109,22 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The machine's lines of a "Machine and software" section, as every generated benchmark
+    /// document opens it.
+    pub fn machine_lines(&self, md: &mut String) {
+        let _ = writeln!(md, "- date: {}", self.date);
+        let _ = writeln!(md, "- CPUs (nproc): {} ({})", self.cpus, self.cpu_model);
+        let _ = writeln!(md, "- kernel: {}", self.kernel);
+    }
+
+    /// What the measured Worker was built with and from.
+    pub fn build_lines(&self, md: &mut String) {
+        let _ = writeln!(md, "- Worker built with: {}", self.rustc);
+        let _ = writeln!(md, "- commit: {}", self.commit);
+    }
+}
+
+impl Facts {
     pub fn gather(root: &Path) -> Result<Facts> {
         let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
@@ -597,9 +613,7 @@ impl Report {
         let _ = writeln!(md, "\n## Where the CPU goes\n");
         md.push_str(&self.breakdown());
         let _ = writeln!(md, "\n## Machine and software\n");
-        let _ = writeln!(md, "- date: {}", f.date);
-        let _ = writeln!(md, "- CPUs (nproc): {} ({})", f.cpus, f.cpu_model);
-        let _ = writeln!(md, "- kernel: {}", f.kernel);
+        f.machine_lines(&mut md);
         let _ = writeln!(
             md,
             "- load average when the rounds ended (`uptime`, 1, 5 and 15 min): {}",
@@ -621,8 +635,7 @@ impl Report {
             f.workerd
         );
         let _ = writeln!(md, "- jose: {} (npm, pinned in package.json)", f.jose);
-        let _ = writeln!(md, "- Worker built with: {}", f.rustc);
-        let _ = writeln!(md, "- commit: {}", f.commit);
+        f.build_lines(&mut md);
         let _ = writeln!(
             md,
             "- Worker bundle: {:.1} KB raw, {:.1} KB gzip",

@@ -451,9 +451,7 @@ impl Table {
         let _ = writeln!(md, "\n## Where the instructions go\n");
         md.push_str(&self.breakdown_markdown());
         let _ = writeln!(md, "\n## Machine and software\n");
-        let _ = writeln!(md, "- date: {}", f.date);
-        let _ = writeln!(md, "- CPUs (nproc): {} ({})", f.cpus, f.cpu_model);
-        let _ = writeln!(md, "- kernel: {}", f.kernel);
+        f.machine_lines(&mut md);
         let _ = writeln!(
             md,
             "- load average when the rounds ended (1, 5 and 15 min): {} (instruction counts do not \
@@ -471,8 +469,7 @@ impl Table {
             f.workerd
         );
         let _ = writeln!(md, "- jose: {}", f.jose);
-        let _ = writeln!(md, "- Worker built with: {}", f.rustc);
-        let _ = writeln!(md, "- commit: {}", f.commit);
+        f.build_lines(&mut md);
         let _ = writeln!(md, "\n## Method\n");
         md.push_str(&self.method());
         md
